@@ -8,7 +8,7 @@ from engine.layers import LocalSelfAttention2d
 
 def slow_local_attention(layer: LocalSelfAttention2d, x: torch.Tensor) -> torch.Tensor:
     """Obviously-correct per-pixel loop: softmax over the in-image part of the k x k window."""
-    q, k, v = layer.qkv(x).chunk(3, dim=1)
+    q, k, v = layer.qkv(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2).chunk(3, dim=1)
     batch, channels, height, width = q.shape
     heads, dim, pad = layer.heads, channels // layer.heads, layer.kernel_size // 2
     out = torch.zeros_like(q)

@@ -6,12 +6,16 @@ import contextlib
 import io
 import logging
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
 import torch
 from torch import nn
+
+from engine.bundle import MODEL_FILES, WEIGHTS, Bundle, seal_bundle
+from engine.card import ModelCard
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -27,7 +31,7 @@ def export_onnx(model: nn.Module, input_shape: Sequence[int], path: str | Path) 
     """Export ``model`` in eval mode for a fixed ``input_shape`` (batch size dynamic) to ``path``."""
     path = Path(path)
     model = model.eval()
-    example = torch.zeros(*input_shape)
+    example = torch.zeros(2, *input_shape[1:])  # batch 2: torch.export specialises a batch of 1
     batch = torch.export.Dim("batch", min=1, max=64)
     with _quiet(), torch.no_grad():
         program = torch.onnx.export(
@@ -130,3 +134,57 @@ def _quiet():
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def export_bundle(
+    model: nn.Module,
+    card: ModelCard,
+    folder: str | Path,
+    calibration: Sequence[np.ndarray],
+) -> Bundle:
+    """Write a sealed bundle: weights, fp32 ONNX, int8 ONNX calibrated on ``calibration``, card.
+
+    Args:
+        model: the trained float model, built by ``create_model(card.architecture)``.
+        card: the card without files, profile, quantisation or versions (filled in here).
+        folder: a new or empty folder.
+        calibration: prepared real inputs, each (N, C, H, W) as the card's contract makes them.
+    """
+    from safetensors.torch import save_file
+
+    import engine
+    from engine.profile import profile_model
+
+    folder = Path(folder)
+    if folder.exists() and any(folder.iterdir()):
+        raise FileExistsError(f"{folder} exists and is not empty; choose a new folder")
+    if not calibration:
+        raise ValueError("int8 calibration needs at least one batch of real images")
+    folder.mkdir(parents=True, exist_ok=True)
+    model = model.eval()
+    shape = (calibration[0].shape[1], *card.input.size)
+    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS))
+    export_onnx(model, (1, *shape), folder / MODEL_FILES["fp32"])
+    recipe = quantise_onnx_int8(folder / MODEL_FILES["fp32"], folder / MODEL_FILES["int8"], calibration)
+    recipe["calibration_images"] = int(sum(batch.shape[0] for batch in calibration))
+    profile = profile_model(card.architecture, model, shape).summary()
+    card = replace(card, quantisation=recipe, profile=profile, versions=_versions(engine.__version__))
+    return seal_bundle(folder, card)
+
+
+def load_model(bundle: Bundle) -> nn.Module:
+    """The float torch model of a verified bundle, from its safetensors weights (no pickle)."""
+    from safetensors.torch import load_file
+
+    from engine.models import create_model
+
+    model = create_model(bundle.card.architecture)
+    model.load_state_dict(load_file(str(bundle.path / WEIGHTS)), strict=True)
+    return model.eval()
+
+
+def _versions(engine_version: str) -> dict[str, str]:
+    import onnx
+    import onnxruntime
+
+    return {"engine": engine_version, "torch": torch.__version__, "onnx": onnx.__version__, "onnxruntime": onnxruntime.__version__}

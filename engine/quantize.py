@@ -11,6 +11,7 @@ garbage (the reference code's defect).
 from __future__ import annotations
 
 import copy
+import warnings
 from typing import Iterable
 
 import torch
@@ -23,11 +24,21 @@ _INT8_MODULES = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
 
 def quantise_eager(model: nn.Module, calibration: Iterable[torch.Tensor], backend: str = BACKEND) -> nn.Module:
     """Return an int8 copy of ``model`` calibrated on ``calibration`` batches (N, C, H, W)."""
-    from torch.ao.quantization import QConfig, QuantWrapper, convert, default_weight_observer, get_default_qconfig, prepare
+    from torch.ao.quantization import get_default_qconfig
 
     torch.backends.quantized.engine = backend
+    with warnings.catch_warnings():
+        # torch.ao.quantization announces its own deprecation and reduce_range's; the API still works.
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*reduce_range will be deprecated.*")
+        warnings.filterwarnings("ignore", message=".*quantized tensor creation functions.*")
+        return _quantise(model, calibration, get_default_qconfig(backend))
+
+
+def _quantise(model: nn.Module, calibration: Iterable[torch.Tensor], qconfig) -> nn.Module:
+    from torch.ao.quantization import QConfig, QuantWrapper, convert, default_weight_observer, prepare
+
     model = fold_batch_norms(copy.deepcopy(model).eval())
-    qconfig = get_default_qconfig(backend)
     # fbgemm has no per-channel weights for transposed convolutions: per tensor there.
     transposed_qconfig = QConfig(activation=qconfig.activation, weight=default_weight_observer)
     for parent in list(model.modules()):

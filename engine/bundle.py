@@ -1,0 +1,135 @@
+"""Model bundles: a folder of ONNX models, torch weights and ``card.json``, verified before use.
+
+Layout::
+
+    <bundle>/card.json            the model card (engine.card), with the SHA-256 of every file
+    <bundle>/model_fp32.onnx      float model (ONNX Runtime)
+    <bundle>/model_int8.onnx      static int8 QDQ model (ONNX Runtime)
+    <bundle>/weights.safetensors  float weights for training and the torch path
+
+The card records ``files`` (name -> SHA-256) and ``card_sha256``, the digest of the card itself
+without that field, so an edited card, a tampered or a truncated file are all refused. Nothing
+is unpickled: ONNX and safetensors are data formats.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engine.card import ModelCard
+from engine.errors import BundleChecksumError, BundleError
+
+CARD = "card.json"
+MODEL_FILES = {"fp32": "model_fp32.onnx", "int8": "model_int8.onnx"}
+WEIGHTS = "weights.safetensors"
+REQUIRED_FILES = (*MODEL_FILES.values(), WEIGHTS)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A verified bundle: its folder, its card and its identity (``digest``)."""
+
+    path: Path
+    card: ModelCard
+    digest: str
+
+    def model_path(self, precision: str) -> Path:
+        """Path of the ONNX model for ``precision`` ("int8" or "fp32")."""
+        try:
+            return self.path / MODEL_FILES[precision]
+        except KeyError:
+            raise BundleError(f"unknown precision {precision!r}; expected one of {sorted(MODEL_FILES)}") from None
+
+    @property
+    def identity(self) -> dict[str, str]:
+        """Name, version and SHA-256 that tie a result to this exact model."""
+        return {"name": self.card.name, "version": self.card.version, "sha256": self.digest}
+
+
+def load_bundle(path: str | os.PathLike) -> Bundle:
+    """Read a bundle and verify its card and every file against their SHA-256."""
+    path = Path(path)
+    if not path.is_dir():
+        raise BundleError(f"model bundle {path} is not a folder")
+    data = _read_card(path / CARD)
+    recorded = data.pop("card_sha256", None)
+    if recorded != card_digest(data):
+        raise BundleChecksumError(f"{path / CARD} was modified after the bundle was sealed (card checksum mismatch)")
+    card = ModelCard.from_dict(data)
+    missing = [name for name in REQUIRED_FILES if name not in card.files]
+    if missing:
+        raise BundleError(f"bundle {path} does not list {', '.join(missing)} in its card")
+    for name, expected in card.files.items():
+        _verify_file(path, name, expected)
+    return Bundle(path, card, recorded)
+
+
+def seal_bundle(path: str | os.PathLike, card: ModelCard) -> Bundle:
+    """Hash every file in ``path``, write ``card.json`` with the hashes atomically, and reload."""
+    path = Path(path)
+    files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and p.name != CARD}
+    data = {**card.to_dict(), "files": files}
+    data["card_sha256"] = card_digest(data)
+    write_atomic(path / CARD, json.dumps(data, indent=2, sort_keys=True).encode())
+    return load_bundle(path)
+
+
+def card_digest(data: dict[str, Any]) -> str:
+    """SHA-256 of the card's canonical JSON (sorted keys, no whitespace)."""
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """SHA-256 of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        while block := stream.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def write_atomic(path: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temporary file in the same folder, flush to disk, then rename."""
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "wb") as stream:
+            stream.write(payload)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _read_card(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"{path.parent} is not a model bundle: it has no {CARD}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise BundleError(f"{path} must hold a JSON object")
+    return data
+
+
+def _verify_file(folder: Path, name: str, expected: str) -> None:
+    target = folder / name
+    if Path(name).name != name:
+        raise BundleError(f"bundle card lists {name!r}, which is not a plain file name")
+    if not target.is_file():
+        raise BundleError(f"bundle {folder} is missing {name}")
+    actual = sha256_file(target)
+    if actual != expected:
+        raise BundleChecksumError(
+            f"{target} does not match its recorded SHA-256 (expected {expected[:12]}..., found {actual[:12]}...): "
+            "the file is corrupt, truncated or was modified; reinstall the model"
+        )

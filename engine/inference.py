@@ -1,0 +1,143 @@
+"""Torch-free predictors over a bundle's ONNX models: classify a radiograph, segment a CT volume.
+
+Long work reports ``progress(done, total)`` and stops at the next slice when ``cancel()``
+returns True, raising ``Cancelled``. Results are mapped back onto the source geometry.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from engine.bundle import Bundle
+from engine.energy import EnergyMeasurement, EnergyMeter
+from engine.errors import BundleError, Cancelled, InputError
+from engine.preprocess import prepare_ct_slices, prepare_radiograph, restore_probabilities
+
+Progress = Callable[[int, int], None]
+CancelCheck = Callable[[], bool]
+
+
+class OnnxModel:
+    """An ONNX Runtime CPU session with a fixed thread count."""
+
+    def __init__(self, path: os.PathLike, threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
+        except Exception as err:  # ORT raises its own exception types for unreadable models
+            raise BundleError(f"ONNX Runtime cannot load {path}: {err}") from err
+        self.input_name = self.session.get_inputs()[0].name
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, dtype=np.float32)})[0]
+
+
+@dataclass(frozen=True)
+class Classification:
+    """Per-label probabilities of one radiograph and the decision at each label's threshold."""
+
+    labels: tuple[str, ...]
+    probabilities: np.ndarray
+    thresholds: tuple[float, ...]
+    energy: EnergyMeasurement
+
+    @property
+    def positive(self) -> np.ndarray:
+        return self.probabilities >= np.asarray(self.thresholds)
+
+    def ranked(self) -> list[tuple[str, float]]:
+        """(label, probability), most probable first."""
+        order = np.argsort(-self.probabilities)
+        return [(self.labels[i], float(self.probabilities[i])) for i in order]
+
+
+@dataclass(frozen=True)
+class Segmentation:
+    """A binary mask and foreground probabilities in the source volume's (Z, Y, X) geometry."""
+
+    mask: np.ndarray
+    probabilities: np.ndarray
+    energy: EnergyMeasurement
+
+
+class Classifier:
+    """Chest X-ray classifier over a classification bundle."""
+
+    def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None):
+        _check_task(bundle, "classification")
+        self.bundle = bundle
+        self.model = OnnxModel(bundle.model_path(precision), threads)
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Raw logits for prepared inputs (N, 1, H, W)."""
+        return self.model(batch)
+
+    def predict(self, image: np.ndarray) -> Classification:
+        """Classify one radiograph (H, W) or (H, W, 3) of any size and bit depth."""
+        card = self.bundle.card
+        batch = prepare_radiograph(image, card.input)
+        with EnergyMeter() as meter:
+            probabilities = _sigmoid(self.model(batch)[0])
+        return Classification(card.labels, probabilities, card.thresholds, meter.result)
+
+
+class Segmenter:
+    """Liver segmenter over a segmentation bundle, slice by slice."""
+
+    def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None, batch_size: int = 4):
+        _check_task(bundle, "segmentation")
+        self.bundle = bundle
+        self.model = OnnxModel(bundle.model_path(precision), threads)
+        self.batch_size = batch_size
+
+    def segment(
+        self,
+        volume: np.ndarray,
+        progress: Progress | None = None,
+        cancel: CancelCheck | None = None,
+    ) -> Segmentation:
+        """Segment a CT volume (Z, Y, X) in HU; the mask has the volume's shape."""
+        card = self.bundle.card
+        volume = np.asarray(volume)
+        if volume.ndim != 3:
+            raise InputError(f"expected a CT volume (slices, rows, columns), got shape {volume.shape}")
+        total = volume.shape[0]
+        foreground = card.labels.index("liver") if "liver" in card.labels else len(card.labels) - 1
+        probabilities = np.zeros(volume.shape, dtype=np.float32)
+        with EnergyMeter() as meter:
+            for start in range(0, total, self.batch_size):
+                if cancel is not None and cancel():
+                    raise Cancelled(f"segmentation cancelled after {start} of {total} slices")
+                stop = min(start + self.batch_size, total)
+                batch = prepare_ct_slices(volume[start:stop], card.input)
+                softmax = _softmax(self.model(batch), axis=1)[:, foreground]
+                for offset, slice_probabilities in enumerate(softmax):
+                    probabilities[start + offset] = restore_probabilities(slice_probabilities, volume.shape[1:])
+                if progress is not None:
+                    progress(stop, total)
+        mask = (probabilities >= card.thresholds[foreground]).astype(np.uint8)
+        return Segmentation(mask, probabilities, meter.result)
+
+
+def _check_task(bundle: Bundle, task: str) -> None:
+    if bundle.card.task != task:
+        raise BundleError(f"bundle {bundle.card.name} is a {bundle.card.task} model, not a {task} model")
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
+    shifted = np.exp(x - x.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)

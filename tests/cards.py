@@ -1,0 +1,24 @@
+"""Model cards for bundles built in tests."""
+
+from engine.card import InputContract, ModelCard
+from engine.labels import CHESTXRAY14, LIVER
+
+TEST_USE = "test bundle with random weights; not for clinical use"
+
+
+def classification_card(architecture: str = "sadnn_cls") -> ModelCard:
+    contract = InputContract("CR/DX", (512, 512), "mean_std", mean=0.5149, std=0.2530)
+    return ModelCard(
+        name=f"{architecture}-test", version="0.0.0", architecture=architecture, task="classification",
+        input=contract, labels=CHESTXRAY14, thresholds=(0.5,) * 14, intended_use=TEST_USE,
+        training={"data": "none (random initialisation)"},
+    )
+
+
+def segmentation_card(architecture: str) -> ModelCard:
+    contract = InputContract("CT", (256, 256), "hu_window", window=(-160.0, 240.0), geometry="axial slices resized to 256x256")
+    return ModelCard(
+        name=f"{architecture}-test", version="0.0.0", architecture=architecture, task="segmentation",
+        input=contract, labels=LIVER, thresholds=(0.5, 0.5), intended_use=TEST_USE,
+        training={"data": "none (random initialisation)"},
+    )

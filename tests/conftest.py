@@ -1,0 +1,81 @@
+"""Shared fixtures: real data from ../shared/data and exported bundles (built once per session)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def data_path(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"real test data not available: {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ct_volume() -> np.ndarray:
+    """The real 30-slice abdominal CT (TotalSegmentator example), (Z, Y, X) in HU."""
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz"))))
+
+
+@pytest.fixture(scope="session")
+def chest_xrays() -> list[np.ndarray]:
+    """Real NIH ChestX-ray14 images: two at 512 px and twelve 64 px thumbnails (RGB)."""
+    from PIL import Image
+
+    big = sorted(data_path("cxr", "nih_txv").glob("*.png"))
+    small = sorted(data_path("cxr", "nih_64", "images").glob("*.png"))[:12]
+    return [np.asarray(Image.open(path)) for path in big + small]
+
+
+def seeded(name: str):
+    import torch
+
+    from engine.models import create_model
+
+    torch.manual_seed(0)
+    return create_model(name).eval()
+
+
+@pytest.fixture(scope="session")
+def cls_bundle(tmp_path_factory, chest_xrays):
+    """A SaDNN-cls bundle (random-init weights) calibrated on real chest X-rays."""
+    from engine.export import export_bundle
+    from engine.preprocess import prepare_radiograph
+    from tests.cards import classification_card
+
+    card = classification_card()
+    calibration = [prepare_radiograph(image, card.input) for image in chest_xrays[::2]]
+    return export_bundle(seeded("sadnn_cls"), card, tmp_path_factory.mktemp("cls") / "bundle", calibration)
+
+
+@pytest.fixture(scope="session")
+def seg_bundle(tmp_path_factory, ct_volume):
+    """A SaDNN-seg bundle (random-init weights) calibrated on real CT slices."""
+    from engine.export import export_bundle
+    from engine.preprocess import prepare_ct_slices
+    from tests.cards import segmentation_card
+
+    card = segmentation_card("sadnn_seg")
+    calibration = [prepare_ct_slices(ct_volume[z : z + 1], card.input) for z in range(0, 30, 6)]
+    model = centred(seeded("sadnn_seg"), calibration[2])
+    return export_bundle(model, card, tmp_path_factory.mktemp("seg") / "bundle", calibration)
+
+
+def centred(model, batch: np.ndarray):
+    """Shift a random segmenter's output bias so its mask cuts through the image (not empty, not full)."""
+    import torch
+
+    with torch.no_grad():
+        logits = model(torch.from_numpy(batch))
+        margin = (logits[:, 1] - logits[:, 0]).median()
+        model.classifier.bias[1] -= margin
+    return model

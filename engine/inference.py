@@ -31,6 +31,7 @@ class OnnxModel:
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # the arena keeps every peak allocation: 2.5 GB vs 1.6 GB for SaDNN-seg
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         try:
             self.session = ort.InferenceSession(os.fspath(path), options, providers=["CPUExecutionProvider"])
@@ -94,7 +95,7 @@ class Classifier:
 class Segmenter:
     """Liver segmenter over a segmentation bundle, slice by slice."""
 
-    def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None, batch_size: int = 4):
+    def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None, batch_size: int = 1):
         _check_task(bundle, "segmentation")
         self.bundle = bundle
         self.model = OnnxModel(bundle.model_path(precision), threads)

@@ -1,0 +1,18 @@
+"""Medical image readers returning one Volume type (numpy, SimpleITK, pydicom; no torch, no Qt)."""
+
+from engine.io.dicom import DicomSeries, read_dicom_file, read_dicom_series, scan_dicom
+from engine.io.masks import read_mask
+from engine.io.sources import ImageSource, find_images, read_image_file
+from engine.io.volume import Volume
+
+__all__ = [
+    "DicomSeries",
+    "ImageSource",
+    "Volume",
+    "find_images",
+    "read_dicom_file",
+    "read_dicom_series",
+    "read_image_file",
+    "read_mask",
+    "scan_dicom",
+]

@@ -1,0 +1,89 @@
+"""Reference masks (NIfTI, NRRD, MHA, DICOM SEG) brought onto the voxel grid of the image they label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from engine.errors import InputError
+from engine.io.dicom import is_dicom_file
+from engine.io.itk import is_itk_file, to_sitk
+from engine.io.volume import Volume
+
+
+def read_mask(path: Path | str, reference: Volume) -> np.ndarray:
+    """Integer labels (Z, Y, X) on ``reference``'s grid; 0 is background, voxels outside the mask file are 0."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"{path} is not a file")
+    if is_dicom_file(path):
+        return _read_seg(path, reference)
+    if is_itk_file(path):
+        return _read_itk_mask(path, reference)
+    raise InputError(f"{path.name}: a reference mask must be NIfTI, NRRD, MHA or DICOM SEG")
+
+
+def labels_present(mask: np.ndarray) -> list[int]:
+    """The non-zero labels in a mask, ascending."""
+    return [int(v) for v in np.unique(mask) if v != 0]
+
+
+def _read_itk_mask(path: Path, reference: Volume) -> np.ndarray:
+    import SimpleITK as sitk
+
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        raise InputError(f"{path.name} is not a readable mask image") from err
+    if image.GetDimension() != 3:
+        raise InputError(f"{path.name} is a {image.GetDimension()}D image; a reference mask must be 3D")
+    values = sitk.GetArrayViewFromImage(image)
+    if not np.array_equal(values, np.round(values)):
+        raise InputError(f"{path.name} holds non-integer values: it is an image, not a label mask")
+    grid = to_sitk(reference, np.zeros(reference.shape, dtype=np.uint8))
+    resampled = sitk.Resample(sitk.Cast(image, sitk.sitkUInt16), grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
+    labels = sitk.GetArrayFromImage(resampled)
+    if not labels.any() and values.any():
+        raise InputError(f"{path.name} does not overlap the open image (a mask of another scan?)")
+    return labels
+
+
+def _read_seg(path: Path, reference: Volume) -> np.ndarray:
+    import pydicom
+
+    try:
+        seg = pydicom.dcmread(path)
+    except Exception as err:  # noqa: BLE001
+        raise InputError(f"{path.name} is not a readable DICOM file: {err}") from err
+    if seg.get("Modality") != "SEG":
+        raise InputError(f"{path.name} is a DICOM {seg.get('Modality', 'object')}, not a segmentation (SEG)")
+    if (int(seg.Rows), int(seg.Columns)) != reference.shape[1:]:
+        raise InputError(f"{path.name} is {seg.Columns}x{seg.Rows}; the open image is {reference.shape[2]}x{reference.shape[1]}")
+    frames = np.asarray(seg.pixel_array).reshape(-1, int(seg.Rows), int(seg.Columns))
+    labels = np.zeros(reference.shape, dtype=np.uint16)
+    for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        index = _slice_index(group, reference, path.name)
+        segment = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+        labels[index][frame > 0] = segment
+    return labels
+
+
+def _slice_index(group, reference: Volume, name: str) -> int:
+    """The reference slice a SEG frame lies on, from its referenced instance or its position."""
+    uid = _referenced_uid(group)
+    if uid and uid in reference.instance_uids:
+        return reference.instance_uids.index(uid)
+    position = np.asarray(group.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
+    offset = np.linalg.solve(np.asarray(reference.direction, dtype=float), position - np.asarray(reference.origin))
+    index = offset[2] / reference.spacing[0]
+    if abs(index - round(index)) > 0.1 or not 0 <= round(index) < reference.shape[0] or np.abs(offset[:2]).max() > 0.5:
+        raise InputError(f"{name} has a frame at {position.round(1).tolist()} mm that lies on no slice of the open image")
+    return int(round(index))
+
+
+def _referenced_uid(group) -> str:
+    try:
+        return str(group.DerivationImageSequence[0].SourceImageSequence[0].ReferencedSOPInstanceUID)
+    except (AttributeError, IndexError):
+        return ""

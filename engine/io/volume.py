@@ -1,0 +1,69 @@
+"""The one image type every reader returns: voxels plus the geometry and metadata to place them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+RADIOGRAPH_MODALITIES = ("CR", "DX", "XR", "MG", "RG")
+
+
+@dataclass(frozen=True)
+class Volume:
+    """A 3D image or a 2D radiograph (one slice), in (slices, rows, columns) order.
+
+    Attributes:
+        array: float32 voxels (Z, Y, X); CT in Hounsfield units, radiographs ready to display
+            (MONOCHROME1 already inverted so that bone is bright).
+        spacing: voxel size (Z, Y, X) in mm.
+        origin: patient position (x, y, z) of voxel (0, 0, 0) in mm, DICOM LPS.
+        direction: 3x3 matrix whose columns are the LPS directions of the X, Y and Z index axes.
+        modality: DICOM modality (CT, MR, CR, DX, ...) or "XR" for a plain picture of an X-ray.
+        window: (centre, width) recommended by the source, if any.
+        warnings: problems found while reading that the user should know about.
+        source: where the image came from (a file or folder path).
+        metadata: identifiers and descriptions (PatientID, StudyInstanceUID, SeriesDescription, ...).
+        instance_uids: SOP Instance UID of each slice, for DICOM sources.
+    """
+
+    array: np.ndarray
+    spacing: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    origin: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    direction: np.ndarray = field(default_factory=lambda: np.eye(3))
+    modality: str = "OT"
+    window: tuple[float, float] | None = None
+    warnings: tuple[str, ...] = ()
+    source: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    instance_uids: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.array.ndim != 3:
+            raise ValueError(f"a Volume is (slices, rows, columns), got shape {self.array.shape}")
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return tuple(self.array.shape)  # type: ignore[return-value]
+
+    @property
+    def is_radiograph(self) -> bool:
+        """A single projection image (chest X-ray) rather than a cross-sectional volume."""
+        return self.array.shape[0] == 1 and self.modality in RADIOGRAPH_MODALITIES
+
+    @property
+    def voxel_volume_ml(self) -> float:
+        return float(np.prod(self.spacing)) / 1000.0
+
+    def with_array(self, array: np.ndarray) -> Volume:
+        """The same geometry and metadata over other voxels of the same shape (a mask, a map)."""
+        if array.shape != self.array.shape:
+            raise ValueError(f"shape {array.shape} does not match the volume's {self.array.shape}")
+        return replace(self, array=array)
+
+    def describe(self) -> str:
+        """One line for the status bar: modality, size, spacing."""
+        z, y, x = self.shape
+        dz, dy, dx = self.spacing
+        size = f"{x}x{y}" if z == 1 else f"{x}x{y}x{z}"
+        return f"{self.modality} {size}, {dx:.2f}x{dy:.2f}" + ("" if z == 1 else f"x{dz:.2f}") + " mm"

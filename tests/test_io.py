@@ -1,0 +1,205 @@
+"""Readers on real files: DICOM series and radiographs in several transfer syntaxes, NIfTI/NRRD/MHA, PNG."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.errors import InputError
+from engine.io import find_images, read_image_file, read_mask
+from tests.conftest import data_path
+
+
+def pydicom_test_file(name: str) -> Path:
+    from pydicom.data import get_testdata_file
+
+    return Path(get_testdata_file(name))
+
+
+def pydicom_data_file(name: str) -> Path:
+    import data_store
+
+    return Path(data_store.__file__).parent / "data" / name
+
+
+@pytest.fixture(scope="module")
+def ct_series_folder() -> Path:
+    return data_path("ct", "totalseg_abd_dicom")
+
+
+@pytest.fixture(scope="module")
+def ct_series(ct_series_folder):
+    return find_images(ct_series_folder)[0].load()
+
+
+def copy_series(source: Path, target: Path, rename=lambda i, name: name, skip=()) -> Path:
+    target.mkdir()
+    for i, path in enumerate(sorted(source.iterdir())):
+        if i not in skip:
+            shutil.copy(path, target / rename(i, path.name))
+    return target
+
+
+def test_a_dicom_series_is_read_in_hounsfield_units_along_the_slice_normal(ct_series):
+    import pydicom
+
+    assert ct_series.shape == (20, 512, 512) and ct_series.modality == "CT"
+    assert ct_series.spacing == pytest.approx((2.0, 0.9765625, 0.9765625))
+    assert ct_series.array.min() == -1024 and 1000 < ct_series.array.max() < 3100
+    assert ct_series.window == (40.0, 300.0) and ct_series.warnings == ()
+    first = pydicom.dcmread(sorted(Path(ct_series.source).iterdir())[-1])  # lowest table position
+    assert ct_series.origin[2] == pytest.approx(float(first.ImagePositionPatient[2]))
+
+
+def test_slices_are_ordered_by_geometry_not_file_name(ct_series, ct_series_folder, tmp_path):
+    shuffled = copy_series(ct_series_folder, tmp_path / "shuffled", rename=lambda i, name: f"{(i * 7) % 20:03d}.dcm")
+    again = find_images(shuffled)[0].load()
+    np.testing.assert_array_equal(again.array, ct_series.array)
+
+
+def test_a_missing_slice_is_reported_and_the_rest_displayed(ct_series_folder, tmp_path):
+    gappy = find_images(copy_series(ct_series_folder, tmp_path / "gap", skip={9, 10}))[0].load()
+    assert gappy.shape[0] == 18 and gappy.spacing[0] == pytest.approx(2.0)
+    assert any("2 slice(s) missing" in w for w in gappy.warnings)
+
+
+def rewrite_positions(folder: Path, move) -> None:
+    import pydicom
+
+    for i, path in enumerate(sorted(folder.iterdir())):
+        dataset = pydicom.dcmread(path)
+        position = [float(v) for v in dataset.ImagePositionPatient]
+        dataset.ImagePositionPatient = move(i, position)
+        dataset.save_as(path)
+
+
+def test_uneven_spacing_and_gantry_tilt_are_reported(ct_series_folder, tmp_path):
+    uneven = copy_series(ct_series_folder, tmp_path / "uneven")
+    rewrite_positions(uneven, lambda i, p: [p[0], p[1], p[2] + (0.3 if i % 2 else 0.0)])
+    assert any("non-uniform slice spacing" in w for w in find_images(uneven)[0].load().warnings)
+    tilted = copy_series(ct_series_folder, tmp_path / "tilted")
+    rewrite_positions(tilted, lambda i, p: [p[0], p[1] - 0.2 * (p[2] + 766.5), p[2]])
+    volume = find_images(tilted)[0].load()
+    assert any("gantry tilt of 11.3 degrees" in w for w in volume.warnings)
+    assert volume.shape == (20, 512, 512)
+
+
+def test_a_dicomdir_lists_its_series():
+    sources = find_images(pydicom_test_file("dicomdirtests/DICOMDIR"))
+    assert len(sources) >= 3
+    assert all(source.series is not None for source in sources)
+    assert {source.series.modality for source in sources} >= {"CT", "MR"}
+
+
+@pytest.mark.parametrize(
+    ("compressed", "uncompressed"),
+    [
+        ("RG1_J2KR.dcm", "RG1_UNCR.dcm"),  # JPEG 2000 lossless, real chest CR
+        ("MR_small_RLE.dcm", "MR_small.dcm"),  # RLE lossless
+        ("MR_small_jpeg_ls_lossless.dcm", "MR_small.dcm"),  # JPEG-LS lossless
+        ("JPEG-LL.dcm", "693_UNCR.dcm"),  # JPEG lossless (process 14)
+        ("MR_small_jp2klossless.dcm", "MR_small.dcm"),
+    ],
+)
+def test_compressed_transfer_syntaxes_decode_to_the_uncompressed_pixels(compressed, uncompressed):
+    find = pydicom_data_file if compressed.startswith(("RG1", "JPEG-LL")) else pydicom_test_file
+    lossless = read_image_file(find(compressed)).array
+    reference = read_image_file((pydicom_data_file if uncompressed.startswith(("RG1", "693")) else pydicom_test_file)(uncompressed)).array
+    if compressed == "JPEG-LL.dcm":  # a different image of the same study: only check it decodes to real values
+        assert lossless.std() > 0
+    else:
+        np.testing.assert_array_equal(lossless, reference)
+
+
+def test_jpeg_baseline_decodes_close_to_the_lossless_pixels():
+    lossy = read_image_file(pydicom_data_file("RG1_J2KI.dcm")).array
+    exact = read_image_file(pydicom_data_file("RG1_UNCR.dcm")).array
+    assert np.abs(lossy - exact).mean() < 0.02 * (exact.max() - exact.min())
+    baseline = read_image_file(data_path("cxr", "nih_txv", "1.2.276.0.7230010.3.1.4.8323329.6904.1517875201.850819.dcm"))
+    assert baseline.is_radiograph and baseline.shape == (1, 1024, 1024) and baseline.array.std() > 10
+
+
+def test_monochrome1_is_displayed_inverted():
+    """The twin stores the same pixel values but declares that low values are bright."""
+    folder = data_path("cxr", "nih_txv")
+    monochrome2 = read_image_file(next(folder.glob("1.2.*.dcm"))).array
+    monochrome1 = read_image_file(folder / "Fake_MONOHR1.dcm")
+    assert monochrome1.is_radiograph
+    np.testing.assert_array_equal(monochrome1.array, monochrome2.max() + monochrome2.min() - monochrome2)
+
+
+def test_png_xray_and_nifti_ct():
+    xray = read_image_file(data_path("cxr", "nih_txv", "00000001_000.png"))
+    assert xray.is_radiograph and xray.shape == (1, 512, 512)
+    ct = read_image_file(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz"))
+    assert ct.modality == "CT" and ct.shape[0] == 30 and ct.spacing == pytest.approx((3.0, 3.0, 3.0))
+
+
+@pytest.mark.parametrize("suffix", [".nrrd", ".mha"])
+def test_nrrd_and_metaimage_keep_voxels_and_geometry(suffix, tmp_path):
+    import SimpleITK as sitk
+
+    source = data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz")
+    sitk.WriteImage(sitk.ReadImage(str(source)), str(tmp_path / f"ct{suffix}"))
+    original, converted = read_image_file(source), read_image_file(tmp_path / f"ct{suffix}")
+    np.testing.assert_array_equal(converted.array, original.array)
+    assert converted.spacing == original.spacing and converted.origin == pytest.approx(original.origin)
+    np.testing.assert_allclose(converted.direction, original.direction)
+
+
+def test_a_nifti_reference_mask_lands_on_the_dicom_series_grid(ct_series):
+    labels = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), ct_series)
+    liver = labels == 5
+    assert labels.shape == ct_series.shape and liver.sum() > 100_000
+
+    def parenchyma(region: np.ndarray) -> float:
+        """Fraction of the region with enhanced-liver HU."""
+        values = ct_series.array[region]
+        return float(((values > 40) & (values < 180)).mean())
+
+    assert parenchyma(liver) > 0.95
+    assert parenchyma(liver[:, ::-1]) < 0.75 and parenchyma(liver[:, :, ::-1]) < 0.75  # a flip would be caught
+
+
+def test_a_mask_of_another_scan_is_refused(ct_series):
+    with pytest.raises(InputError, match="does not overlap"):
+        read_mask(data_path("ct", "totalseg_nifti", "example_seg.nii.gz"), ct_series)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda d: (d / "garbage.dcm").write_bytes(b"\x00" * 132 + b"not dicom at all" * 10), "not a readable DICOM"),
+        (lambda d: (d / "empty.nii.gz").write_bytes(b""), "is empty"),
+        (lambda d: (d / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken"), "not a readable picture"),
+        (lambda d: (d / "notes.txt").write_text("hello"), "unsupported file type"),
+        (lambda d: (d / "scan.nii.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 40), "not a readable NIfTI"),
+    ],
+)
+def test_bad_files_get_a_specific_message(tmp_path, make, message):
+    make(tmp_path)
+    (path,) = tmp_path.iterdir()
+    with pytest.raises(InputError, match=message):
+        read_image_file(path)
+
+
+def test_a_truncated_dicom_file_gets_a_specific_message(tmp_path):
+    source = pydicom_data_file("RG1_UNCR.dcm")
+    truncated = tmp_path / "truncated.dcm"
+    truncated.write_bytes(source.read_bytes()[: source.stat().st_size // 2])
+    with pytest.raises(InputError, match="truncated|cannot decode|not a readable"):
+        read_image_file(truncated)
+
+
+def test_non_images_and_empty_folders_are_refused(tmp_path):
+    with pytest.raises(InputError, match="holds no image"):
+        read_image_file(pydicom_test_file("rtplan.dcm"))
+    with pytest.raises(InputError, match="colour image"):
+        read_image_file(pydicom_test_file("SC_rgb_rle.dcm"))
+    with pytest.raises(InputError, match="no DICOM series or image files"):
+        find_images(tmp_path)
+    with pytest.raises(InputError, match="does not exist"):
+        find_images(tmp_path / "nowhere")

@@ -61,6 +61,7 @@ class ModelCard:
     labels: tuple[str, ...]
     thresholds: tuple[float, ...]
     intended_use: str
+    model_args: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     quantisation: dict[str, Any] = field(default_factory=dict)

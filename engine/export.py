@@ -168,8 +168,24 @@ def export_bundle(
     recipe = quantise_onnx_int8(folder / MODEL_FILES["fp32"], folder / MODEL_FILES["int8"], calibration)
     recipe["calibration_images"] = int(sum(batch.shape[0] for batch in calibration))
     profile = profile_model(card.architecture, model, shape).summary()
+    profile["baseline"] = _baseline_profile(card, shape)
     card = replace(card, quantisation=recipe, profile=profile, versions=_versions(engine.__version__))
     return seal_bundle(folder, card)
+
+
+# The CNN each self-attention network is compared with (seed paper, Tables 4-5).
+BASELINES = {"sadnn_cls": "resnet18", "sadnn_seg": "unet_small"}
+
+
+def _baseline_profile(card: ModelCard, shape: tuple[int, ...]) -> dict | None:
+    """Analytic profile of the CNN baseline at the same input size, so the saving can be shown."""
+    from engine.models import create_model
+    from engine.profile import profile_model
+
+    name = BASELINES.get(card.architecture)
+    if name is None:
+        return None
+    return profile_model(name, create_model(name).eval(), shape).summary()  # CNN baselines take any input size
 
 
 def load_model(bundle: Bundle) -> nn.Module:
@@ -178,7 +194,7 @@ def load_model(bundle: Bundle) -> nn.Module:
 
     from engine.models import create_model
 
-    model = create_model(bundle.card.architecture)
+    model = create_model(bundle.card.architecture, **bundle.card.model_args)
     model.load_state_dict(load_file(str(bundle.path / WEIGHTS)), strict=True)
     return model.eval()
 

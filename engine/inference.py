@@ -88,7 +88,7 @@ class Classifier:
         card = self.bundle.card
         batch = prepare_radiograph(image, card.input)
         with EnergyMeter() as meter:
-            probabilities = _sigmoid(self.model(batch)[0])
+            probabilities = sigmoid(self.model(batch)[0])
         return Classification(card.labels, probabilities, card.thresholds, meter.result)
 
 
@@ -135,7 +135,7 @@ def _check_task(bundle: Bundle, task: str) -> None:
         raise BundleError(f"bundle {bundle.card.name} is a {bundle.card.task} model, not a {task} model")
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
+def sigmoid(x: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-x))
 
 

@@ -6,11 +6,12 @@ from engine.labels import CHESTXRAY14, LIVER
 TEST_USE = "test bundle with random weights; not for clinical use"
 
 
-def classification_card(architecture: str = "sadnn_cls") -> ModelCard:
-    contract = InputContract("CR/DX", (512, 512), "mean_std", mean=0.5149, std=0.2530)
+def classification_card(architecture: str = "sadnn_cls", size: int = 512) -> ModelCard:
+    contract = InputContract("CR/DX", (size, size), "mean_std", mean=0.5149, std=0.2530)
     return ModelCard(
         name=f"{architecture}-test", version="0.0.0", architecture=architecture, task="classification",
         input=contract, labels=CHESTXRAY14, thresholds=(0.5,) * 14, intended_use=TEST_USE,
+        model_args={} if size == 512 else {"img_size": size},
         training={"data": "none (random initialisation)"},
     )
 

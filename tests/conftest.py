@@ -36,13 +36,13 @@ def chest_xrays() -> list[np.ndarray]:
     return [np.asarray(Image.open(path)) for path in big + small]
 
 
-def seeded(name: str):
+def seeded(name: str, **model_args):
     import torch
 
     from engine.models import create_model
 
     torch.manual_seed(0)
-    return create_model(name).eval()
+    return create_model(name, **model_args).eval()
 
 
 @pytest.fixture(scope="session")

@@ -203,3 +203,17 @@ def test_non_images_and_empty_folders_are_refused(tmp_path):
         find_images(tmp_path)
     with pytest.raises(InputError, match="does not exist"):
         find_images(tmp_path / "nowhere")
+
+
+def test_readers_return_one_orientation_whatever_the_file_stored(tmp_path):
+    """A NIfTI stored right-to-left and feet-first opens the same way round as its LPS twin."""
+    import SimpleITK as sitk
+
+    source = sitk.ReadImage(str(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz")))
+    flipped = sitk.Flip(source, [True, False, True])  # same anatomy, stored with reversed X and Z axes
+    sitk.WriteImage(flipped, str(tmp_path / "flipped.nii.gz"))
+    original, reread = read_image_file(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz")), read_image_file(tmp_path / "flipped.nii.gz")
+    np.testing.assert_array_equal(reread.array, original.array)
+    assert reread.origin == pytest.approx(original.origin)
+    np.testing.assert_allclose(reread.direction, original.direction)
+    assert (np.diag(original.direction) > 0).all()

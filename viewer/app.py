@@ -1,18 +1,53 @@
-"""Application start-up: one QApplication and the main window."""
+"""Application start-up: one QApplication, the main window, and a last-resort error dialog."""
 
 from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+
+log = logging.getLogger("viewer")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="sadnn-viewer", description="Verify CT liver segmentations and chest X-ray findings.")
+    parser.add_argument("path", nargs="?", help="an image file, a DICOMDIR or a DICOM folder to open")
+    parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot after opening PATH and quit (for docs and checks)")
+    return parser.parse_args(argv)
 
 
 def run(argv: list[str]) -> int:
     """Create the application and its main window, run the event loop, return its exit code."""
-    from PySide6.QtWidgets import QApplication, QLabel, QMainWindow
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
 
-    app = QApplication(["sadnn-viewer", *argv])
-    window = QMainWindow()
-    window.setWindowTitle("SaDNN Viewer")
-    label = QLabel("The study viewer is being built (issue 3). The engine, models and bundles are ready.")
-    label.setMargin(24)
-    window.setCentralWidget(label)
-    window.resize(900, 600)
+    from viewer.qt.main_window import MainWindow
+
+    args = parse(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = QApplication(["sadnn-viewer"])
+    app.setApplicationName("SaDNN Viewer")
+    window = MainWindow()
+    sys.excepthook = lambda *exc: _report_bug(window, exc)
     window.show()
+    if args.path:
+        QTimer.singleShot(0, lambda: window.open_path(args.path))
+    if args.screenshot:
+        QTimer.singleShot(0, lambda: _screenshot_when_idle(window, args.screenshot, app))
     return app.exec()
+
+
+def _report_bug(window, exc_info) -> None:
+    """A bug in a slot is logged in full and shown as one line; the window stays open."""
+    log.error("unexpected error:\n%s", "".join(traceback.format_exception(*exc_info)))
+    window.show_error("Unexpected error", f"{exc_info[0].__name__}: {exc_info[1]} (details in the log)")
+
+
+def _screenshot_when_idle(window, path: str, app) -> None:
+    from PySide6.QtCore import QTimer
+
+    if window.runner.busy:
+        QTimer.singleShot(200, lambda: _screenshot_when_idle(window, path, app))
+        return
+    QTimer.singleShot(300, lambda: (window.grab().save(path), app.quit()))

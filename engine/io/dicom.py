@@ -202,7 +202,7 @@ def _single_file_volume(dataset, path: Path) -> Volume:
         source=str(path),
         metadata=_metadata(dataset),
         instance_uids=(str(dataset.get("SOPInstanceUID", "")),),
-    )
+    ).canonical()
 
 
 def _invert(frames: np.ndarray, window: tuple[float, float] | None):
@@ -233,7 +233,7 @@ def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
         source=str(Path(series.files[0]).parent),
         metadata=_metadata(first),
         instance_uids=tuple(str(ds.get("SOPInstanceUID", "")) for ds in ordered),
-    )
+    ).canonical()
 
 
 def _slice_order(datasets: list) -> tuple[list[int], float, list[str]]:

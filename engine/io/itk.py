@@ -59,7 +59,7 @@ def _volume(image, path: Path, modality: str | None) -> Volume:
         direction = direction.reshape(3, 3)
     guessed = modality or ("CT" if array.ndim == 3 and array.min() <= -500 else "OT")
     return Volume(array=np.ascontiguousarray(array), spacing=spacing, origin=origin, direction=direction,
-                  modality=guessed, source=str(path), metadata={"SeriesDescription": Path(path).name})
+                  modality=guessed, source=str(path), metadata={"SeriesDescription": Path(path).name}).canonical()
 
 
 def sitk_array(image) -> np.ndarray:

@@ -61,6 +61,27 @@ class Volume:
             raise ValueError(f"shape {array.shape} does not match the volume's {self.array.shape}")
         return replace(self, array=array)
 
+    def canonical(self) -> Volume:
+        """The same image with axes flipped so that X runs to the patient's left, Y to posterior, Z up.
+
+        Readers return this orientation, so displays, models and exports agree on what a row,
+        a column and a slice mean whatever the file stored. Oblique or permuted axes are kept.
+        """
+        direction = np.asarray(self.direction, dtype=float)
+        flips = [axis for axis in range(3) if direction[axis, axis] < 0]
+        if not flips:
+            return self
+        array, origin = self.array, np.asarray(self.origin, dtype=float)
+        spacing_xyz = self.spacing[::-1]
+        for axis in flips:
+            count = self.array.shape[2 - axis]
+            origin = origin + direction[:, axis] * spacing_xyz[axis] * (count - 1)
+            array = np.flip(array, axis=2 - axis)
+        direction = direction.copy()
+        direction[:, flips] *= -1
+        uids = self.instance_uids[::-1] if 2 in flips else self.instance_uids
+        return replace(self, array=np.ascontiguousarray(array), origin=tuple(float(v) for v in origin), direction=direction, instance_uids=uids)
+
     def describe(self) -> str:
         """One line for the status bar: modality, size, spacing."""
         z, y, x = self.shape

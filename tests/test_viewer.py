@@ -1,0 +1,177 @@
+"""The viewer end to end, offscreen: open real files, navigate, run both models, check overlay pixels."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np
+import pytest
+
+pytest.importorskip("pytestqt")
+
+from engine.compare import AGREE, OVER, UNDER  # noqa: E402
+from tests.conftest import data_path  # noqa: E402
+from tests.viewer_support import build_viewer_models, finish, rendered  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def models_folder(tmp_path_factory, chest_xrays, ct_volume):
+    folder = tmp_path_factory.mktemp("models")
+    build_viewer_models(folder, chest_xrays, ct_volume)
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, models_folder):
+    from viewer.bundles import installed_models
+    from viewer.qt.main_window import MainWindow
+
+    main = MainWindow(installed_models(models_folder))
+    qtbot.addWidget(main)
+    main.resize(1200, 800)
+    main.show()
+    yield main
+    main.runner.cancel()
+    main.runner.wait()
+
+
+def open_and_wait(qtbot, window, path) -> None:
+    window.open_path(path)
+    finish(qtbot, window)
+    assert window.study is not None, window.message.text()
+
+
+def test_a_dicom_series_opens_in_three_linked_planes(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    study = window.study
+    assert set(window.views) == {"axial", "coronal", "sagittal"}
+    assert study.cursor == (10, 256, 256) and study.window.label() == "W 300 / L 40"  # from the DICOM header
+    axial = window.views["axial"]
+    assert axial.image.image.shape == (512, 512)
+    assert window.views["coronal"].image.image.shape == (20, 512)
+    rect = window.views["coronal"].image.mapRectToParent(window.views["coronal"].image.boundingRect())
+    assert rect.height() == pytest.approx(40.0) and rect.width() == pytest.approx(500.0)  # 20 x 2 mm by 512 x 0.98 mm
+    qtbot.keyClick(window, Qt.Key.Key_Up)
+    assert study.cursor[0] == 11 and window.slider.value() == 11
+    qtbot.keyClick(window, Qt.Key.Key_PageDown)
+    assert study.cursor[0] == 1
+    qtbot.keyClick(window, Qt.Key.Key_End)
+    assert study.cursor[0] == 19 and window.slice_label.text() == "Slice 20 / 20"
+    np.testing.assert_array_equal(axial.image.image, study.volume.array[19])
+    qtbot.keyClick(window, Qt.Key.Key_1)
+    assert study.window.label() == "W 150 / L 90" and axial.image.levels.tolist() == [15, 165]
+
+
+def test_wheel_steps_one_slice_per_notch_and_right_drag_changes_the_window(qtbot, window):
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    box, study = window.views["axial"].box, window.study
+    box.scrolled.emit(1)
+    assert study.cursor[0] == 11
+    width = study.window.width
+    box.window_dragged.emit(50.0, 0.0)
+    assert study.window.width > width
+
+
+def test_clicking_a_plane_moves_the_crosshair_in_the_others(qtbot, window):
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    axial = window.views["axial"]
+    point = axial.image.mapToScene(100.5, 300.5)  # column 100, row 300 in pixel coordinates
+    axial.box.clicked.emit(point)
+    assert window.study.cursor == (10, 300, 100)
+    assert window.views["coronal"].image.image.shape == (20, 512)
+    np.testing.assert_array_equal(window.views["coronal"].image.image, window.study.volume.array[::-1, 300, :])
+    np.testing.assert_array_equal(window.views["sagittal"].image.image, window.study.volume.array[::-1, :, 100])
+
+
+def test_segmentation_overlay_and_comparison_with_a_reference(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    assert window.actions["segment"].isEnabled() and not window.actions["classify"].isEnabled()
+    window.segment(with_fp32=True)
+    assert window.runner.busy  # off the UI thread
+    finish(qtbot, window)
+    study, axial = window.study, window.views["axial"]
+    mask = study.segmentation.mask
+    assert mask.shape == study.volume.shape and 0 < mask.mean() < 1
+    overlay = rendered(axial)
+    assert overlay.shape == (512, 512, 4)
+    np.testing.assert_array_equal(overlay[..., 3] > 0, mask[study.cursor[0]].astype(bool))
+    assert "mL" in window.segmentation.stats.text() and "Dice vs fp32" in window.segmentation.stats.text()
+    assert "GMAC" in window.energy.toHtml() or "GMAC" in window.energy.toPlainText()
+    window.load_reference(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), label=5)
+    assert study.style.mode == "comparison"
+    codes = study.comparison.codes[study.cursor[0]]
+    overlay = rendered(axial)
+    for code, colour in ((AGREE, (255, 255, 255)), (OVER, (0, 200, 0)), (UNDER, (230, 0, 0))):
+        region = codes == code
+        if region.any():
+            assert (overlay[region][:, :3] == colour).all()
+    assert "Dice vs reference" in window.segmentation.stats.text()
+    qtbot.keyClick(window, Qt.Key.Key_O)
+    assert rendered(axial).size == 0 or not rendered(axial)[..., 3].any()
+
+
+def test_cancel_stops_segmentation_and_keeps_the_window_usable(qtbot, window):
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    window.segment(with_fp32=True)
+    window.runner.cancel()
+    finish(qtbot, window)
+    assert window.study.segmentation is None and "cancelled" in window.message.text()
+    window.study.step(0, 1)
+    assert window.study.cursor[0] == 11
+
+
+def test_classify_an_nih_xray_with_saliency_and_the_radiologist_box(qtbot, window):
+    import pyqtgraph as pg
+
+    rows = [r.split(",")[0] for r in data_path("cxr", "BBox_List_2017.csv").read_text().splitlines()[1:]]
+    images = data_path("cxr", "nih_64", "images")
+    boxed = next(images / name for name in rows if (images / name).exists())
+    open_and_wait(qtbot, window, boxed)
+    assert window.study.volume.is_radiograph and set(window.views) == {"axial"}
+    assert any(isinstance(item, pg.QtWidgets.QGraphicsRectItem) for item in window.views["axial"].box.addedItems)
+    window.classify()
+    qtbot.waitUntil(lambda: window.study.saliency is not None, timeout=60_000)
+    first_done = window.study.saliency_progress[0]
+    finish(qtbot, window)
+    study = window.study
+    assert study.classification is not None and window.findings.table.rowCount() == 14
+    probabilities = [float(window.findings.table.item(r, 1).text()) for r in range(14)]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert study.saliency_progress[0] == study.saliency_progress[1] > first_done
+    assert study.finding == int(np.argmax(study.classification.probabilities))
+    overlay = rendered(window.views["axial"])
+    assert overlay.shape[:2] == study.volume.shape[1:] and overlay[..., 3].any()
+    window.findings.table.selectRow(5)
+    assert study.finding == window.findings.table.item(5, 0).data(0x0100)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("cxr", "nih_txv", "Fake_MONOHR1.dcm"),
+        ("cxr", "nih_txv", "00000001_000.png"),
+        ("ct", "totalseg_nifti", "example_ct_sm.nii.gz"),
+    ],
+)
+def test_each_kind_of_file_opens(qtbot, window, path):
+    open_and_wait(qtbot, window, data_path(*path))
+    assert window.views["axial"].image.image is not None
+
+
+def test_bad_input_gets_a_message_not_a_traceback(qtbot, window, tmp_path):
+    (tmp_path / "scan.dcm").write_bytes(b"\x00" * 128 + b"DICM" + b"\x00" * 50)
+    window.open_path(tmp_path / "scan.dcm")
+    finish(qtbot, window)
+    assert window.study is None
+    assert "Opening scan.dcm failed" in window.message.text() and window.error_box.isVisible()
+    window.open_path(tmp_path / "empty")
+    assert "does not exist" in window.message.text()
+    open_and_wait(qtbot, window, data_path("cxr", "nih_txv", "00000001_000.png"))
+    window.segment()
+    assert window.study.segmentation is None  # the action is disabled and segment() refuses a radiograph

@@ -1,0 +1,49 @@
+"""Where the viewer finds its model bundles, and loading them with every checksum verified."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.bundle import Bundle, load_bundle
+from engine.errors import BundleError
+
+MODELS_ENV = "SADNN_MODELS"
+
+
+def models_folder() -> Path:
+    """$SADNN_MODELS, else resources/models inside the frozen app or next to the source tree."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV])
+    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
+    return root / "resources" / "models"
+
+
+@dataclass
+class InstalledModels:
+    """The verified bundle for each task, and why any other bundle was refused."""
+
+    by_task: dict[str, Bundle] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    def get(self, task: str) -> Bundle | None:
+        return self.by_task.get(task)
+
+
+def installed_models(folder: Path | None = None) -> InstalledModels:
+    """Load every bundle under ``folder``; a tampered or broken bundle is reported, never used."""
+    folder = folder or models_folder()
+    found = InstalledModels()
+    if not folder.is_dir():
+        found.problems.append(f"no model folder at {folder}")
+        return found
+    for path in sorted(p for p in folder.iterdir() if (p / "card.json").is_file()):
+        try:
+            bundle = load_bundle(path)
+        except BundleError as err:
+            found.problems.append(f"{path.name}: {err}")
+            continue
+        found.by_task.setdefault(bundle.card.task, bundle)
+    return found

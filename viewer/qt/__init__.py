@@ -1,0 +1,1 @@
+"""Thin Qt views over viewer.model (PySide6 + pyqtgraph)."""

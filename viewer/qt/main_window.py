@@ -1,0 +1,415 @@
+"""The main window: three linked planes (or one radiograph), result panels, and the engine in a worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtWidgets import (
+    QDockWidget, QFileDialog, QGridLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+    QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from engine.errors import EngineError
+from engine.io import ImageSource, Volume, find_images, read_mask
+from engine.io.nih import boxes_for
+from viewer import tasks
+from viewer.bundles import InstalledModels, installed_models
+from viewer.model.energy_report import card_html, energy_html
+from viewer.model.study import Study
+from viewer.model.window_level import CT_PRESETS
+from viewer.qt.findings_panel import FindingsPanel
+from viewer.qt.html_panel import HtmlPanel
+from viewer.qt.segmentation_panel import SegmentationPanel
+from viewer.qt.slice_view import SliceView
+from viewer.qt.worker import TaskRunner
+
+IMAGE_FILTER = "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
+MASK_FILTER = "Masks (*.nii *.nii.gz *.nrrd *.mha *.dcm);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """Owns the Study and the TaskRunner; every widget reads from the study and writes through it."""
+
+    def __init__(self, models: InstalledModels | None = None):
+        super().__init__()
+        self.setWindowTitle("SaDNN Viewer - verify every prediction")
+        self.resize(1400, 900)
+        self.models = models if models is not None else installed_models()
+        self.study: Study | None = None
+        self.views: dict[str, SliceView] = {}
+        self.runner = TaskRunner(self)
+        self._build_panels()
+        self._build_status_bar()
+        self._build_actions()
+        self._connect_runner()
+        self._show_welcome()
+
+    # building
+    def _build_panels(self) -> None:
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background:#5a4a00; color:#fff3c0; padding:4px;")
+        self.banner.hide()
+        self.grid = QGridLayout()
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.valueChanged.connect(self._slider_moved)
+        self.slice_label = QLabel()
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.addWidget(self.banner)
+        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.slider)
+        layout.addWidget(self.slice_label)
+        self.setCentralWidget(central)
+        self.findings, self.segmentation = FindingsPanel(), SegmentationPanel()
+        self.energy = HtmlPanel("Run a model to see what the inference cost.")
+        self.card = HtmlPanel("Run a model to see its model card.")
+        self.tabs = QTabWidget()
+        for widget, title in ((self.findings, "Findings"), (self.segmentation, "Segmentation"),
+                              (self.energy, "Energy"), (self.card, "Model card")):
+            self.tabs.addTab(widget, title)
+        dock = QDockWidget("Results", self)
+        dock.setObjectName("results")
+        dock.setWidget(self.tabs)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
+        dock.setMinimumWidth(380)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.message, self.probe, self.window_label = QLabel("Open a study."), QLabel(), QLabel()
+        self.progress = QProgressBar()
+        self.progress.setMaximumWidth(220)
+        self.progress.setFormat("%p%")
+        self.eta = QLabel()
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.runner.cancel)
+        bar.addWidget(self.message, 1)
+        for widget in (self.probe, self.window_label, self.progress, self.eta, self.cancel_button):
+            bar.addPermanentWidget(widget)
+        self._set_busy(False)
+
+    def _build_actions(self) -> None:
+        toolbar = self.addToolBar("Main")
+        toolbar.setObjectName("main")
+        self.actions = {}
+        for name, text, shortcut, slot in (
+            ("open_file", "Open file...", QKeySequence.StandardKey.Open, self.choose_file),
+            ("open_folder", "Open folder...", "Ctrl+Shift+O", self.choose_folder),
+            ("segment", "Segment liver", "Ctrl+L", lambda: self.segment()),
+            ("compare_fp32", "Segment + check vs fp32", "Ctrl+Shift+L", lambda: self.segment(with_fp32=True)),
+            ("classify", "Classify", "Ctrl+K", self.classify),
+            ("reference", "Load reference mask...", "Ctrl+R", self.choose_reference),
+        ):
+            action = QAction(text, self)
+            action.setShortcut(QKeySequence(shortcut))
+            action.triggered.connect(slot)
+            toolbar.addAction(action)
+            self.actions[name] = action
+        self._add_key_shortcuts()
+        self._update_actions()
+
+    def _add_key_shortcuts(self) -> None:
+        keys = {
+            Qt.Key.Key_Up: lambda: self._step(1), Qt.Key.Key_Down: lambda: self._step(-1),
+            Qt.Key.Key_PageUp: lambda: self._step(10), Qt.Key.Key_PageDown: lambda: self._step(-10),
+            Qt.Key.Key_Home: lambda: self._jump(0), Qt.Key.Key_End: lambda: self._jump(-1),
+            Qt.Key.Key_O: self._toggle_overlay, Qt.Key.Key_0: lambda: self._preset("Header"),
+            Qt.Key.Key_Escape: self.runner.cancel,
+        }
+        for number, name in enumerate(CT_PRESETS, start=1):
+            keys[getattr(Qt.Key, f"Key_{number}")] = lambda name=name: self._preset(name)
+        self._shortcuts = []
+        for key, slot in keys.items():
+            shortcut = QShortcut(QKeySequence(key), self)
+            shortcut.activated.connect(slot)
+            self._shortcuts.append(shortcut)
+
+    def _connect_runner(self) -> None:
+        self.runner.started.connect(lambda name: (self._set_busy(True), self.message.setText(f"{name}...")))
+        self.runner.progressed.connect(self._show_progress)
+        self.runner.failed.connect(lambda text: self.show_error(f"{self.runner.name} failed", text))
+        self.runner.cancelled.connect(lambda: self.message.setText(f"{self.runner.name} cancelled."))
+        self.runner.succeeded.connect(self._task_succeeded)
+        self.runner.partial.connect(self._task_partial)
+        self.runner.finished.connect(self._task_finished)
+        self._handlers = (None, None, None)
+
+    # opening
+    def choose_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
+        if path:
+            self.open_path(path)
+
+    def choose_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Open DICOM folder")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str | Path) -> None:
+        """Open a file, a DICOMDIR or a folder; several series open a picker."""
+        try:
+            sources = find_images(path)
+        except EngineError as err:
+            self.show_error("Cannot open", str(err))
+            return
+        source = sources[0] if len(sources) == 1 else self._pick_series(sources)
+        if source is not None:
+            self._run("Opening " + source.label, tasks.load_image(source), self.set_volume)
+
+    def _pick_series(self, sources: list[ImageSource]) -> ImageSource | None:
+        labels = [source.label for source in sources]
+        label, ok = QInputDialog.getItem(self, "Choose a series", f"{len(sources)} series found:", labels, 0, False)
+        return sources[labels.index(label)] if ok else None
+
+    def set_volume(self, volume: Volume) -> None:
+        """Show a newly opened image; results of the previous study are dropped."""
+        self.study = study = Study(volume)
+        study.cursor_changed.connect(self._cursor_moved)
+        study.window_changed.connect(self._window_changed)
+        study.overlay_changed.connect(self._overlay_changed)
+        self._build_views(volume)
+        self.findings.show_study(study)
+        self.segmentation.show_study(study)
+        self.energy.show_html(None)
+        self.card.show_html(None)
+        self._show_warnings(volume)
+        self._cursor_moved()
+        self._window_changed()
+        self._update_actions()
+        self.tabs.setCurrentWidget(self.findings if volume.is_radiograph else self.segmentation)
+        self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")
+
+    def _build_views(self, volume: Volume) -> None:
+        for view in self.views.values():
+            view.setParent(None)
+            view.deleteLater()
+        names = ("axial",) if volume.shape[0] == 1 else ("axial", "coronal", "sagittal")
+        self.views = {name: SliceView(self.study, name) for name in names}
+        self.grid.addWidget(self.views["axial"], 0, 0, 2, 1)
+        if len(names) == 3:
+            self.grid.addWidget(self.views["coronal"], 0, 1)
+            self.grid.addWidget(self.views["sagittal"], 1, 1)
+            self.grid.setColumnStretch(0, 3)
+            self.grid.setColumnStretch(1, 2)
+        for view in self.views.values():
+            view.hovered.connect(self.probe.setText)
+        self.slider.setRange(0, volume.shape[0] - 1)
+        self.slider.setVisible(volume.shape[0] > 1)
+        self._draw_boxes(volume)
+
+    def _draw_boxes(self, volume: Volume) -> None:
+        """NIH radiologist boxes for this image, if a BBox_List_2017.csv lies beside it."""
+        if not volume.is_radiograph:
+            return
+        rows, columns = volume.shape[1:]
+        for box in boxes_for(volume.source):
+            x, y, w, h = box.scaled(columns, rows)
+            dy, dx = volume.spacing[1:]
+            rect = pg.QtWidgets.QGraphicsRectItem(x * dx, y * dy, w * dx, h * dy)
+            rect.setPen(pg.mkPen((0, 255, 255), width=2, cosmetic=True))
+            label = pg.TextItem(f"radiologist: {box.label}", color=(0, 255, 255), anchor=(0, 1))
+            label.setPos(x * dx, y * dy)
+            self.views["axial"].box.addItem(rect)
+            self.views["axial"].box.addItem(label)
+
+    def _show_warnings(self, volume: Volume) -> None:
+        self.banner.setVisible(bool(volume.warnings))
+        self.banner.setText("Check: " + "; ".join(volume.warnings))
+
+    # engine
+    def segment(self, with_fp32: bool = False) -> None:
+        bundle = self.models.get("segmentation")
+        if self.study is None or bundle is None:
+            return
+        try:
+            job = tasks.segment_liver(bundle, self.study.volume, with_fp32)
+        except EngineError as err:
+            self.show_error("Cannot segment", str(err))
+            return
+        self._run("Segmenting liver", job, self._segmented)
+
+    def _segmented(self, result) -> None:
+        self.study.set_segmentation(result)
+        runs = self.study.volume.shape[0]
+        bundle = self.models.get("segmentation")
+        self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs))
+        self.card.show_html(card_html(bundle.card, bundle.identity))
+        self.tabs.setCurrentWidget(self.segmentation)
+        self.message.setText(f"Liver segmented on {runs} slices in {result.int8.energy.seconds:.1f} s (int8).")
+
+    def classify(self) -> None:
+        bundle = self.models.get("classification")
+        if self.study is None or bundle is None:
+            return
+        try:
+            job = tasks.classify_radiograph(bundle, self.study.volume)
+        except EngineError as err:
+            self.show_error("Cannot classify", str(err))
+            return
+        self._run("Classifying", job, self._classified, then=self._start_saliency)
+
+    def _classified(self, result) -> None:
+        """Show the findings, then refine RISE maps for all of them in the background."""
+        bundle = self.models.get("classification")
+        self.study.set_classification(result, bundle.identity)
+        self.energy.show_html(energy_html(bundle.card, result.energy, 1))
+        self.card.show_html(card_html(bundle.card, bundle.identity))
+        top = int(np.argmax(result.probabilities))
+        self.study.select_finding(top)
+        self.tabs.setCurrentWidget(self.findings)
+
+    def _start_saliency(self) -> None:
+        bundle = self.models.get("classification")
+        study = self.study
+        if study is None or bundle is None or study.classification is None:
+            return
+        show = lambda update: study.set_saliency(update.maps, update.done, update.total)  # noqa: E731
+        self._run("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), show, show)
+
+    def choose_reference(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load reference mask", "", MASK_FILTER)
+        if path:
+            self.load_reference(path)
+
+    def load_reference(self, path: str | Path, label: int | None = None) -> None:
+        """A reference mask; with several labels, the user picks which one is the liver."""
+        if self.study is None:
+            return
+        try:
+            labels = read_mask(path, self.study.volume)
+        except EngineError as err:
+            self.show_error("Cannot load the reference mask", str(err))
+            return
+        present = tasks.mask_labels(labels)
+        if label is None and len(present) > 1:
+            choice, ok = QInputDialog.getItem(self, "Which label is the liver?", "Labels in the mask:",
+                                              [str(v) for v in present], 0, False)
+            if not ok:
+                return
+            label = int(choice)
+        label = label if label is not None else (present[0] if present else 1)
+        self.study.set_reference(labels == label)
+        if self.study.segmentation is not None:
+            self.study.set_style(mode="comparison")
+        self.message.setText(f"Reference mask {Path(path).name} (label {label}) loaded.")
+
+    # reactions to the study
+    def _cursor_moved(self) -> None:
+        z = self.study.cursor[0]
+        self.slider.blockSignals(True)
+        self.slider.setValue(z)
+        self.slider.blockSignals(False)
+        self.slice_label.setText(f"Slice {z + 1} / {self.study.volume.shape[0]}")
+        for name, view in self.views.items():
+            view.refresh_crosshair()
+        changed = {"axial", "coronal", "sagittal"}
+        for name in changed & set(self.views):
+            self.views[name].refresh_image()
+            self.views[name].refresh_overlay()
+        self.segmentation.refresh()
+
+    def _window_changed(self) -> None:
+        for view in self.views.values():
+            view.refresh_image()
+        self.window_label.setText(self.study.window.label())
+
+    def _overlay_changed(self) -> None:
+        for view in self.views.values():
+            view.refresh_overlay()
+        self.segmentation.refresh()
+        self.findings.refresh()
+
+    # helpers
+    def _run(self, name: str, job, on_success, on_partial=None, then=None) -> None:
+        """Run ``job`` in the worker; ``on_success(result)``, ``on_partial(update)``, then ``then()`` when it ends."""
+        if self.runner.busy:
+            self.message.setText(f"Wait for '{self.runner.name}' to finish or cancel it (Esc).")
+            return
+        self._handlers = (on_success, on_partial, then)
+        self.runner.start(name, job)
+
+    def _task_succeeded(self, result) -> None:
+        self._handlers[0](result)
+
+    def _task_partial(self, update) -> None:
+        if self._handlers[1] is not None:
+            self._handlers[1](update)
+
+    def _task_finished(self) -> None:
+        self._set_busy(False)
+        self._update_actions()
+        then, self._handlers = self._handlers[2], (None, None, None)
+        if then is not None:
+            then()
+
+    def _show_progress(self, done: int, total: int, eta: str) -> None:
+        self.progress.setRange(0, max(total, 1))
+        self.progress.setValue(done)
+        self.eta.setText(eta)
+        self.message.setText(f"{self.runner.name}: {done} / {total}")
+
+    def _set_busy(self, busy: bool) -> None:
+        for widget in (self.progress, self.eta, self.cancel_button):
+            widget.setVisible(busy)
+        if not busy:
+            self.progress.reset()
+            self.eta.clear()
+
+    def _update_actions(self) -> None:
+        study = self.study
+        seg, cls = self.models.get("segmentation"), self.models.get("classification")
+        is_ct = study is not None and study.volume.modality == "CT" and study.volume.shape[0] > 1
+        is_xray = study is not None and study.volume.is_radiograph
+        self.actions["segment"].setEnabled(is_ct and seg is not None)
+        self.actions["compare_fp32"].setEnabled(is_ct and seg is not None)
+        self.actions["classify"].setEnabled(is_xray and cls is not None)
+        self.actions["reference"].setEnabled(study is not None and not is_xray)
+        missing = "no {} model installed (" + "; ".join(self.models.problems or ["see resources/models"]) + ")"
+        self.actions["segment"].setToolTip("Segment the liver slice by slice (int8)" if seg else missing.format("segmentation"))
+        self.actions["classify"].setToolTip("14 chest X-ray findings (int8) and RISE saliency" if cls else missing.format("classification"))
+
+    def _step(self, steps: int) -> None:
+        if self.study is not None:
+            self.study.step(0, steps)
+
+    def _jump(self, index: int) -> None:
+        if self.study is not None:
+            z = index % self.study.volume.shape[0]
+            self.study.set_cursor(z, *self.study.cursor[1:])
+
+    def _slider_moved(self, value: int) -> None:
+        if self.study is not None:
+            self.study.set_cursor(value, *self.study.cursor[1:])
+
+    def _preset(self, name: str) -> None:
+        if self.study is not None:
+            self.study.apply_preset(name)
+
+    def _toggle_overlay(self) -> None:
+        if self.study is not None:
+            self.study.set_style(visible=not self.study.style.visible)
+
+    def _show_welcome(self) -> None:
+        problems = "" if not self.models.problems else "<p>" + "<br>".join(self.models.problems) + "</p>"
+        self.card.show_html(
+            "<h3>SaDNN Viewer</h3><p>Open a CT (DICOM folder, NIfTI, NRRD, MHA) to segment the liver, or a chest "
+            "X-ray (DICOM, PNG, JPEG) to classify 14 findings. Every prediction is shown with its evidence so you "
+            "can verify it.</p><p style='color:#c00'><b>The bundled models are demonstration models, not for "
+            f"clinical use.</b></p>{problems}")
+        self.tabs.setCurrentWidget(self.card)
+
+    def show_error(self, title: str, text: str) -> None:
+        """A specific message in a dialog and in the status bar; the window stays usable."""
+        self.message.setText(f"{title}: {text}")
+        self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        self.error_box.open()
+
+    def closeEvent(self, event) -> None:  # noqa: N802
+        self.runner.cancel()
+        self.runner.wait()
+        super().closeEvent(event)

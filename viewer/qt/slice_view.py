@@ -1,0 +1,175 @@
+"""One plane of the study (axial, coronal or sagittal): image, overlay, crosshair, in millimetres."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+
+from viewer.model import planes
+from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba
+from viewer.model.study import Study
+
+WHEEL_TICK = 120  # Qt's angle delta of one wheel notch
+LABELS = {"axial": ("A", "P", "R", "L"), "coronal": ("S", "I", "R", "L"), "sagittal": ("S", "I", "A", "P")}
+
+
+class SliceViewBox(pg.ViewBox):
+    """Radiology mouse: wheel = slice, ctrl+wheel = zoom, left = point, middle/left-drag = pan, right-drag = W/L."""
+
+    scrolled = Signal(int)
+    window_dragged = Signal(float, float)
+    clicked = Signal(QPointF)
+
+    def __init__(self) -> None:
+        super().__init__(lockAspect=True, invertY=True, enableMenu=False)
+        self._wheel = 0
+
+    def wheelEvent(self, ev, axis=None):  # noqa: N802 - Qt naming
+        if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
+            return super().wheelEvent(ev, axis)
+        self._wheel += ev.delta()
+        steps = int(self._wheel / WHEEL_TICK)
+        self._wheel -= steps * WHEEL_TICK
+        if steps:
+            self.scrolled.emit(steps)
+        ev.accept()
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: N802
+        if ev.button() == Qt.MouseButton.RightButton:
+            ev.accept()
+            delta = ev.screenPos() - ev.lastScreenPos()
+            self.window_dragged.emit(delta.x(), delta.y())
+            return
+        super().mouseDragEvent(ev, axis)
+
+    def mouseClickEvent(self, ev):  # noqa: N802
+        if ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.clicked.emit(ev.scenePos())
+
+
+class SliceView(pg.GraphicsView):
+    """A view of ``study`` along one plane; it keeps no state of its own beyond what is drawn."""
+
+    hovered = Signal(str)
+
+    def __init__(self, study: Study, view: str, parent=None):
+        super().__init__(parent, background="k")
+        self.study, self.view = study, view
+        self.box = SliceViewBox()
+        self.setCentralItem(self.box)
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.overlay = pg.ImageItem(axisOrder="row-major")
+        self.overlay.setZValue(10)
+        pen = pg.mkPen((80, 200, 255, 160), width=1)
+        self.vline, self.hline = pg.InfiniteLine(angle=90, pen=pen), pg.InfiniteLine(angle=0, pen=pen)
+        for item in (self.image, self.overlay, self.vline, self.hline):
+            self.box.addItem(item, ignoreBounds=item in (self.vline, self.hline))
+        self._add_labels()
+        self.box.scrolled.connect(lambda steps: study.step(planes.SLICE_AXIS[view], steps))
+        self.box.window_dragged.connect(self._drag_window)
+        self.box.clicked.connect(self._click)
+        self.scene().sigMouseMoved.connect(self._hover)
+        self.refresh_image()  # the image must exist before its rectangle in mm can be set
+        self._set_geometry()
+        self.refresh()
+
+    # drawing
+    def refresh(self) -> None:
+        self.refresh_image()
+        self.refresh_overlay()
+        self.refresh_crosshair()
+
+    def refresh_image(self) -> None:
+        low, high = self.study.window.bounds
+        self.image.setImage(self._plane(self.study.volume.array), autoLevels=False, levels=(low, high))
+
+    def refresh_overlay(self) -> None:
+        rgba = self.overlay_rgba()
+        if rgba is None:
+            self.overlay.clear()
+        else:
+            self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
+
+    def refresh_crosshair(self) -> None:
+        shape = self.study.volume.shape
+        row, column = planes.display_position(shape, self.view, self.study.cursor)
+        dy, dx = self._pixel
+        self.vline.setPos((column + 0.5) * dx)
+        self.hline.setPos((row + 0.5) * dy)
+        show = shape[0] > 1
+        self.vline.setVisible(show)
+        self.hline.setVisible(show)
+
+    def overlay_rgba(self) -> np.ndarray | None:
+        """The overlay picture for the current plane, or None when nothing is to be shown."""
+        study, style = self.study, self.study.style
+        saliency = study.saliency_image()
+        if saliency is not None:
+            return heatmap_rgba(saliency, style.opacity * 2)
+        if not style.visible or study.segmentation is None:
+            return None
+        if style.mode == "comparison" and study.comparison is not None:
+            return comparison_rgba(self._plane(study.comparison.codes), style.opacity)
+        if style.mode == "disagreement" and study.disagreement is not None:
+            return comparison_rgba(self._plane(study.disagreement.codes), style.opacity)
+        return mask_rgba(self._plane(study.segmentation.mask), style.colour, style.opacity)
+
+    # helpers
+    @property
+    def slice_index(self) -> int:
+        return self.study.cursor[planes.SLICE_AXIS[self.view]]
+
+    def _plane(self, array: np.ndarray) -> np.ndarray:
+        return planes.plane(array, self.view, self.slice_index)
+
+    def _set_geometry(self) -> None:
+        self._pixel = planes.pixel_size(self.study.volume.spacing, self.view)
+        rows, columns = self._plane(self.study.volume.array).shape
+        rect = QRectF(0, 0, columns * self._pixel[1], rows * self._pixel[0])
+        self.image.setRect(rect)
+        self.overlay.setRect(rect)
+        self.box.setRange(rect, padding=0.06)
+        self._place_labels(rect)
+
+    def _add_labels(self) -> None:
+        self.labels = []
+        anchors = ((0.5, 1.0), (0.5, 0.0), (1.0, 0.5), (0.0, 0.5))  # above, below, left of, right of the image
+        for text, anchor in zip(LABELS[self.view], anchors):
+            label = pg.TextItem(text, color=(230, 200, 60), anchor=anchor)
+            self.box.addItem(label, ignoreBounds=True)
+            self.labels.append(label)
+
+    def _place_labels(self, rect: QRectF) -> None:
+        """Orientation letters just outside the image edges (hidden for radiographs: no patient axes)."""
+        for label in self.labels:
+            label.setVisible(not self.study.volume.is_radiograph)
+        top, bottom, left, right = self.labels
+        centre = rect.center()
+        top.setPos(centre.x(), 0)
+        bottom.setPos(centre.x(), rect.height())
+        left.setPos(0, centre.y())
+        right.setPos(rect.width(), centre.y())
+
+    def _voxel(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
+        local = self.image.mapFromScene(scene_pos)
+        rows, columns = self._plane(self.study.volume.array).shape
+        row, column = int(np.floor(local.y())), int(np.floor(local.x()))
+        if not (0 <= row < rows and 0 <= column < columns):
+            return None
+        return planes.voxel_at(self.study.volume.shape, self.view, self.slice_index, row, column)
+
+    def _click(self, scene_pos: QPointF) -> None:
+        voxel = self._voxel(scene_pos)
+        if voxel is not None:
+            self.study.set_cursor(*voxel)
+
+    def _hover(self, scene_pos: QPointF) -> None:
+        voxel = self._voxel(scene_pos)
+        if voxel is not None:
+            self.hovered.emit(self.study.probe(*voxel))
+
+    def _drag_window(self, dx: float, dy: float) -> None:
+        sensitivity = max(self.study.window.width, 50.0) / 250.0
+        self.study.set_window(self.study.window.dragged(dx, dy, sensitivity))

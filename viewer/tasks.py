@@ -1,0 +1,82 @@
+"""The long jobs the viewer runs off the UI thread, as plain functions of (progress, partial, cancelled)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from engine.bundle import Bundle
+from engine.errors import Cancelled, InputError
+from engine.io import ImageSource, Volume
+from viewer.model.study import SegmentationResult
+
+Progress = Callable[[int, int], None]
+Partial = Callable[[Any], None]
+CancelCheck = Callable[[], bool]
+
+
+def load_image(source: ImageSource) -> Callable[[Progress, Partial, CancelCheck], Volume]:
+    def run(progress: Progress, _partial: Partial, cancelled: CancelCheck) -> Volume:
+        volume = source.load(progress)
+        if cancelled():
+            raise Cancelled("opening cancelled")
+        return volume
+    return run
+
+
+def segment_liver(bundle: Bundle, volume: Volume, with_fp32: bool = False):
+    """Segment a CT with the int8 model (and the fp32 one, to show where they disagree)."""
+    from engine.inference import Segmenter
+
+    if volume.modality != "CT" or volume.shape[0] < 2:
+        raise InputError(f"liver segmentation needs a CT volume; this is a {volume.modality} image with {volume.shape[0]} slice(s)")
+
+    def run(progress: Progress, _partial: Partial, cancelled: CancelCheck) -> SegmentationResult:
+        total = volume.shape[0] * (2 if with_fp32 else 1)
+        int8 = Segmenter(bundle, "int8").segment(volume.array, progress=lambda d, _t: progress(d, total), cancel=cancelled)
+        fp32 = None
+        if with_fp32:
+            offset = volume.shape[0]
+            fp32 = Segmenter(bundle, "fp32").segment(volume.array, progress=lambda d, _t: progress(offset + d, total), cancel=cancelled)
+        return SegmentationResult(int8, bundle.identity, fp32)
+    return run
+
+
+def classify_radiograph(bundle: Bundle, volume: Volume):
+    from engine.inference import Classifier
+
+    if not volume.is_radiograph:
+        raise InputError(f"classification needs a chest radiograph; this is a {volume.modality} volume of {volume.shape[0]} slices")
+
+    def run(progress: Progress, _partial: Partial, _cancelled: CancelCheck):
+        progress(0, 1)
+        result = Classifier(bundle, "int8").predict(volume.array[0])
+        progress(1, 1)
+        return result
+    return run
+
+
+def rise_saliency(bundle: Bundle, volume: Volume, masks: int = 512, batch: int = 8):
+    """Progressive RISE maps for every finding; each refinement is sent as a partial result."""
+    from engine.inference import Classifier, sigmoid
+    from engine.preprocess import prepare_radiograph
+    from engine.saliency import rise
+
+    def run(progress: Progress, partial: Partial, cancelled: CancelCheck):
+        classifier = Classifier(bundle, "int8")
+        contract = bundle.card.input
+        image = prepare_radiograph(volume.array[0], contract)
+        fill = float((0.0 - contract.mean) / contract.std)
+        update = None
+        for update in rise(lambda x: sigmoid(classifier.logits(x)), image, masks=masks, batch=batch, fill=fill):
+            if cancelled():
+                raise Cancelled("saliency cancelled")
+            progress(update.done, update.total)
+            partial(update)
+        return update
+    return run
+
+
+def mask_labels(labels: np.ndarray) -> list[int]:
+    return [int(v) for v in np.unique(labels) if v]

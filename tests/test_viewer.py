@@ -175,3 +175,18 @@ def test_bad_input_gets_a_message_not_a_traceback(qtbot, window, tmp_path):
     open_and_wait(qtbot, window, data_path("cxr", "nih_txv", "00000001_000.png"))
     window.segment()
     assert window.study.segmentation is None  # the action is disabled and segment() refuses a radiograph
+
+
+def test_paging_through_slices_leaks_no_references(qtbot, window):
+    """PySide6 6.12.0 over-released Python's True in QGraphicsItem calls: the app died after ~400 slice changes."""
+    import sys
+
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    window.study.step(0, 1)
+    before = sys.getrefcount(True)
+    for _ in range(5):
+        for _ in range(8):
+            window.study.step(0, 1)
+        for _ in range(8):
+            window.study.step(0, -1)
+    assert abs(sys.getrefcount(True) - before) < 20

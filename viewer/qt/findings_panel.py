@@ -42,7 +42,7 @@ class FindingsPanel(QWidget):
             for row, (label, probability) in enumerate(ranked):
                 index = result.labels.index(label)
                 above = probability >= result.thresholds[index]
-                cells = [label, f"{probability:.3f}", "above threshold" if above else ""]
+                cells = [label, f"{probability:.3f}", "positive" if above else ""]
                 for column, text in enumerate(cells):
                     item = QTableWidgetItem(text)
                     item.setData(Qt.ItemDataRole.UserRole, index)

@@ -194,12 +194,13 @@ class MainWindow(QMainWindow):
         if len(names) == 3:
             self.grid.addWidget(self.views["coronal"], 0, 1)
             self.grid.addWidget(self.views["sagittal"], 1, 1)
-            self.grid.setColumnStretch(0, 3)
-            self.grid.setColumnStretch(1, 2)
+        self.grid.setColumnStretch(0, 3)
+        self.grid.setColumnStretch(1, 2 if len(names) == 3 else 0)
         for view in self.views.values():
             view.hovered.connect(self.probe.setText)
         self.slider.setRange(0, volume.shape[0] - 1)
         self.slider.setVisible(volume.shape[0] > 1)
+        self.slice_label.setVisible(volume.shape[0] > 1)
         self._draw_boxes(volume)
 
     def _draw_boxes(self, volume: Volume) -> None:
@@ -269,7 +270,12 @@ class MainWindow(QMainWindow):
         if study is None or bundle is None or study.classification is None:
             return
         show = lambda update: study.set_saliency(update.maps, update.done, update.total)  # noqa: E731
-        self._run("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), show, show)
+
+        def done(update) -> None:
+            show(update)
+            self.message.setText(f"Saliency ready ({update.total} RISE masks). Select a finding to see its map.")
+
+        self._run("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), done, show)
 
     def choose_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load reference mask", "", MASK_FILTER)

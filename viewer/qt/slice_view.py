@@ -91,6 +91,7 @@ class SliceView(pg.GraphicsView):
             self.overlay.clear()
         else:
             self.overlay.setImage(rgba, autoLevels=False, levels=(0, 255))
+            self.overlay.setRect(self._rect)  # pixels to mm, like the image under it
 
     def refresh_crosshair(self) -> None:
         shape = self.study.volume.shape
@@ -127,10 +128,10 @@ class SliceView(pg.GraphicsView):
     def _set_geometry(self) -> None:
         self._pixel = planes.pixel_size(self.study.volume.spacing, self.view)
         rows, columns = self._plane(self.study.volume.array).shape
-        rect = QRectF(0, 0, columns * self._pixel[1], rows * self._pixel[0])
+        self._rect = rect = QRectF(0, 0, columns * self._pixel[1], rows * self._pixel[0])
         self.image.setRect(rect)
-        self.overlay.setRect(rect)
         self.box.setRange(rect, padding=0.06)
+        self.box.disableAutoRange()  # overlays must never re-zoom the view
         self._place_labels(rect)
 
     def _add_labels(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import traceback
@@ -19,33 +20,43 @@ TaskFunction = Callable[[Callable[[int, int], None], Callable[[Any], None], Call
 
 
 class _Thread(QThread):
+    """Runs the task; results travel through a queue, signals carry only ints and strings.
+
+    (Passing Python objects through cross-thread signals corrupted reference counts with PySide6 6.12.)
+    """
+
     progressed = Signal(int, int)
-    partial = Signal(object)
-    succeeded = Signal(object)
-    failed = Signal(str)
-    was_cancelled = Signal()
+    posted = Signal()
 
     def __init__(self, function: TaskFunction, cancel: threading.Event):
         super().__init__()
         self.function, self.cancel = function, cancel
+        self.outbox: queue.SimpleQueue = queue.SimpleQueue()
 
     def run(self) -> None:
         try:
-            result = self.function(self.progressed.emit, self.partial.emit, self.cancel.is_set)
+            result = self.function(self._progress, self._partial, self.cancel.is_set)
         except Cancelled:
-            self.was_cancelled.emit()
+            self._post("cancelled", None)
         except EngineError as err:
-            self.failed.emit(str(err))
+            self._post("failed", str(err))
         except MemoryError:
-            self.failed.emit("not enough memory for this image on this computer")
+            self._post("failed", "not enough memory for this image on this computer")
         except Exception as err:  # noqa: BLE001 - a bug must not kill the window; it is logged in full
             log.error("task failed:\n%s", traceback.format_exc())
-            self.failed.emit(f"unexpected error ({type(err).__name__}: {err})")
+            self._post("failed", f"unexpected error ({type(err).__name__}: {err})")
         else:
-            if self.cancel.is_set():
-                self.was_cancelled.emit()
-            else:
-                self.succeeded.emit(result)
+            self._post("cancelled" if self.cancel.is_set() else "succeeded", result)
+
+    def _progress(self, done: int, total: int) -> None:
+        self.progressed.emit(int(done), int(total))
+
+    def _partial(self, update: Any) -> None:
+        self._post("partial", update)
+
+    def _post(self, kind: str, value: Any) -> None:
+        self.outbox.put((kind, value))
+        self.posted.emit()
 
 
 class TaskRunner(QObject):
@@ -62,6 +73,7 @@ class TaskRunner(QObject):
     def __init__(self, parent=None):
         super().__init__(parent)
         self._thread: _Thread | None = None
+        self._finished_thread: _Thread | None = None
         self._cancel = threading.Event()
         self.name = ""
 
@@ -77,10 +89,7 @@ class TaskRunner(QObject):
         self._started_at = time.perf_counter()
         thread = _Thread(function, self._cancel)
         thread.progressed.connect(self._progress)
-        thread.partial.connect(self.partial)
-        thread.succeeded.connect(self.succeeded)
-        thread.failed.connect(self.failed)
-        thread.was_cancelled.connect(self.cancelled)
+        thread.posted.connect(self._deliver)
         thread.finished.connect(self._done)
         self._thread = thread
         thread.start()
@@ -99,9 +108,22 @@ class TaskRunner(QObject):
         eta = "" if done == 0 else f"ETA {_clock(elapsed / done * (total - done))}"
         self.progressed.emit(done, total, eta)
 
+    def _deliver(self) -> None:
+        """Hand what the worker posted to the UI thread's listeners."""
+        thread = self._thread
+        while thread is not None and not thread.outbox.empty():
+            kind, value = thread.outbox.get()
+            signal = {"partial": self.partial, "succeeded": self.succeeded, "failed": self.failed}.get(kind)
+            if kind == "cancelled":
+                self.cancelled.emit()
+            else:
+                signal.emit(value)
+
     def _done(self) -> None:
-        self._thread.deleteLater()
-        self._thread = None
+        self._deliver()
+        # Python owns the thread object: keep it alive until the next task replaces it (deleting it
+        # here, inside its own finished signal, or with deleteLater as well, frees it twice).
+        self._finished_thread, self._thread = self._thread, None
         self.finished.emit()
 
 

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench lint clean
+.PHONY: run test bench bench-viewer lint clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ test: $(VENV)/.installed-test
 
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.engine_bench
+	$(PY) -m benchmarks.viewer_bench
+
+bench-viewer: $(VENV)/.installed-test
+	$(PY) -m benchmarks.viewer_bench
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -217,3 +217,39 @@ def test_readers_return_one_orientation_whatever_the_file_stored(tmp_path):
     assert reread.origin == pytest.approx(original.origin)
     np.testing.assert_allclose(reread.direction, original.direction)
     assert (np.diag(original.direction) > 0).all()
+
+
+def test_a_dicom_seg_reference_lands_on_its_source_slices(ct_series, ct_series_folder, tmp_path):
+    """A DICOM SEG written with highdicom over a copy of the real series (given UIDs) reads back voxel for voxel."""
+    import highdicom as hd
+    import pydicom
+    from pydicom.sr.codedict import codes
+    from pydicom.uid import CTImageStorage, generate_uid
+
+    folder = copy_series(ct_series_folder, tmp_path / "series")
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for path in sorted(folder.iterdir()):
+        dataset = pydicom.dcmread(path)
+        dataset.SOPClassUID, dataset.SOPInstanceUID = CTImageStorage, generate_uid()
+        dataset.file_meta.MediaStorageSOPInstanceUID = dataset.SOPInstanceUID
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.FrameOfReferenceUID = study, series, frame
+        dataset.PatientID, dataset.PatientName = "TEST01", "Test^Patient"
+        dataset.save_as(path)
+    volume = find_images(folder)[0].load()
+    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), volume) == 5
+    sources = {str(ds.SOPInstanceUID): ds for ds in (pydicom.dcmread(p, stop_before_pixels=True) for p in folder.iterdir())}
+    description = hd.seg.SegmentDescription(
+        segment_number=1, segment_label="liver", segmented_property_category=codes.SCT.Organ,
+        segmented_property_type=codes.SCT.Liver, algorithm_type=hd.seg.SegmentAlgorithmTypeValues.MANUAL,
+    )
+    seg = hd.seg.Segmentation(
+        source_images=[sources[uid] for uid in volume.instance_uids], pixel_array=liver,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=[description],
+        series_instance_uid=hd.UID(), series_number=99, sop_instance_uid=hd.UID(), instance_number=1,
+        manufacturer="tests", manufacturer_model_name="tests", software_versions="0", device_serial_number="0",
+    )
+    seg.save_as(tmp_path / "liver_seg.dcm")
+    labels = read_mask(tmp_path / "liver_seg.dcm", volume)
+    np.testing.assert_array_equal(labels == 1, liver)
+    with pytest.raises(InputError, match="is a DICOM CT, not a segmentation"):
+        read_mask(sorted(folder.iterdir())[0], volume)

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.conftest import data_path
+
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK_TORCH = """
 import sys
@@ -43,3 +45,19 @@ def test_import_linter_contracts_hold():
     linter = Path(sys.executable).with_name("lint-imports")
     result = subprocess.run([str(linter)], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_viewer_state_works_with_qt_and_torch_absent():
+    """Like napari's models: the study, its reading state and comparisons run headless, without Qt."""
+    code = f"""
+from engine.io import find_images, read_mask
+from viewer.model.study import Study
+study = Study(find_images({str(ROOT.parent / 'shared' / 'data' / 'ct' / 'totalseg_abd_dicom')!r})[0].load())
+study.step(0, 3); study.apply_preset('Liver')
+study.set_reference(read_mask({str(ROOT.parent / 'shared' / 'data' / 'ct' / 'totalseg_nifti' / 'example_seg_dicom.nii.gz')!r}, study.volume) == 5)
+print(study.cursor[0], study.window.label(), int(study.reference.sum()))
+"""
+    data_path("ct", "totalseg_abd_dicom")
+    result = run_blocked(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["13", "W", "150", "/", "L", "90", "366708"]

@@ -14,6 +14,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="sadnn-viewer", description="Verify CT liver segmentations and chest X-ray findings.")
     parser.add_argument("path", nargs="?", help="an image file, a DICOMDIR or a DICOM folder to open")
     parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot after opening PATH and quit (for docs and checks)")
+    parser.add_argument("--report-first-window", action="store_true",
+                        help="print seconds from process start to the first painted window, then quit (benchmark)")
     return parser.parse_args(argv)
 
 
@@ -33,6 +35,8 @@ def run(argv: list[str]) -> int:
     window.show()
     if args.path:
         QTimer.singleShot(0, lambda: window.open_path(args.path))
+    if args.report_first_window:
+        QTimer.singleShot(0, lambda: _report_first_window(app))
     if args.screenshot:
         QTimer.singleShot(0, lambda: _screenshot_when_idle(window, args.screenshot, app))
     return app.exec()
@@ -42,6 +46,16 @@ def _report_bug(window, exc_info) -> None:
     """A bug in a slot is logged in full and shown as one line; the window stays open."""
     log.error("unexpected error:\n%s", "".join(traceback.format_exception(*exc_info)))
     window.show_error("Unexpected error", f"{exc_info[0].__name__}: {exc_info[1]} (details in the log)")
+
+
+def _report_first_window(app) -> None:
+    """Called once the event loop has shown and painted the window."""
+    import time
+
+    import psutil
+
+    print(f"first_window_seconds {time.time() - psutil.Process().create_time():.3f}", flush=True)
+    app.quit()
 
 
 def _screenshot_when_idle(window, path: str, app) -> None:

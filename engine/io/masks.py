@@ -62,11 +62,19 @@ def _read_seg(path: Path, reference: Volume) -> np.ndarray:
         raise InputError(f"{path.name} is {seg.Columns}x{seg.Rows}; the open image is {reference.shape[2]}x{reference.shape[1]}")
     frames = np.asarray(seg.pixel_array).reshape(-1, int(seg.Rows), int(seg.Columns))
     labels = np.zeros(reference.shape, dtype=np.uint16)
+    shared = seg.get("SharedFunctionalGroupsSequence", [None])[0]
     for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
         index = _slice_index(group, reference, path.name)
-        segment = int(group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
-        labels[index][frame > 0] = segment
+        labels[index][frame > 0] = _segment_number(group, shared)
     return labels
+
+
+def _segment_number(group, shared) -> int:
+    """The frame's segment, from its own functional groups or the shared ones (one-segment SEGs)."""
+    for source in (group, shared):
+        if source is not None and "SegmentIdentificationSequence" in source:
+            return int(source.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+    return 1
 
 
 def _slice_index(group, reference: Volume, name: str) -> int:

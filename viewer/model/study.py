@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -37,6 +38,14 @@ class SegmentationResult:
     @property
     def mask(self) -> np.ndarray:
         return self.int8.mask
+
+    @cached_property
+    def voxel_count(self) -> int:
+        return int(np.count_nonzero(self.int8.mask))
+
+    @cached_property
+    def slices_with_mask(self) -> int:
+        return int(self.int8.mask.any(axis=(1, 2)).sum())
 
 
 class Study:

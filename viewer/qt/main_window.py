@@ -311,12 +311,8 @@ class MainWindow(QMainWindow):
         self.slider.setValue(z)
         self.slider.blockSignals(False)
         self.slice_label.setText(f"Slice {z + 1} / {self.study.volume.shape[0]}")
-        for name, view in self.views.items():
-            view.refresh_crosshair()
-        changed = {"axial", "coronal", "sagittal"}
-        for name in changed & set(self.views):
-            self.views[name].refresh_image()
-            self.views[name].refresh_overlay()
+        for view in self.views.values():
+            view.follow_cursor()
         self.segmentation.refresh()
 
     def _window_changed(self) -> None:

@@ -79,9 +79,9 @@ def statistics_html(study: Study) -> str:
     if study.segmentation is None:
         return "Run <b>Segment liver</b> to see the prediction."
     z = study.cursor[0]
-    mask = study.segmentation.mask
-    lines = [f"Predicted liver: <b>{mask.sum() * study.volume.voxel_volume_ml:.1f} mL</b>"
-             f" ({int(mask.any(axis=(1, 2)).sum())} slices)"]
+    result = study.segmentation
+    lines = [f"Predicted liver: <b>{result.voxel_count * study.volume.voxel_volume_ml:.1f} mL</b>"
+             f" ({result.slices_with_mask} slices)"]
     for name, comparison in (("reference", study.comparison), ("fp32", study.disagreement)):
         if comparison is not None:
             here = comparison.dice_per_slice[z]

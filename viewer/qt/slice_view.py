@@ -81,7 +81,15 @@ class SliceView(pg.GraphicsView):
         self.refresh_overlay()
         self.refresh_crosshair()
 
+    def follow_cursor(self) -> None:
+        """After the crosshair moved: redraw the plane only if this view's slice changed."""
+        if self.slice_index != self._shown_index:
+            self.refresh_image()
+            self.refresh_overlay()
+        self.refresh_crosshair()
+
     def refresh_image(self) -> None:
+        self._shown_index = self.slice_index
         low, high = self.study.window.bounds
         self.image.setImage(self._plane(self.study.volume.array), autoLevels=False, levels=(low, high))
 

@@ -190,3 +190,21 @@ def test_paging_through_slices_leaks_no_references(qtbot, window):
         for _ in range(8):
             window.study.step(0, -1)
     assert abs(sys.getrefcount(True) - before) < 20
+
+
+def test_a_folder_with_several_series_asks_which_to_open(qtbot, window, monkeypatch):
+    from pydicom.data import get_testdata_file
+    from PySide6.QtWidgets import QInputDialog
+
+    offered = []
+
+    def choose(_parent, _title, _label, items, *_args):
+        offered.extend(items)
+        return next(item for item in items if item.startswith("MR")), True
+
+    monkeypatch.setattr(QInputDialog, "getItem", choose)
+    window.open_path(get_testdata_file("dicomdirtests/DICOMDIR"))
+    finish(qtbot, window)
+    finish(qtbot, window)
+    assert len(offered) >= 3
+    assert window.study is not None and window.study.volume.modality == "MR"

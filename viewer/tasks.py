@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from engine.bundle import Bundle
 from engine.errors import Cancelled, InputError
-from engine.io import ImageSource, Volume
+from engine.io import ImageSource, Volume, find_images
 from viewer.model.study import SegmentationResult
 
 Progress = Callable[[int, int], None]
 Partial = Callable[[Any], None]
 CancelCheck = Callable[[], bool]
+
+
+def find_sources(path: Path):
+    """What can be opened at ``path`` (scanning a large DICOM folder takes a while)."""
+    def run(_progress: Progress, _partial: Partial, cancelled: CancelCheck) -> list[ImageSource]:
+        sources = find_images(path, cancelled)
+        if cancelled():
+            raise Cancelled("scanning cancelled")
+        return sources
+    return run
 
 
 def load_image(source: ImageSource) -> Callable[[Progress, Partial, CancelCheck], Volume]:

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import (
 )
 
 from engine.errors import EngineError
-from engine.io import ImageSource, Volume, find_images, read_mask
+from engine.io import ImageSource, Volume, read_mask
 from engine.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
@@ -138,6 +138,7 @@ class MainWindow(QMainWindow):
         self.runner.partial.connect(self._task_partial)
         self.runner.finished.connect(self._task_finished)
         self._handlers = (None, None, None)
+        self._queued = None  # a job to start as soon as the running one has finished
 
     # opening
     def choose_file(self) -> None:
@@ -151,15 +152,17 @@ class MainWindow(QMainWindow):
             self.open_path(path)
 
     def open_path(self, path: str | Path) -> None:
-        """Open a file, a DICOMDIR or a folder; several series open a picker."""
-        try:
-            sources = find_images(path)
-        except EngineError as err:
-            self.show_error("Cannot open", str(err))
+        """Open a file, a DICOMDIR or a folder (scanned in the worker); several series open a picker."""
+        path = Path(path)
+        if not path.exists():
+            self.show_error("Cannot open", f"{path} does not exist")
             return
+        self._run(f"Scanning {path.name}", tasks.find_sources(path), self._sources_found)
+
+    def _sources_found(self, sources: list[ImageSource]) -> None:
         source = sources[0] if len(sources) == 1 else self._pick_series(sources)
         if source is not None:
-            self._run("Opening " + source.label, tasks.load_image(source), self.set_volume)
+            self._queued = lambda: self._run("Opening " + source.label, tasks.load_image(source), self.set_volume)
 
     def _pick_series(self, sources: list[ImageSource]) -> ImageSource | None:
         labels = [source.label for source in sources]
@@ -346,8 +349,10 @@ class MainWindow(QMainWindow):
         self._set_busy(False)
         self._update_actions()
         then, self._handlers = self._handlers[2], (None, None, None)
-        if then is not None:
-            then()
+        queued, self._queued = self._queued, None
+        for follow_up in (then, queued):
+            if follow_up is not None:
+                follow_up()
 
     def _show_progress(self, done: int, total: int, eta: str) -> None:
         self.progress.setRange(0, max(total, 1))

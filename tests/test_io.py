@@ -80,11 +80,19 @@ def test_uneven_spacing_and_gantry_tilt_are_reported(ct_series_folder, tmp_path)
     uneven = copy_series(ct_series_folder, tmp_path / "uneven")
     rewrite_positions(uneven, lambda i, p: [p[0], p[1], p[2] + (0.3 if i % 2 else 0.0)])
     assert any("non-uniform slice spacing" in w for w in find_images(uneven)[0].load().warnings)
+
+
+def test_gantry_tilt_is_reported_and_the_shear_undone(ct_series, ct_series_folder, tmp_path):
+    """Each slice claims to sit 0.2 mm further anterior per mm of depth: the reader moves it back."""
     tilted = copy_series(ct_series_folder, tmp_path / "tilted")
-    rewrite_positions(tilted, lambda i, p: [p[0], p[1] - 0.2 * (p[2] + 766.5), p[2]])
+    rewrite_positions(tilted, lambda i, p: [p[0], p[1] - 0.2 * (p[2] + 804.5), p[2]])
     volume = find_images(tilted)[0].load()
     assert any("gantry tilt of 11.3 degrees" in w for w in volume.warnings)
     assert volume.shape == (20, 512, 512)
+    np.testing.assert_array_equal(volume.array[0], ct_series.array[0])  # the reference slice does not move
+    last = ct_series.array[19]  # 38 mm above the first slice, so 7.6 mm (7.8 rows) anterior: moved up 8 rows
+    error = {rows: np.abs(volume.array[19][20:-20] - np.roll(last, rows, axis=0)[20:-20]).mean() for rows in (0, -8)}
+    assert error[-8] < 10 < 50 < error[0]
 
 
 def test_a_dicomdir_lists_its_series():

@@ -222,6 +222,9 @@ def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
         slices, window = _invert(slices, window)
     row, column, normal = _orientation(first)
     dy, dx = _in_plane_spacing(first)
+    if any("gantry tilt" in w for w in warnings):
+        positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in ordered])
+        slices = _undo_tilt(slices, positions, (row, column, normal), (dy, dx))
     return Volume(
         array=np.ascontiguousarray(slices, dtype=np.float32),
         spacing=(spacing_z, dy, dx),
@@ -267,8 +270,41 @@ def _check_spacing(positions: np.ndarray, normal: np.ndarray) -> tuple[float, li
         warnings.append(f"non-uniform slice spacing: {distinct.min():.2f} to {distinct.max():.2f} mm (shown at {spacing:.2f} mm)")
     tilt = _tilt_degrees(positions, normal)
     if tilt > 0.5:
-        warnings.append(f"gantry tilt of {tilt:.1f} degrees: slices are sheared relative to the slice normal")
+        warnings.append(f"gantry tilt of {tilt:.1f} degrees: slices shifted in-plane to undo the shear")
     return spacing, warnings
+
+
+def _undo_tilt(slices: np.ndarray, positions: np.ndarray, axes, spacing: tuple[float, float]) -> np.ndarray:
+    """Resample each slice onto the first slice's in-plane grid (tilted slices drift sideways with depth)."""
+    row, column, normal = axes
+    dy, dx = spacing
+    corrected = np.empty_like(slices)
+    for k, (image, position) in enumerate(zip(slices, positions)):
+        drift = position - positions[0]
+        drift = drift - (drift @ normal) * normal
+        corrected[k] = _shift(image, (drift @ column) / dy, (drift @ row) / dx, fill=float(slices.min()))
+    return corrected
+
+
+def _shift(image: np.ndarray, rows: float, columns: float, fill: float) -> np.ndarray:
+    """``image`` moved by (rows, columns) pixels with bilinear interpolation; uncovered pixels get ``fill``."""
+    whole_r, whole_c = int(np.floor(rows)), int(np.floor(columns))
+    fr, fc = rows - whole_r, columns - whole_c
+    out = np.zeros_like(image)
+    for dr, dc, weight in ((0, 0, (1 - fr) * (1 - fc)), (1, 0, fr * (1 - fc)), (0, 1, (1 - fr) * fc), (1, 1, fr * fc)):
+        if weight > 0:
+            out += weight * _translate(image, whole_r + dr, whole_c + dc, fill)
+    return out
+
+
+def _translate(image: np.ndarray, rows: int, columns: int, fill: float) -> np.ndarray:
+    out = np.full_like(image, fill)
+    h, w = image.shape
+    if abs(rows) >= h or abs(columns) >= w:
+        return out
+    out[max(rows, 0) : h + min(rows, 0), max(columns, 0) : w + min(columns, 0)] = \
+        image[max(-rows, 0) : h - max(rows, 0), max(-columns, 0) : w - max(columns, 0)]
+    return out
 
 
 def _tilt_degrees(positions: np.ndarray, normal: np.ndarray) -> float:

@@ -8,15 +8,16 @@ from engine.card import ModelCard
 from engine.energy import EnergyMeasurement
 
 
-def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int) -> list[tuple[str, ...]]:
-    """Rows (model, GMAC/inference, estimated mJ/inference, measured) for one inference job of ``runs`` passes."""
+def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int,
+                fp32: EnergyMeasurement | None = None) -> list[tuple[str, ...]]:
+    """Rows (model, GMAC/inference, estimated mJ/inference, measured) for one job of ``runs`` inferences."""
     profile = card.profile or {}
     gmacs = profile.get("gmacs", float("nan"))
-    per_run = measured.seconds / max(runs, 1)
     rows = [
         (f"{card.architecture} int8 (this run)", f"{gmacs:.2f}", f"{profile.get('energy_int8_mj', float('nan')):.2f}",
-         f"{per_run * 1000:.0f} ms, {measured.joules / max(runs, 1):.2f} J"),
-        (f"{card.architecture} fp32", f"{gmacs:.2f}", f"{profile.get('energy_fp32_mj', float('nan')):.2f}", "not run"),
+         _per_inference(measured, runs)),
+        (f"{card.architecture} fp32", f"{gmacs:.2f}", f"{profile.get('energy_fp32_mj', float('nan')):.2f}",
+         "not run" if fp32 is None else _per_inference(fp32, runs)),
     ]
     baseline = profile.get("baseline")
     if baseline:
@@ -25,10 +26,16 @@ def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int) -> list
     return rows
 
 
-def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int) -> str:
+def _per_inference(measured: EnergyMeasurement, runs: int) -> str:
+    runs = max(runs, 1)
+    return f"{measured.seconds / runs * 1000:.0f} ms, {measured.joules / runs:.2f} J"
+
+
+def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int, fp32: EnergyMeasurement | None = None) -> str:
     """The energy table with how each number was obtained."""
     header = "<tr><th>Model</th><th>GMAC</th><th>Est. mJ (45 nm)</th><th>Measured per inference</th></tr>"
-    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in energy_rows(card, measured, runs))
+    rows = energy_rows(card, measured, runs, fp32)
+    body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return (
         f"<p><b>{runs}</b> inference(s) in {measured.seconds:.2f} s (CPU {measured.cpu_seconds:.2f} s)</p>"
         f"<table border='1' cellspacing='0' cellpadding='3'>{header}{body}</table>"

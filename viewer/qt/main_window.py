@@ -241,7 +241,8 @@ class MainWindow(QMainWindow):
         self.study.set_segmentation(result)
         runs = self.study.volume.shape[0]
         bundle = self.models.get("segmentation")
-        self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs))
+        fp32 = None if result.fp32 is None else result.fp32.energy
+        self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs, fp32))
         self.card.show_html(card_html(bundle.card, bundle.identity))
         self.tabs.setCurrentWidget(self.segmentation)
         self.message.setText(f"Liver segmented on {runs} slices in {result.int8.energy.seconds:.1f} s (int8).")

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench bench-viewer lint clean
+.PHONY: run test bench bench-viewer demo-models lint clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,15 @@ bench: $(VENV)/.installed-test
 
 bench-viewer: $(VENV)/.installed-test
 	$(PY) -m benchmarks.viewer_bench
+
+# The shipped demo models, retrained from ../shared/data exactly as they were made (about 45 min on 2 cores).
+DEMO := build/demo
+demo-models: $(VENV)/.installed-test
+	$(PY) -m training.cli prepare-demo-ct --source ../shared/data/ct --out $(DEMO)/Task03_Liver
+	$(PY) -m training.cli train --task classification --data ../shared/data/cxr --run $(DEMO)/runs/cls --image-size 64 --epochs 30 --batch-size 32 --threads 2
+	$(PY) -m training.cli quantise --run $(DEMO)/runs/cls --out resources/models/sadnn_cls_demo --calibration 64 --name sadnn-cls-demo
+	$(PY) -m training.cli train --task segmentation --data $(DEMO)/Task03_Liver --run $(DEMO)/runs/seg --epochs 10 --batch-size 4 --eval-every 5 --threads 2
+	$(PY) -m training.cli quantise --run $(DEMO)/runs/seg --out resources/models/sadnn_seg_demo --calibration 20 --name sadnn-seg-demo
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

@@ -1,8 +1,13 @@
-"""``engine-train``: one console script with argparse subcommands; torch is imported lazily."""
+"""``engine-train``: one console script with argparse subcommands; torch is imported lazily.
+
+Every error a user can cause (a bad dataset folder, an existing run, a refused int8 model) is
+printed as one line ``engine-train: error: ...`` with exit status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -13,7 +18,49 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     report = commands.add_parser("report", help="parameters, MACs, sizes and energy of every model (paper Tables 4-5, Fig. 5)")
     report.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    demo = commands.add_parser("prepare-demo-ct", help="build an MSD Task03-layout folder from the two example CTs")
+    demo.add_argument("--source", type=Path, required=True, help="the shared data/ct folder")
+    demo.add_argument("--out", type=Path, required=True)
+    _add_train(commands)
+    evaluate = commands.add_parser("evaluate", help="held-out metrics of a bundle, fp32 and int8 side by side")
+    evaluate.add_argument("--bundle", type=Path, required=True)
+    evaluate.add_argument("--data", type=Path, required=True, help="NIH ChestX-ray14 or MSD Task03 root")
+    evaluate.add_argument("--split", choices=("train", "test"), default="test")
+    evaluate.add_argument("--limit", type=int, help="evaluate the first N samples only")
+    evaluate.add_argument("--json", type=Path, help="also write the metrics here")
+    quantise = commands.add_parser("quantise", help="calibrate int8 on real images and export a sealed bundle")
+    quantise.add_argument("--run", type=Path, required=True, help="a training run folder")
+    quantise.add_argument("--out", type=Path, required=True, help="the new bundle folder")
+    quantise.add_argument("--calibration", type=int, default=32, help="number of training images for calibration")
+    quantise.add_argument("--name")
+    quantise.add_argument("--version", default="0.1.0")
+    quantise.add_argument("--max-probability-change", type=float, default=0.1, help="refuse int8 beyond this (classification)")
+    quantise.add_argument("--min-mask-dice", type=float, default=0.9, help="refuse int8 below this Dice vs fp32 (segmentation)")
     return parser
+
+
+def _add_train(commands) -> None:
+    train = commands.add_parser("train", help="train SaDNN-cls on NIH ChestX-ray14 or SaDNN-seg on MSD liver")
+    train.add_argument("--task", choices=("classification", "segmentation"), required=True)
+    train.add_argument("--data", type=Path, required=True, help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv) or MSD Task03 root")
+    train.add_argument("--run", type=Path, required=True, help="run folder (config, checkpoint, metrics, curves)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --run after an interruption")
+    train.add_argument("--architecture", default="", help="registry name (default sadnn_cls / sadnn_seg)")
+    train.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--lr", type=float, default=1e-4)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--no-augment", dest="augment", action="store_false")
+    train.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast on the CPU")
+    train.add_argument("--optim-8bit", action="store_true", help="Adam with 8-bit optimiser states")
+    train.add_argument("--half-weights", action="store_true", help="keep the weights in bf16")
+    train.add_argument("--weight-bits", type=int, help="fixed-point QAT: weight bits (e.g. 4)")
+    train.add_argument("--act-bits", type=int, help="fixed-point QAT: activation bits (e.g. 6)")
+    train.add_argument("--limit", type=int, help="use the first N samples of each split (quick checks)")
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--eval-every", type=int, default=1, help="held-out evaluation every N epochs (and after the last)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -23,11 +70,64 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("engine-train needs torch: pip install 'sadnn-viewer[train]'", file=sys.stderr)
         return 2
-    if args.command == "report":
-        from engine.report import main as report_main
+    from engine.errors import EngineError
 
-        return report_main(["--out", str(args.out)])
-    return 2
+    try:
+        return COMMANDS[args.command](args)
+    except EngineError as err:
+        print(f"engine-train: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("engine-train: interrupted; continue with --resume", file=sys.stderr)
+        return 130
+
+
+def _report(args) -> int:
+    from engine.report import main as report_main
+
+    return report_main(["--out", str(args.out)])
+
+
+def _prepare_demo(args) -> int:
+    from training.demo_data import build_demo_msd
+
+    print(f"wrote {build_demo_msd(args.source, args.out)}")
+    return 0
+
+
+def _train(args) -> int:
+    from training.loop import TrainConfig, train
+
+    options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "seed", "augment",
+                                              "amp_bf16", "optim_8bit", "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every")}
+    config = TrainConfig(data=str(args.data), **options)
+    last = train(config, args.run, resume=args.resume, quiet=args.quiet)
+    print(json.dumps(last))
+    return 0
+
+
+def _evaluate(args) -> int:
+    from training.export import evaluate_bundle
+
+    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit)
+    text = json.dumps(metrics, indent=2, default=float)
+    if args.json:
+        args.json.write_text(text)
+    print(text)
+    return 0
+
+
+def _quantise(args) -> int:
+    from training.export import quantise_run
+
+    bundle = quantise_run(args.run, args.out, args.calibration, args.name, args.version,
+                          max_probability_change=args.max_probability_change, min_mask_dice=args.min_mask_dice)
+    print(json.dumps({k: v for k, v in bundle.card.metrics.items() if k != "full"}, indent=2, default=float))
+    print(f"bundle written to {bundle.path} (sha256 {bundle.digest[:16]}...)")
+    return 0
+
+
+COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "evaluate": _evaluate, "quantise": _quantise}
 
 
 if __name__ == "__main__":

@@ -1,0 +1,154 @@
+"""engine-train end to end on tiny real fixtures in the public layouts: train, resume, evaluate, quantise, errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import data_path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def engine_train(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "training.cli", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+@pytest.fixture(scope="module")
+def nih_subset(tmp_path_factory) -> Path:
+    """120 real NIH images (64 px) in the public layout, with the real label file cut to them."""
+    source = data_path("cxr")
+    root = tmp_path_factory.mktemp("nih")
+    (root / "images").mkdir()
+    names = sorted(p.name for p in (source / "nih_64" / "images").glob("*.png"))[:120]
+    for name in names:
+        shutil.copy(source / "nih_64" / "images" / name, root / "images" / name)
+    lines = (source / "Data_Entry_2017_v2020.csv").read_text().splitlines()
+    keep = set(names)
+    (root / "Data_Entry_2017_v2020.csv").write_text("\n".join([lines[0]] + [l for l in lines[1:] if l.split(",")[0] in keep]) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def msd_demo(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("msd") / "Task03_Liver"
+    result = engine_train("prepare-demo-ct", "--source", str(data_path("ct")), "--out", str(root))
+    assert result.returncode == 0, result.stderr
+    return root
+
+
+def test_the_nih_loader_splits_by_patient(nih_subset):
+    from training.data_nih import load_nih
+
+    train, test = load_nih(nih_subset, "train"), load_nih(nih_subset, "test")
+    assert len(train) + len(test) == 120 and test
+    assert not {s.patient for s in train} & {s.patient for s in test}
+    assert all(s.labels.shape == (14,) for s in train)
+
+
+def test_the_msd_demo_has_the_public_layout(msd_demo):
+    from training.data_msd import list_cases, split_cases
+
+    manifest = json.loads((msd_demo / "dataset.json").read_text())
+    assert manifest["labels"]["1"] == "liver" and len(manifest["training"]) == 2
+    cases = list_cases(msd_demo)
+    assert {c.name for c in split_cases(cases, "train")} ^ {c.name for c in split_cases(cases, "test")} == {"liver_0", "liver_1"}
+
+
+def test_classification_train_quantise_evaluate(nih_subset, tmp_path):
+    run, bundle = tmp_path / "run", tmp_path / "bundle"
+    result = engine_train("train", "--task", "classification", "--data", str(nih_subset), "--run", str(run),
+                          "--image-size", "64", "--epochs", "2", "--batch-size", "16", "--quiet", "--threads", "2")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
+    assert (run / "curves.png").stat().st_size > 0 and (run / "metrics.csv").read_text().startswith("epoch,")
+    result = engine_train("quantise", "--run", str(run), "--out", str(bundle), "--calibration", "24",
+                          "--max-probability-change", "0.5")
+    assert result.returncode == 0, result.stderr
+    from engine.bundle import load_bundle
+
+    card = load_bundle(bundle).card
+    assert "not for clinical use" in card.intended_use and "NIH ChestX-ray14 images" in card.training["data"]
+    assert 0 <= card.metrics["held_out_mean_auroc_int8"] <= 1
+    result = engine_train("evaluate", "--bundle", str(bundle), "--data", str(nih_subset))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert set(report["fp32"]["per_class"]) == set(card.labels)
+    assert report["int8"]["mean_auroc"] == pytest.approx(card.metrics["held_out_mean_auroc_int8"])
+
+
+def test_quantise_refuses_an_int8_model_beyond_the_bound(nih_subset, tmp_path):
+    run = tmp_path / "run"
+    assert engine_train("train", "--task", "classification", "--data", str(nih_subset), "--run", str(run),
+                        "--image-size", "64", "--epochs", "1", "--quiet").returncode == 0
+    result = engine_train("quantise", "--run", str(run), "--out", str(tmp_path / "bundle"), "--max-probability-change", "0")
+    assert result.returncode == 2 and "bundle not exported" in result.stderr
+    assert not (tmp_path / "bundle").exists() and not list(tmp_path.glob(".bundle*"))
+
+
+def test_segmentation_trains_with_the_resource_options(msd_demo, tmp_path):
+    run = tmp_path / "run"
+    result = engine_train("train", "--task", "segmentation", "--data", str(msd_demo), "--run", str(run),
+                          "--architecture", "unet_small", "--image-size", "64", "--epochs", "1", "--batch-size", "8",
+                          "--amp-bf16", "--optim-8bit", "--quiet")
+    assert result.returncode == 0, result.stderr
+    row = json.loads((run / "metrics.json").read_text())["epochs"][0]
+    assert row["seconds"] > 0 and row["peak_rss_mib"] > 0 and row["energy_j"] > 0 and row["energy_source"]
+    assert 0 <= row["held_out"] <= 1
+
+
+def test_training_resumes_after_a_kill(nih_subset, tmp_path):
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "training.cli", "train", "--task", "classification", "--data", str(nih_subset),
+               "--run", str(run), "--image-size", "64", "--epochs", "4", "--batch-size", "16", "--quiet"]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not (run / "metrics.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["epochs"]]
+    assert done and done[-1] < 4
+    result = engine_train("train", "--task", "classification", "--data", str(nih_subset), "--run", str(run), "--resume", "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["epochs"]] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda root: None, "has no Data_Entry_2017"),
+        (lambda root: (root / "Data_Entry_2017.csv").write_text("Image Index,Finding Labels,Patient ID\nx.png,Mass,1\n"), "none of the 1 images"),
+        (lambda root: (root / "Data_Entry_2017.csv").write_text("Image,Labels\n"), "lacks the column"),
+    ],
+)
+def test_bad_nih_folders_get_one_clear_line(tmp_path, make, message):
+    make(tmp_path)
+    result = engine_train("train", "--task", "classification", "--data", str(tmp_path), "--run", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_msd_folders_get_one_clear_line(tmp_path, msd_demo):
+    result = engine_train("train", "--task", "segmentation", "--data", str(tmp_path), "--run", str(tmp_path / "run"))
+    assert result.returncode == 2 and "no dataset.json" in result.stderr
+    broken = tmp_path / "broken"
+    shutil.copytree(msd_demo, broken)
+    import SimpleITK as sitk
+
+    reference = sitk.ReadImage(str(broken / "labelsTr" / "liver_0.nii.gz"))
+    blank = sitk.GetImageFromArray(np.zeros(sitk.GetArrayViewFromImage(reference).shape, np.uint8))
+    blank.CopyInformation(reference)
+    sitk.WriteImage(blank, str(broken / "labelsTr" / "liver_0.nii.gz"))
+    result = engine_train("train", "--task", "segmentation", "--data", str(broken), "--run", str(tmp_path / "run2"), "--epochs", "1")
+    assert result.returncode == 2 and "no liver or tumour voxels" in result.stderr and "Traceback" not in result.stderr

@@ -1,0 +1,94 @@
+"""NIH ChestX-ray14 in its public layout: ``images/`` + ``Data_Entry_2017*.csv`` (+ split lists).
+
+Images may also sit in ``images_001/images/`` ... (the archive layout) or any ``*/images/``.
+Only entries whose image file exists are used, so a subset of the release works unchanged.
+Without ``train_val_list.txt``/``test_list.txt`` the split is patient-wise: a patient's images are
+all in one split, chosen by a hash of the Patient ID (stable across machines and runs).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.labels import CHESTXRAY14
+from training.errors import DatasetError
+
+
+@dataclass(frozen=True)
+class XraySample:
+    path: Path
+    labels: np.ndarray  # (14,) float32 multi-hot in CHESTXRAY14 order
+    patient: str
+
+
+def load_nih(root: Path, split: str, test_fraction: float = 0.2) -> list[XraySample]:
+    """The samples of ``split`` ("train" or "test") under ``root``."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"{root} is not a folder (expected the NIH ChestX-ray14 root)")
+    table = _label_table(root)
+    images = _image_index(root)
+    samples = [XraySample(images[name], labels, patient) for name, (labels, patient) in table.items() if name in images]
+    if not samples:
+        raise DatasetError(f"none of the {len(table)} images listed in {table_name(root)} exist under {root}/images")
+    chosen = [s for s in samples if _split_of(root, s, test_fraction) == split]
+    if not chosen:
+        raise DatasetError(f"the {split} split of {root} is empty")
+    return chosen
+
+
+def table_name(root: Path) -> str:
+    tables = sorted(root.glob("Data_Entry_2017*.csv"))
+    if not tables:
+        raise DatasetError(f"{root} has no Data_Entry_2017*.csv label file (NIH ChestX-ray14 layout)")
+    return tables[-1].name
+
+
+def _label_table(root: Path) -> dict[str, tuple[np.ndarray, str]]:
+    path = root / table_name(root)
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        missing = {"Image Index", "Finding Labels", "Patient ID"} - set(reader.fieldnames or ())
+        if missing:
+            raise DatasetError(f"{path.name} lacks the column(s) {', '.join(sorted(missing))}")
+        table = {}
+        for row in reader:
+            findings = [f for f in row["Finding Labels"].split("|") if f and f != "No Finding"]
+            unknown = set(findings) - set(CHESTXRAY14)
+            if unknown:
+                raise DatasetError(f"{path.name}: unknown finding(s) {', '.join(sorted(unknown))} for {row['Image Index']}")
+            labels = np.array([name in findings for name in CHESTXRAY14], dtype=np.float32)
+            table[row["Image Index"]] = (labels, row["Patient ID"])
+    if not table:
+        raise DatasetError(f"{path.name} lists no images")
+    return table
+
+
+def _image_index(root: Path) -> dict[str, Path]:
+    found = {}
+    for pattern in ("images/*.png", "images_*/images/*.png", "*/images/*.png"):
+        for path in root.glob(pattern):
+            found.setdefault(path.name, path)
+    return found
+
+
+def _split_of(root: Path, sample: XraySample, test_fraction: float) -> str:
+    lists = {name: root / f"{name}_list.txt" for name in ("train_val", "test")}
+    if all(path.is_file() for path in lists.values()):
+        return "test" if sample.path.name in _listed(lists["test"]) else "train"
+    digest = int(hashlib.sha256(sample.patient.encode()).hexdigest()[:8], 16)
+    return "test" if digest % 1000 < test_fraction * 1000 else "train"
+
+
+_LISTS: dict[Path, frozenset[str]] = {}
+
+
+def _listed(path: Path) -> frozenset[str]:
+    if path not in _LISTS:
+        _LISTS[path] = frozenset(line.strip() for line in path.read_text().splitlines() if line.strip())
+    return _LISTS[path]

@@ -1,0 +1,119 @@
+"""Evaluate bundles on held-out data (fp32 and int8 side by side, on ONNX Runtime like the viewer) and
+export a trained run as a sealed bundle, refusing an int8 model that disagrees with fp32 beyond a bound."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.bundle import Bundle, load_bundle, seal_bundle
+from engine.card import ModelCard
+from engine.compare import dice
+from engine.errors import EngineError
+from engine.inference import OnnxModel
+from training.loop import TrainConfig, load_split, load_trained, make_task
+from training.tasks import Task, TaskData, classification_task, segmentation_task
+
+NOT_CLINICAL = "demo model, not for clinical use"
+
+
+class QuantisationRefused(EngineError):
+    """The int8 model disagrees with the float model beyond the stated bound."""
+
+
+def run_onnx(path: Path, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
+    model = OnnxModel(path)
+    return np.concatenate([model(inputs[i : i + batch]) for i in range(0, len(inputs), batch)])
+
+
+def task_for(card: ModelCard) -> Task:
+    size = card.input.size[0]
+    return classification_task(size) if card.task == "classification" else segmentation_task(size)
+
+
+def evaluate(bundle: Bundle, data: TaskData, task: Task) -> dict:
+    """Held-out metrics of both precisions and how far int8 strays from fp32."""
+    inputs = data.inputs.numpy()
+    outputs = {p: run_onnx(bundle.model_path(p), inputs) for p in ("fp32", "int8")}
+    result = {p: task.metrics(outputs[p], data) for p in outputs}
+    result["agreement"] = agreement(task, outputs["fp32"], outputs["int8"])
+    result["data"] = data.description
+    return result
+
+
+def agreement(task: Task, fp32: np.ndarray, int8: np.ndarray) -> dict:
+    if task.name == "classification":
+        change = np.abs(1 / (1 + np.exp(-fp32)) - 1 / (1 + np.exp(-int8)))
+        return {"max_probability_change": float(change.max()), "mean_probability_change": float(change.mean())}
+    return {"mask_dice_int8_vs_fp32": dice(int8.argmax(1) == 1, fp32.argmax(1) == 1)}
+
+
+def evaluate_bundle(path: Path, data_root: Path, split: str = "test", limit: int | None = None) -> dict:
+    bundle = load_bundle(path)
+    task = task_for(bundle.card)
+    data = task.load(Path(data_root), split)
+    if limit:
+        data = TaskData(data.inputs[:limit], data.targets[:limit], data.groups[:limit], data.description + f", first {limit}")
+    return evaluate(bundle, data, task)
+
+
+def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None = None, version: str = "0.1.0",
+                 intended_use: str = NOT_CLINICAL, max_probability_change: float = 0.1,
+                 min_mask_dice: float = 0.9) -> Bundle:
+    """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
+    from engine.export import export_bundle
+
+    out = Path(out)
+    if out.exists():
+        raise EngineError(f"{out} already exists; choose a new folder for the bundle")
+    config, model = load_trained(run)
+    task = make_task(config)
+    train_data, held_out = load_split(config, task, "train"), load_split(config, task, "test")
+    batches = [train_data.inputs[i : i + 1].numpy() for i in range(min(calibration, len(train_data.inputs)))]
+    card = _card(config, task, name, version, intended_use, len(batches))
+    partial = out.with_name(f".{out.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        bundle = export_bundle(model, card, partial, batches)
+        metrics = evaluate(bundle, held_out, task)
+        _check_agreement(task, metrics["agreement"], max_probability_change, min_mask_dice)
+        bounds = {"max_probability_change": max_probability_change} if task.name == "classification" else {"min_mask_dice": min_mask_dice}
+        card = replace(bundle.card, metrics={**_headline(metrics, task), "int8_agreement_bound": bounds, "full": metrics})
+        bundle = seal_bundle(partial, replace(card, files={}))
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return load_bundle(out)
+
+
+def _card(config: TrainConfig, task: Task, name, version, intended_use, calibration_images: int) -> ModelCard:
+    training = {
+        "data": config.extra.get("train_data", ""), "held_out": config.extra.get("held_out_data", ""),
+        "epochs": config.epochs, "batch_size": config.batch_size, "optimiser": "Adam" + (" (8-bit states)" if config.optim_8bit else ""),
+        "learning_rate": config.lr, "seed": config.seed, "augmentation": "affine jitter, brightness/contrast" if config.augment else "none",
+        "loss": "BCE with class weights" if task.name == "classification" else "soft Dice + cross-entropy",
+        "calibration": f"{calibration_images} training images",
+    }
+    return ModelCard(
+        name=name or f"{config.architecture}-demo", version=version, architecture=config.architecture, task=task.name,
+        input=task.contract, labels=task.labels, thresholds=(0.5,) * len(task.labels), intended_use=intended_use,
+        model_args=config.model_args(), training=training,
+    )
+
+
+def _headline(metrics: dict, task: Task) -> dict:
+    key = task.headline
+    return {f"held_out_{key}_fp32": metrics["fp32"][key], f"held_out_{key}_int8": metrics["int8"][key], **metrics["agreement"]}
+
+
+def _check_agreement(task: Task, measured: dict, max_change: float, min_dice: float) -> None:
+    if task.name == "classification" and measured["max_probability_change"] > max_change:
+        raise QuantisationRefused(f"int8 changes a probability by {measured['max_probability_change']:.3f} "
+                                  f"on held-out images (bound {max_change}); bundle not exported")
+    if task.name == "segmentation" and measured["mask_dice_int8_vs_fp32"] < min_dice:
+        raise QuantisationRefused(f"int8 mask agrees with fp32 at Dice {measured['mask_dice_int8_vs_fp32']:.3f} "
+                                  f"(bound {min_dice}); bundle not exported")

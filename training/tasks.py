@@ -1,0 +1,100 @@
+"""The two training tasks: what data, which loss, which held-out metric, which input contract."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.card import InputContract
+from engine.labels import CHESTXRAY14, LIVER
+from engine.preprocess import prepare_radiograph
+from training import data_msd, data_nih
+from training.metrics import classification_metrics, segmentation_metrics
+
+# NIH ChestX-ray14 grey-level statistics after min-max scaling (the contract's mean/std).
+NIH_MEAN, NIH_STD = 0.5149, 0.2530
+LIVER_WINDOW = (-160.0, 240.0)
+
+
+@dataclass
+class TaskData:
+    """Prepared tensors of one split, and what the card should say about them."""
+
+    inputs: torch.Tensor  # (N, 1, H, W) float32
+    targets: torch.Tensor  # (N, 14) float32 or (N, H, W) int64
+    groups: list[str]  # patient / case of each sample
+    description: str
+
+
+@dataclass
+class Task:
+    name: str
+    contract: InputContract
+    labels: tuple[str, ...]
+    load: Callable[[Path, str], TaskData]
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    metrics: Callable[[np.ndarray, TaskData], dict]
+    headline: str  # the metric plotted and reported per epoch
+
+
+def classification_task(size: int, pos_weight: torch.Tensor | None = None) -> Task:
+    contract = InputContract("CR/DX", (size, size), "mean_std", mean=NIH_MEAN, std=NIH_STD,
+                             geometry="whole radiograph resized to the input size")
+
+    def load(root: Path, split: str) -> TaskData:
+        from PIL import Image
+
+        samples = data_nih.load_nih(root, split)
+        images = [prepare_radiograph(np.asarray(Image.open(s.path)), contract)[0] for s in samples]
+        patients = len({s.patient for s in samples})
+        return TaskData(torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack([s.labels for s in samples])),
+                        [s.patient for s in samples],
+                        f"{len(samples)} NIH ChestX-ray14 images of {patients} patients ({split} split) from {root.name}")
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        weight = None if pos_weight is None else pos_weight.to(logits.dtype)
+        return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=weight)
+
+    def metrics(outputs: np.ndarray, data: TaskData) -> dict:
+        return classification_metrics(1 / (1 + np.exp(-outputs)), data.targets.numpy(), CHESTXRAY14)
+
+    return Task("classification", contract, CHESTXRAY14, load, loss, metrics, "mean_auroc")
+
+
+def class_weights(targets: torch.Tensor) -> torch.Tensor:
+    """BCE positive weights: negatives / positives per class, clamped to [1, 100] (1 where a class is absent)."""
+    positives = targets.sum(0)
+    weights = (targets.shape[0] - positives) / positives.clamp_min(1)
+    return torch.where(positives > 0, weights.clamp(1, 100), torch.ones_like(weights))
+
+
+def segmentation_task(size: int) -> Task:
+    contract = InputContract("CT", (size, size), "hu_window", window=LIVER_WINDOW,
+                             geometry=f"axial slices in canonical orientation, resized to {size}x{size}; masks bilinear back")
+
+    def load(root: Path, split: str) -> TaskData:
+        cases = data_msd.split_cases(data_msd.list_cases(root), split)
+        slices = data_msd.load_slices(cases, contract)
+        return TaskData(torch.from_numpy(slices.inputs), torch.from_numpy(slices.masks.astype(np.int64)), slices.cases,
+                        f"{len(slices.cases)} axial slices of {len(cases)} CT volume(s) ({split} split) from {root.name}")
+
+    def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return soft_dice_loss(logits, targets) + F.cross_entropy(logits.float(), targets)
+
+    def metrics(outputs: np.ndarray, data: TaskData) -> dict:
+        return segmentation_metrics(outputs.argmax(1).astype(bool), data.targets.numpy().astype(bool), data.groups)
+
+    return Task("segmentation", contract, LIVER, load, loss, metrics, "mean_dice_per_volume")
+
+
+def soft_dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """1 - soft Dice of the foreground probability over the batch."""
+    foreground = torch.softmax(logits.float(), dim=1)[:, 1]
+    target = targets.float()
+    overlap = (foreground * target).sum()
+    return 1 - (2 * overlap + 1) / (foreground.sum() + target.sum() + 1)

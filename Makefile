@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench bench-viewer demo-models lint clean
+.PHONY: run test bench bench-train bench-viewer demo-models lint clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ test: $(VENV)/.installed-test
 bench: $(VENV)/.installed-test
 	$(PY) -m benchmarks.engine_bench
 	$(PY) -m benchmarks.viewer_bench
+
+bench-train: $(VENV)/.installed-test
+	$(PY) -m benchmarks.training_bench
 
 bench-viewer: $(VENV)/.installed-test
 	$(PY) -m benchmarks.viewer_bench

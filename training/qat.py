@@ -17,7 +17,7 @@ from torch import nn
 def fixed_point(x: torch.Tensor, bits: int, signed: bool) -> torch.Tensor:
     """Round to the nearest ``bits``-bit fixed-point value with a power-of-two step; STE gradient."""
     largest = x.detach().abs().max().clamp_min(1e-8)
-    integer_bits = max(0, math.ceil(math.log2(float(largest) + 1e-12)) + 1)
+    integer_bits = max(0, math.floor(math.log2(float(largest))) + 1)  # bits left of the point to hold the largest value
     fraction_bits = bits - integer_bits - (1 if signed else 0)
     step = 2.0 ** (-fraction_bits)
     low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)

@@ -1,0 +1,87 @@
+"""The parts of training: AUROC, 8-bit Adam, fixed-point QAT, augmentation, class weights."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from training.augment import augment
+from training.metrics import auroc
+from training.optim8bit import Adam8bit, optimiser_state_bytes
+from training.qat import ActivationQuantiser, apply_fixed_point, fixed_point
+from training.tasks import class_weights, soft_dice_loss
+
+
+def test_auroc_matches_the_pairwise_definition():
+    rng = np.random.default_rng(0)
+    scores, labels = rng.random(200).round(1), rng.random(200) < 0.3
+    pairs = [(1.0 if p > n else 0.5 if p == n else 0.0) for p in scores[labels] for n in scores[~labels]]
+    assert auroc(scores, labels) == pytest.approx(np.mean(pairs))
+    assert auroc(np.array([0.1, 0.9]), np.array([0, 1])) == 1.0
+    assert np.isnan(auroc(np.array([0.1, 0.9]), np.array([1, 1])))
+
+
+def test_8bit_adam_follows_adam_and_stores_a_quarter_of_the_state():
+    torch.manual_seed(0)
+    target = torch.randn(4096)
+    runs = {}
+    for name, optimiser_class in (("adam", torch.optim.Adam), ("adam8", Adam8bit)):
+        weights = nn.Parameter(torch.zeros(4096))
+        optimiser = optimiser_class([weights], lr=0.05)
+        for _ in range(200):
+            optimiser.zero_grad()
+            ((weights - target) ** 2).mean().backward()
+            optimiser.step()
+        runs[name] = (weights.detach().clone(), optimiser_state_bytes(optimiser))
+    assert torch.nn.functional.mse_loss(runs["adam8"][0], target) < 0.05 * target.var()
+    assert runs["adam8"][1] < 0.3 * runs["adam"][1]
+
+
+def test_fixed_point_rounds_to_power_of_two_steps_with_a_straight_through_gradient():
+    x = torch.tensor([0.1, -0.37, 0.9, 1.7], requires_grad=True)
+    y = fixed_point(x, bits=4, signed=True)  # |x| < 2: 2 integer bits incl. sign -> step 1/4
+    assert torch.allclose(y, torch.tensor([0.0, -0.25, 1.0, 1.75]))
+    y.sum().backward()
+    assert torch.equal(x.grad, torch.ones(4))
+    assert len(torch.unique(fixed_point(torch.rand(1000) * 3, bits=6, signed=False))) <= 64
+
+
+def test_qat_keeps_the_first_and_last_layers_in_full_precision():
+    from engine.models import create_model
+
+    model = create_model("unet_small")
+    report = apply_fixed_point(model, weight_bits=4, act_bits=6)
+    weighted = [m for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    assert not hasattr(weighted[0], "parametrizations") and not hasattr(weighted[-1], "parametrizations")
+    inner = weighted[1].weight
+    assert len(torch.unique(inner)) <= 16  # 4-bit weights
+    assert report["quantised_activations"] == sum(isinstance(m, ActivationQuantiser) for m in model.modules()) > 0
+    out = model(torch.randn(1, 1, 64, 64))
+    out.sum().backward()
+    assert weighted[1].parametrizations.weight.original.grad is not None
+
+
+def test_augmentation_moves_image_and_mask_together():
+    generator = torch.Generator().manual_seed(0)
+    images = torch.zeros(4, 1, 64, 64)
+    images[:, :, 20:40, 20:40] = 1.0
+    masks = (images[:, 0] > 0.5).long()
+    moved, moved_masks = augment(images, generator, masks)
+    assert moved.shape == images.shape and moved_masks.dtype == masks.dtype
+    assert not torch.equal(moved_masks, masks)
+    bright = moved[:, 0] > moved[:, 0].mean(dim=(1, 2), keepdim=True)
+    agreement = (bright == moved_masks.bool()).float().mean()
+    assert agreement > 0.97
+
+
+def test_class_weights_and_soft_dice():
+    targets = torch.tensor([[1, 0, 0], [0, 0, 0], [0, 0, 0], [1, 0, 0]], dtype=torch.float32)
+    assert class_weights(targets).tolist() == [1.0, 1.0, 1.0]
+    targets[1, 1] = 1
+    assert class_weights(targets)[1] == 3.0
+    labels = torch.zeros(1, 8, 8, dtype=torch.long)
+    labels[0, 2:6, 2:6] = 1
+    perfect = torch.stack([(1 - labels) * 20.0, labels * 20.0], dim=1).float()
+    assert soft_dice_loss(perfect, labels) < 0.01 and soft_dice_loss(-perfect, labels) > 0.95

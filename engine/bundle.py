@@ -73,6 +73,8 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
 def seal_bundle(path: str | os.PathLike, card: ModelCard) -> Bundle:
     """Hash every file in ``path``, write ``card.json`` with the hashes atomically, and reload."""
     path = Path(path)
+    for item in path.iterdir():
+        item.chmod(item.stat().st_mode | 0o644)  # some writers (safetensors) create owner-only files
     files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and p.name != CARD}
     data = {**card.to_dict(), "files": files}
     data["card_sha256"] = card_digest(data)

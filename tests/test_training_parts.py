@@ -85,3 +85,11 @@ def test_class_weights_and_soft_dice():
     labels[0, 2:6, 2:6] = 1
     perfect = torch.stack([(1 - labels) * 20.0, labels * 20.0], dim=1).float()
     assert soft_dice_loss(perfect, labels) < 0.01 and soft_dice_loss(-perfect, labels) > 0.95
+
+
+def test_youden_thresholds_separate_the_classes():
+    from training.metrics import youden_thresholds
+
+    probabilities = np.array([[0.1, 0.5], [0.2, 0.5], [0.7, 0.5], [0.9, 0.5]])
+    labels = np.array([[0, 1], [0, 1], [1, 1], [1, 1]])
+    assert youden_thresholds(probabilities, labels) == (0.7, 0.5)

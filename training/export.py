@@ -38,7 +38,7 @@ def evaluate(bundle: Bundle, data: TaskData, task: Task) -> dict:
     """Held-out metrics of both precisions and how far int8 strays from fp32."""
     inputs = data.inputs.numpy()
     outputs = {p: run_onnx(bundle.model_path(p), inputs) for p in ("fp32", "int8")}
-    result = {p: task.metrics(outputs[p], data) for p in outputs}
+    result = {p: task.metrics(outputs[p], data, bundle.card.thresholds) for p in outputs}
     result["agreement"] = agreement(task, outputs["fp32"], outputs["int8"])
     result["data"] = data.description
     return result
@@ -74,6 +74,8 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
     train_data, held_out = load_split(config, task, "train"), load_split(config, task, "test")
     batches = [train_data.inputs[i : i + 1].numpy() for i in range(min(calibration, len(train_data.inputs)))]
     card = _card(config, task, name, version, intended_use, len(batches))
+    if task.name == "classification":
+        card = replace(card, thresholds=_operating_points(model, train_data, config))
     if source_note:
         card = replace(card, training={"source": source_note, **card.training})
     partial = out.with_name(f".{out.name}.partial")
@@ -100,12 +102,22 @@ def _card(config: TrainConfig, task: Task, name, version, intended_use, calibrat
         "learning_rate": config.lr, "seed": config.seed, "augmentation": "affine jitter, brightness/contrast" if config.augment else "none",
         "loss": "BCE with class weights" if task.name == "classification" else "soft Dice + cross-entropy",
         "calibration": f"{calibration_images} training images",
+        "thresholds": "per finding, Youden's J on the training split" if task.name == "classification" else "0.5",
     }
     return ModelCard(
         name=name or f"{config.architecture}-demo", version=version, architecture=config.architecture, task=task.name,
         input=task.contract, labels=task.labels, thresholds=(0.5,) * len(task.labels), intended_use=intended_use,
         model_args=config.model_args(), training=training,
     )
+
+
+def _operating_points(model, data: TaskData, config: TrainConfig) -> tuple[float, ...]:
+    """Per-finding thresholds chosen on the training split (Youden's J), never on held-out data."""
+    from training.loop import predict
+    from training.metrics import youden_thresholds
+
+    probabilities = 1 / (1 + np.exp(-predict(model, data.inputs, config)))
+    return youden_thresholds(probabilities, data.targets.numpy())
 
 
 def _headline(metrics: dict, task: Task) -> dict:

@@ -23,14 +23,28 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
 
 
+def youden_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, ...]:
+    """Per class, the threshold maximising sensitivity + specificity - 1 (0.5 where a class lacks positives or negatives)."""
+    thresholds = []
+    for scores, truth in zip(probabilities.T, labels.T.astype(bool)):
+        if truth.all() or not truth.any():
+            thresholds.append(0.5)
+            continue
+        candidates = np.unique(scores)
+        youden = [(scores[truth] >= t).mean() + (scores[~truth] < t).mean() - 1 for t in candidates]
+        thresholds.append(float(candidates[int(np.argmax(youden))]))
+    return tuple(thresholds)
+
+
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
-                           threshold: float = 0.5) -> dict:
-    """Per-class AUROC and accuracy, and their means over the classes where AUROC is defined."""
+                           thresholds: tuple[float, ...] | None = None) -> dict:
+    """Per-class AUROC and accuracy (at ``thresholds``, default 0.5), and their means over the classes."""
+    thresholds = thresholds or (0.5,) * len(names)
     per_class = {}
     for i, name in enumerate(names):
         per_class[name] = {
             "auroc": auroc(probabilities[:, i], labels[:, i]),
-            "accuracy": float(((probabilities[:, i] >= threshold) == labels[:, i].astype(bool)).mean()),
+            "accuracy": float(((probabilities[:, i] >= thresholds[i]) == labels[:, i].astype(bool)).mean()),
             "positives": int(labels[:, i].sum()),
         }
     defined = [m["auroc"] for m in per_class.values() if not np.isnan(m["auroc"])]

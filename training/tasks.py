@@ -38,7 +38,7 @@ class Task:
     labels: tuple[str, ...]
     load: Callable[[Path, str], TaskData]
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    metrics: Callable[[np.ndarray, TaskData], dict]
+    metrics: Callable[..., dict]  # (outputs, data, thresholds=None) -> metrics
     headline: str  # the metric plotted and reported per epoch
 
 
@@ -60,8 +60,8 @@ def classification_task(size: int, pos_weight: torch.Tensor | None = None) -> Ta
         weight = None if pos_weight is None else pos_weight.to(logits.dtype)
         return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=weight)
 
-    def metrics(outputs: np.ndarray, data: TaskData) -> dict:
-        return classification_metrics(1 / (1 + np.exp(-outputs)), data.targets.numpy(), CHESTXRAY14)
+    def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None) -> dict:
+        return classification_metrics(1 / (1 + np.exp(-outputs)), data.targets.numpy(), CHESTXRAY14, thresholds)
 
     return Task("classification", contract, CHESTXRAY14, load, loss, metrics, "mean_auroc")
 
@@ -86,7 +86,7 @@ def segmentation_task(size: int) -> Task:
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_dice_loss(logits, targets) + F.cross_entropy(logits.float(), targets)
 
-    def metrics(outputs: np.ndarray, data: TaskData) -> dict:
+    def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None) -> dict:
         return segmentation_metrics(outputs.argmax(1).astype(bool), data.targets.numpy().astype(bool), data.groups)
 
     return Task("segmentation", contract, LIVER, load, loss, metrics, "mean_dice_per_volume")

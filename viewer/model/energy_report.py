@@ -48,16 +48,33 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
     """The model card as a radiologist reads it: use, training data, held-out metrics, identity."""
     warning = "not for clinical use" in card.intended_use.lower()
     use = f"<p style='color:#c00'><b>{escape(card.intended_use)}</b></p>" if warning else f"<p>{escape(card.intended_use)}</p>"
-    training = "".join(f"<li>{escape(str(k))}: {escape(str(v))}</li>" for k, v in card.training.items()) or "<li>not stated</li>"
-    metrics = "".join(f"<li>{escape(str(k))}: {escape(_number(v))}</li>" for k, v in card.metrics.items()) or "<li>none recorded</li>"
+    first = ("source", "data", "held_out")
+    ordered = [k for k in first if k in card.training] + sorted(k for k in card.training if k not in first)
+    training = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(str(card.training[k]))}</li>" for k in ordered) or "<li>not stated</li>"
+    headline = {k: v for k, v in card.metrics.items() if k != "full"}
+    metrics = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(_number(v))}</li>" for k, v in headline.items()) or "<li>none recorded</li>"
     return (
         f"<h3>{escape(card.name)} {escape(card.version)}</h3>{use}"
         f"<p>{escape(card.architecture)}, {escape(card.task)}, input {card.input.size[1]}x{card.input.size[0]} "
         f"{escape(card.input.modality)}</p><p><b>Trained on</b></p><ul>{training}</ul>"
-        f"<p><b>Held-out metrics</b></p><ul>{metrics}</ul>"
+        f"<p><b>Held-out metrics</b></p><ul>{metrics}</ul>{_per_class_table(card)}"
         f"<p><small>SHA-256 {escape(identity.get('sha256', '')[:16])}...</small></p>"
     )
 
 
+def _per_class_table(card: ModelCard) -> str:
+    per_class = card.metrics.get("full", {}).get("int8", {}).get("per_class")
+    if not per_class:
+        return ""
+    rows = "".join(f"<tr><td>{escape(name)}</td><td>{_number(m['auroc'])}</td><td>{m['positives']}</td></tr>"
+                   for name, m in per_class.items())
+    return ("<p><b>Held-out AUROC per finding (int8)</b></p><table border='1' cellspacing='0' cellpadding='2'>"
+            f"<tr><th>Finding</th><th>AUROC</th><th>positives</th></tr>{rows}</table>")
+
+
 def _number(value) -> str:
-    return f"{value:.3f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return "n/a" if value != value else f"{value:.3f}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {_number(v)}" for k, v in value.items())
+    return str(value)

@@ -216,7 +216,9 @@ class MainWindow(QMainWindow):
             dy, dx = volume.spacing[1:]
             rect = pg.QtWidgets.QGraphicsRectItem(x * dx, y * dy, w * dx, h * dy)
             rect.setPen(pg.mkPen((0, 255, 255), width=2, cosmetic=True))
-            label = pg.TextItem(f"radiologist: {box.label}", color=(0, 255, 255), anchor=(0, 1))
+            rect.setZValue(20)  # above the saliency heatmap
+            label = pg.TextItem(f"radiologist: {box.label}", color=(0, 255, 255), anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 180))
+            label.setZValue(21)
             label.setPos(x * dx, y * dy)
             self.views["axial"].box.addItem(rect)
             self.views["axial"].box.addItem(label)

@@ -116,7 +116,7 @@ class SliceView(pg.GraphicsView):
         study, style = self.study, self.study.style
         saliency = study.saliency_image()
         if saliency is not None:
-            return heatmap_rgba(saliency, style.opacity * 2)
+            return heatmap_rgba(saliency, min(1.0, style.opacity * 1.4))
         if not style.visible or study.segmentation is None:
             return None
         if style.mode == "comparison" and study.comparison is not None:

@@ -5,7 +5,7 @@ Layout::
     <bundle>/card.json            the model card (engine.card), with the SHA-256 of every file
     <bundle>/model_fp32.onnx      float model (ONNX Runtime)
     <bundle>/model_int8.onnx      static int8 QDQ model (ONNX Runtime)
-    <bundle>/weights.safetensors  float weights for training and the torch path
+    <bundle>/weights.safetensors  float weights for training and the torch path (optional)
 
 The card records ``files`` (name -> SHA-256) and ``card_sha256``, the digest of the card itself
 without that field, so an edited card, a tampered or a truncated file are all refused. Nothing
@@ -28,7 +28,7 @@ from engine.errors import BundleChecksumError, BundleError
 CARD = "card.json"
 MODEL_FILES = {"fp32": "model_fp32.onnx", "int8": "model_int8.onnx"}
 WEIGHTS = "weights.safetensors"
-REQUIRED_FILES = (*MODEL_FILES.values(), WEIGHTS)
+REQUIRED_FILES = tuple(MODEL_FILES.values())  # the weights are optional: shipped bundles leave them out
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from engine.bundle import MODEL_FILES, WEIGHTS, Bundle, seal_bundle
+from engine.errors import BundleError
 from engine.card import ModelCard
 
 INPUT_NAME = "input"
@@ -144,6 +145,7 @@ def export_bundle(
     card: ModelCard,
     folder: str | Path,
     calibration: Sequence[np.ndarray],
+    include_weights: bool = True,
 ) -> Bundle:
     """Write a sealed bundle: weights, fp32 ONNX, int8 ONNX calibrated on ``calibration``, card.
 
@@ -166,7 +168,8 @@ def export_bundle(
     folder.mkdir(parents=True, exist_ok=True)
     model = model.eval()
     shape = (calibration[0].shape[1], *card.input.size)
-    save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS))
+    if include_weights:
+        save_file({k: v.detach().contiguous() for k, v in model.state_dict().items()}, str(folder / WEIGHTS))
     export_onnx(model, (1, *shape), folder / MODEL_FILES["fp32"])
     recipe = quantise_onnx_int8(folder / MODEL_FILES["fp32"], folder / MODEL_FILES["int8"], calibration)
     recipe["calibration_images"] = int(sum(batch.shape[0] for batch in calibration))
@@ -198,6 +201,8 @@ def load_model(bundle: Bundle) -> nn.Module:
     from engine.models import create_model
 
     model = create_model(bundle.card.architecture, **bundle.card.model_args)
+    if WEIGHTS not in bundle.card.files:
+        raise BundleError(f"bundle {bundle.card.name} was shipped without {WEIGHTS}; retrain or use the run's checkpoint")
     model.load_state_dict(load_file(str(bundle.path / WEIGHTS)), strict=True)
     return model.eval()
 

@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--out", type=Path, required=True, help="the new bundle folder")
     quantise.add_argument("--calibration", type=int, default=32, help="number of training images for calibration")
     quantise.add_argument("--name")
+    quantise.add_argument("--without-weights", action="store_true", help="leave weights.safetensors out (smaller bundles to ship)")
     quantise.add_argument("--source-note", default="", help="where the training data came from, for the model card")
     quantise.add_argument("--version", default="0.1.0")
     quantise.add_argument("--max-probability-change", type=float, default=0.25, help="refuse int8 beyond this (classification)")
@@ -125,7 +126,7 @@ def _quantise(args) -> int:
     bundle = quantise_run(args.run, args.out, args.calibration, args.name, args.version,
                           max_probability_change=args.max_probability_change,
                           mean_probability_change=args.mean_probability_change, min_mask_dice=args.min_mask_dice,
-                          source_note=args.source_note)
+                          source_note=args.source_note, include_weights=not args.without_weights)
     print(json.dumps({k: v for k, v in bundle.card.metrics.items() if k != "full"}, indent=2, default=float))
     print(f"bundle written to {bundle.path} (sha256 {bundle.digest[:16]}...)")
     return 0

@@ -62,7 +62,8 @@ def evaluate_bundle(path: Path, data_root: Path, split: str = "test", limit: int
 
 def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None = None, version: str = "0.1.0",
                  intended_use: str = NOT_CLINICAL, max_probability_change: float = 0.25,
-                 mean_probability_change: float = 0.05, min_mask_dice: float = 0.9, source_note: str = "") -> Bundle:
+                 mean_probability_change: float = 0.05, min_mask_dice: float = 0.9, source_note: str = "",
+                 include_weights: bool = True) -> Bundle:
     """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
     from engine.export import export_bundle
 
@@ -81,7 +82,7 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
-        bundle = export_bundle(model, card, partial, batches)
+        bundle = export_bundle(model, card, partial, batches, include_weights)
         metrics = evaluate(bundle, held_out, task)
         bounds = ({"max_probability_change": max_probability_change, "mean_probability_change": mean_probability_change}
                   if task.name == "classification" else {"min_mask_dice": min_mask_dice})

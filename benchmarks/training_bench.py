@@ -14,6 +14,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from benchmarks.results import save_results
+
 ROOT = Path(__file__).resolve().parents[1]
 CT = ROOT.parent / "shared" / "data" / "ct"
 CONFIGS = {
@@ -73,9 +75,7 @@ def main(steps: int = 3) -> int:
         print(f"{name:26} {row['seconds_per_step']:7.2f} {base['seconds_per_step'] / row['seconds_per_step']:7.2f} "
               f"{row['peak_rss_mib']:13.0f} {row['optimiser_state_mib']:10.1f} {row['energy_j_per_step']:7.1f}")
     print(f"energy: {base['energy_source']}")
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "training_bench.json").write_text(json.dumps(rows, indent=2))
+    save_results("training_bench", rows)
     return 0
 
 

@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.results import save_results
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -89,9 +91,7 @@ def main() -> int:
         print(f"slice change ({mode} overlay, 3 views, 512x512): median {numbers['median_ms']:.1f} ms, "
               f"p95 {numbers['p95_ms']:.1f} ms -> {verdict} the 16 ms target")
     print(f"first window: {first[0]:.2f} s first run, warm {', '.join(f'{s:.2f}' for s in first[1:])} s")
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "viewer_bench.json").write_text(json.dumps(report, indent=2))
+    save_results("viewer_bench", report)
     return 0
 
 

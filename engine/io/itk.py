@@ -18,12 +18,7 @@ def is_itk_file(path: Path) -> bool:
 
 def read_itk(path: Path, modality: str | None = None) -> Volume:
     """Read a NIfTI/NRRD/MHA image; 2D images become one slice. CT is assumed when values look like HU."""
-    import SimpleITK as sitk
-
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise InputError(f"{Path(path).name} is not a readable {_kind(path)} image: {_first_line(err)}") from err
+    image = read_sitk(path, f"{_kind(path)} image")
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{Path(path).name} has {image.GetNumberOfComponentsPerPixel()} values per voxel; expected a greyscale image")
     if image.GetDimension() == 4 and image.GetSize()[3] == 1:
@@ -31,6 +26,16 @@ def read_itk(path: Path, modality: str | None = None) -> Volume:
     if image.GetDimension() not in (2, 3):
         raise InputError(f"{Path(path).name} is a {image.GetDimension()}D image; expected 2D or 3D")
     return _volume(image, path, modality)
+
+
+def read_sitk(path: Path, what: str):
+    """The SimpleITK image at ``path``, or an InputError saying it is not a readable ``what``."""
+    import SimpleITK as sitk
+
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        raise InputError(f"{Path(path).name} is not a readable {what}: {_first_line(err)}") from err
 
 
 def to_sitk(volume: Volume, array: np.ndarray | None = None):

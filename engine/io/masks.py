@@ -8,7 +8,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.dicom import is_dicom_file
-from engine.io.itk import is_itk_file, to_sitk
+from engine.io.itk import is_itk_file, read_sitk, to_sitk
 from engine.io.volume import Volume
 
 
@@ -32,10 +32,7 @@ def labels_present(mask: np.ndarray) -> list[int]:
 def _read_itk_mask(path: Path, reference: Volume) -> np.ndarray:
     import SimpleITK as sitk
 
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as err:
-        raise InputError(f"{path.name} is not a readable mask image") from err
+    image = read_sitk(path, "mask image")
     if image.GetDimension() != 3:
         raise InputError(f"{path.name} is a {image.GetDimension()}D image; a reference mask must be 3D")
     values = sitk.GetArrayViewFromImage(image)

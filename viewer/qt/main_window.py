@@ -58,6 +58,12 @@ class MainWindow(QMainWindow):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._slider_moved)
         self.slice_label = QLabel()
+        self.slider.hide()
+        self.slice_label.hide()
+        self.placeholder = QLabel("Open a CT or a chest X-ray:  Open file (Ctrl+O)  or  Open folder (Ctrl+Shift+O)")
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setStyleSheet("color: #666; font-size: 15px;")
+        self.grid.addWidget(self.placeholder, 0, 0)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
@@ -188,6 +194,7 @@ class MainWindow(QMainWindow):
         self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")
 
     def _build_views(self, volume: Volume) -> None:
+        self.placeholder.hide()
         for view in self.views.values():
             view.setParent(None)
             view.deleteLater()

@@ -11,7 +11,6 @@ import csv
 import json
 import os
 import resource
-import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -240,6 +239,3 @@ def _plot(run: Path, rows: list[dict], headline: str) -> None:
 def summary(run: Path) -> dict:
     """The per-epoch rows of a run, for reports."""
     return json.loads((Path(run) / METRICS_JSON).read_text())
-
-
-__all__ = ["TrainConfig", "train", "predict", "load_trained", "summary", "np"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
 from engine.bundle import Bundle
 from engine.errors import Cancelled, InputError
 from engine.io import ImageSource, Volume, find_images
@@ -87,7 +85,3 @@ def rise_saliency(bundle: Bundle, volume: Volume, masks: int = 512, batch: int =
             partial(update)
         return update
     return run
-
-
-def mask_labels(labels: np.ndarray) -> list[int]:
-    return [int(v) for v in np.unique(labels) if v]

@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 
 from engine.errors import EngineError
 from engine.io import ImageSource, Volume, read_mask
+from engine.io.masks import labels_present
 from engine.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
         except EngineError as err:
             self.show_error("Cannot load the reference mask", str(err))
             return
-        present = tasks.mask_labels(labels)
+        present = labels_present(labels)
         if label is None and len(present) > 1:
             choice, ok = QInputDialog.getItem(self, "Which label is the liver?", "Labels in the mask:",
                                               [str(v) for v in present], 0, False)

@@ -50,7 +50,9 @@ def to_sitk(volume: Volume, array: np.ndarray | None = None):
 
 
 def _volume(image, path: Path, modality: str | None) -> Volume:
-    array = np.asarray(sitk_array(image), dtype=np.float32)
+    import SimpleITK as sitk
+
+    array = np.asarray(sitk.GetArrayFromImage(image), dtype=np.float32)
     spacing = tuple(float(s) for s in image.GetSpacing())[::-1]
     origin = tuple(float(o) for o in image.GetOrigin())
     direction = np.asarray(image.GetDirection(), dtype=float)
@@ -65,12 +67,6 @@ def _volume(image, path: Path, modality: str | None) -> Volume:
     guessed = modality or ("CT" if array.ndim == 3 and array.min() <= -500 else "OT")
     return Volume(array=np.ascontiguousarray(array), spacing=spacing, origin=origin, direction=direction,
                   modality=guessed, source=str(path), metadata={"SeriesDescription": Path(path).name}).canonical()
-
-
-def sitk_array(image) -> np.ndarray:
-    import SimpleITK as sitk
-
-    return sitk.GetArrayFromImage(image)
 
 
 def _kind(path: Path) -> str:

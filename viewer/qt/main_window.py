@@ -189,7 +189,7 @@ class MainWindow(QMainWindow):
         self.card.show_html(None)
         self._show_warnings(volume)
         self._cursor_moved()
-        self._window_changed()
+        self.window_label.setText(study.window.label())  # the new views were drawn with this window
         self._update_actions()
         self.tabs.setCurrentWidget(self.findings if volume.is_radiograph else self.segmentation)
         self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")

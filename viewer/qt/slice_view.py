@@ -73,7 +73,8 @@ class SliceView(pg.GraphicsView):
         self.scene().sigMouseMoved.connect(self._hover)
         self.refresh_image()  # the image must exist before its rectangle in mm can be set
         self._set_geometry()
-        self.refresh()
+        self.refresh_overlay()
+        self.refresh_crosshair()
 
     # drawing
     def refresh(self) -> None:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import write_atomic
 from engine.card import ModelCard
 from engine.errors import BundleChecksumError, BundleError
 
@@ -95,23 +95,6 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
         while block := stream.read(chunk):
             digest.update(block)
     return digest.hexdigest()
-
-
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to a temporary file in the same folder, flush to disk, then rename."""
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(payload)
-            stream.flush()
-            os.fsync(stream.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets ordinary permissions
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _read_card(path: Path) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bundle import write_atomic
+from engine.atomic import write_atomic
 from engine.io import find_images, read_image_file, read_mask
 from engine.io.itk import to_sitk
 from training.errors import DatasetError

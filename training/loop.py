@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.bundle import write_atomic
+from engine.atomic import write_atomic
 from engine.energy import EnergyMeter
 from engine.models import create_model
 from training.augment import augment

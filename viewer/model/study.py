@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -12,6 +13,8 @@ from engine.inference import Classification, Segmentation
 from engine.io import Volume
 from engine.preprocess import resize
 from viewer.model.events import Event
+from viewer.model.mask_editor import MaskEditor, MaskStatistics
+from viewer.model.review import EDITED, FindingReview, SliceReview, review_range
 from viewer.model.window_level import CT_PRESETS, WindowLevel, initial_window
 
 OVERLAY_MODES = ("prediction", "comparison", "disagreement")
@@ -49,7 +52,12 @@ class SegmentationResult:
 
 
 class Study:
-    """State of one open image; views subscribe to its events and never hold state of their own."""
+    """State of one open image; views subscribe to its events and never hold state of their own.
+
+    Events: ``cursor_changed``, ``window_changed``, ``overlay_changed`` (redraw overlays),
+    ``mask_changed(slices)`` (edited slices), ``review_changed`` (marks, notes, decisions) and
+    ``saved_state_changed`` (something the user made changed: autosave now).
+    """
 
     def __init__(self, volume: Volume):
         self.volume = volume
@@ -65,7 +73,20 @@ class Study:
         self.saliency: np.ndarray | None = None
         self.saliency_progress = (0, 0)
         self.finding: int | None = None
+        self.editor: MaskEditor | None = None
+        self.review: SliceReview | None = None
+        self.finding_review = FindingReview()
+        self.note = ""
         self.cursor_changed, self.window_changed, self.overlay_changed = Event(), Event(), Event()
+        self.mask_changed, self.review_changed, self.saved_state_changed = Event(), Event(), Event()
+
+    @cached_property
+    def key(self) -> str:
+        """A digest of the pixels and geometry: the same image finds its session wherever it lies."""
+        digest = hashlib.blake2b(digest_size=16)
+        digest.update(repr((self.volume.shape, self.volume.spacing, self.volume.modality)).encode())
+        digest.update(np.ascontiguousarray(self.volume.array).tobytes())
+        return digest.hexdigest()
 
     # reading
     def set_cursor(self, z: int, y: int, x: int) -> None:
@@ -103,10 +124,94 @@ class Study:
         self.style = replace(self.style, **changes)
         self.overlay_changed.emit()
 
-    def set_segmentation(self, result: SegmentationResult) -> None:
+    def set_segmentation(self, result: SegmentationResult, edited: dict[int, np.ndarray] | None = None) -> None:
+        """A new prediction to review (``edited``: slices the user had already corrected, when restoring)."""
         self.segmentation = result
         self.disagreement = None if result.fp32 is None else compare_masks(result.int8.mask, result.fp32.mask)
+        working = result.mask.copy()
+        for z, mask in (edited or {}).items():
+            working[z] = mask
+        self.editor = MaskEditor(working, self.volume.array, self.volume.voxel_volume_ml)
+        self.review = SliceReview(review_range(result.mask))
         self._compare()
+        self.review_changed.emit()
+
+    # editing (the axial slice under the cursor, unless ``depth`` asks for neighbours too)
+    @property
+    def mask(self) -> np.ndarray | None:
+        """The working segmentation: the prediction with the user's edits."""
+        return None if self.editor is None else self.editor.mask
+
+    def statistics(self) -> MaskStatistics | None:
+        return None if self.editor is None else self.editor.statistics()
+
+    def begin_stroke(self) -> None:
+        self.editor.begin_stroke()
+
+    def end_stroke(self) -> None:
+        if self.editor.end_stroke():
+            self.saved_state_changed.emit()
+
+    def paint(self, row: float, column: float, radius: float, erase: bool = False, depth: int = 0) -> None:
+        self._edited(self.editor.paint(self.cursor[0], row, column, radius, not erase, depth))
+
+    def fill_hole(self, row: int, column: int) -> None:
+        """Fill the hole around (row, column) of the current slice; ValueError if it is not enclosed."""
+        self._edited(self.editor.fill_hole(self.cursor[0], row, column))
+
+    def undo(self) -> None:
+        self._edited(self.editor.undo() if self.editor else [], mark=False)
+
+    def redo(self) -> None:
+        self._edited(self.editor.redo() if self.editor else [], mark=False)
+
+    def _edited(self, slices: list[int], mark: bool = True) -> None:
+        if not slices:
+            return
+        if self.comparison is not None:
+            self.comparison.update(self.editor.mask, self.reference, slices)
+        if mark:
+            for z in slices:
+                self.review.mark(z, EDITED)
+        self.mask_changed.emit(slices)
+        self.review_changed.emit()
+        if not self.editor.stroke_open:
+            self.saved_state_changed.emit()
+
+    # review
+    def mark_slice(self, mark: str | None) -> None:
+        """Mark the current axial slice accepted / flagged / edited (None clears it)."""
+        if self.review is not None:
+            self.review.mark(self.cursor[0], mark)
+            self._reviewed()
+
+    def set_slice_note(self, text: str) -> None:
+        if self.review is not None:
+            self.review.set_note(self.cursor[0], text)
+            self._reviewed()
+
+    def go_to_next_unreviewed(self) -> bool:
+        """Move to the next slice still to review; False when every slice is done."""
+        target = None if self.review is None else self.review.next_unreviewed(self.cursor[0])
+        if target is not None:
+            self.set_cursor(target, *self.cursor[1:])
+        return target is not None
+
+    def decide_finding(self, index: int, decision: str | None) -> None:
+        self.finding_review.decide(index, decision)
+        self._reviewed()
+
+    def set_finding_note(self, index: int, text: str) -> None:
+        self.finding_review.set_note(index, text)
+        self._reviewed()
+
+    def set_note(self, text: str) -> None:
+        self.note = text
+        self._reviewed()
+
+    def _reviewed(self) -> None:
+        self.review_changed.emit()
+        self.saved_state_changed.emit()
 
     def set_reference(self, mask: np.ndarray | None) -> None:
         """A binary reference mask on the volume's grid (or None to remove it)."""
@@ -137,5 +242,5 @@ class Study:
 
     def _compare(self) -> None:
         both = self.segmentation is not None and self.reference is not None
-        self.comparison = compare_masks(self.segmentation.mask, self.reference) if both else None
+        self.comparison = compare_masks(self.mask, self.reference) if both else None
         self.overlay_changed.emit()

@@ -124,7 +124,7 @@ class SliceView(pg.GraphicsView):
             return comparison_rgba(self._plane(study.comparison.codes), style.opacity)
         if style.mode == "disagreement" and study.disagreement is not None:
             return comparison_rgba(self._plane(study.disagreement.codes), style.opacity)
-        return mask_rgba(self._plane(study.segmentation.mask), style.colour, style.opacity)
+        return mask_rgba(self._plane(study.mask), style.colour, style.opacity)
 
     # helpers
     @property

@@ -1,0 +1,151 @@
+"""Review state, mask editing and autosaved sessions, headless (no Qt)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.compare import compare_masks
+from engine.energy import EnergyMeasurement
+from engine.inference import Segmentation
+from engine.io import Volume
+from viewer.model.mask_editor import MaskEditor
+from viewer.model.review import ACCEPTED, EDITED, FLAGGED, SliceReview, review_range
+from viewer.model.study import SegmentationResult, Study
+
+ENERGY = EnergyMeasurement(seconds=1.5, cpu_seconds=2.0, joules=30.0, source="estimate")
+
+
+def liver_like(shape=(12, 64, 64)) -> np.ndarray:
+    """A ball of 'liver' in slices 3..8 with a hole in slice 5."""
+    z, y, x = np.ogrid[: shape[0], : shape[1], : shape[2]]
+    mask = ((z - 5.5) / 3) ** 2 + ((y - 32) / 20) ** 2 + ((x - 30) / 20) ** 2 <= 1
+    mask[5, 30:34, 28:32] = False
+    return mask
+
+
+@pytest.fixture
+def study(ct_volume):
+    image = np.ascontiguousarray(ct_volume[:12, 20:84, 20:84], dtype=np.float32)
+    volume = Volume(image, spacing=(3.0, 1.5, 1.5), modality="CT", source="/data/ct")
+    study = Study(volume)
+    mask = liver_like()
+    study.set_segmentation(SegmentationResult(Segmentation(mask, mask * 0.9, ENERGY), {"name": "seg", "version": "1", "sha256": "ab" * 32}))
+    return study
+
+
+def test_the_review_covers_liver_slices_and_their_neighbours():
+    assert review_range(liver_like()) == tuple(range(2, 10))
+    review = SliceReview((2, 3, 4))
+    review.mark(3, ACCEPTED)
+    assert review.next_unreviewed(3) == 4 and review.next_unreviewed(4) == 2  # wraps around
+    review.mark(2, FLAGGED), review.mark(4, EDITED)
+    assert review.next_unreviewed(0) is None and review.complete
+    assert review.counts() == {"accepted": 1, "flagged": 1, "edited": 1, "unreviewed": 0}
+    with pytest.raises(ValueError, match="unknown mark"):
+        review.mark(2, "maybe")
+
+
+def test_brush_eraser_fill_and_many_step_undo_redo(ct_volume):
+    image = np.zeros((4, 40, 40), np.float32)
+    image[:, :, 20:] = 100.0
+    editor = MaskEditor(np.zeros((4, 40, 40), bool), image, voxel_ml=0.002)
+    assert editor.paint(1, 10, 10, 3, True) == [1]
+    assert editor.mask[1].sum() == 29 and not editor.mask[0].any() and not editor.mask[2].any()  # only this slice
+    editor.paint(1, 20, 20, 2, True, depth=1)
+    assert editor.mask[[0, 1, 2]].any(axis=(1, 2)).all() and not editor.mask[3].any()
+    editor.begin_stroke()
+    for column in range(5, 35):  # one drag = one undo step
+        editor.paint(2, 30, column, 1, True)
+    assert editor.end_stroke() == [2]
+    before_erase = editor.mask.copy()
+    editor.paint(2, 30, 20, 4, False)
+    assert editor.mask.sum() < before_erase.sum()
+    editor.undo()
+    np.testing.assert_array_equal(editor.mask, before_erase)
+    for _ in range(3):
+        editor.undo()
+    assert not editor.mask.any() and not editor.can_undo
+    for _ in range(4):
+        editor.redo()
+    assert editor.mask.sum() < before_erase.sum() and not editor.can_redo
+
+
+def test_fill_closes_an_enclosed_hole_and_refuses_open_regions():
+    ring = np.zeros((1, 30, 30), bool)
+    ring[0, 5:20, 5:20] = True
+    ring[0, 9:13, 9:13] = False
+    editor = MaskEditor(ring, np.zeros_like(ring, np.float32), 1.0)
+    assert editor.fill_hole(0, 10, 10) == [0] and editor.mask[0, 5:20, 5:20].all()
+    with pytest.raises(ValueError, match="not a hole"):
+        editor.fill_hole(0, 25, 25)
+    editor.undo()
+    assert not editor.mask[0, 10, 10]
+
+
+def test_statistics_follow_edits_exactly():
+    rng = np.random.default_rng(0)
+    image = rng.normal(60, 15, (5, 32, 32)).astype(np.float32)
+    mask = np.zeros(image.shape, bool)
+    mask[1:4, 8:20, 8:20] = True
+    editor = MaskEditor(mask, image, voxel_ml=0.003)
+    editor.paint(2, 25, 25, 3, True)
+    editor.paint(3, 10, 10, 2, False)
+    stats = editor.statistics()
+    inside = image[editor.mask].astype(np.float64)
+    assert stats.voxels == editor.mask.sum() and stats.millilitres == pytest.approx(editor.mask.sum() * 0.003)
+    assert stats.mean_hu == pytest.approx(inside.mean()) and stats.sd_hu == pytest.approx(inside.std(), rel=1e-6)
+
+
+def test_edits_update_the_comparison_live_and_mark_the_slice(study):
+    study.set_reference(liver_like())
+    assert study.comparison.dice == 1.0
+    study.set_cursor(5, 32, 30)
+    study.paint(10, 10, 4)
+    fresh = compare_masks(study.mask, study.reference)
+    np.testing.assert_array_equal(study.comparison.codes, fresh.codes)
+    assert study.comparison.dice == pytest.approx(fresh.dice) and fresh.dice < 1.0
+    assert study.review.marks[5] == EDITED
+    study.undo()
+    assert study.comparison.dice == 1.0
+
+
+def test_a_saved_session_restores_prediction_edits_marks_and_notes(study, tmp_path):
+    from viewer.model.session import find_session, restore_session, save_prediction, save_session
+
+    save_prediction(study, tmp_path)
+    study.set_cursor(4, 32, 30)
+    study.mark_slice(ACCEPTED)
+    study.set_cursor(5, 32, 30)
+    study.fill_hole(31, 29)
+    study.set_slice_note("hole filled: vessel")
+    study.set_cursor(6, 32, 30)
+    study.mark_slice(FLAGGED)
+    study.set_note("check segment VIII")
+    save_session(study, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{study.key}.prediction.npz", f"{study.key}.session.npz"]
+
+    reopened = Study(study.volume)
+    saved = find_session(reopened, tmp_path)
+    assert "3 of 8 slices reviewed (1 flagged, 1 edited)" in saved.summary()
+    restore_session(reopened, saved, tmp_path)
+    np.testing.assert_array_equal(reopened.mask, study.mask)
+    np.testing.assert_array_equal(reopened.segmentation.mask, liver_like())
+    assert reopened.review.marks == {4: ACCEPTED, 5: EDITED, 6: FLAGGED}
+    assert reopened.review.notes == {5: "hole filled: vessel"} and reopened.note == "check segment VIII"
+    assert reopened.segmentation.model["sha256"] == "ab" * 32 and reopened.segmentation.int8.energy == ENERGY
+    assert reopened.statistics() == study.statistics()
+
+
+def test_a_session_whose_prediction_was_changed_is_refused(study, tmp_path):
+    from viewer.model.session import SessionError, find_session, restore_session, save_prediction, save_session
+
+    save_prediction(study, tmp_path)
+    save_session(study, tmp_path)
+    prediction = next(tmp_path.glob("*.prediction.npz"))
+    prediction.write_bytes(prediction.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(SessionError, match="missing or was changed"):
+        restore_session(Study(study.volume), find_session(study, tmp_path), tmp_path)
+    (tmp_path / f"{study.key}.session.npz").write_bytes(b"not a zip")
+    with pytest.raises(SessionError, match="not a readable session"):
+        find_session(study, tmp_path)

@@ -1,0 +1,215 @@
+"""Autosaved review sessions: every mark, note and edit survives a crash and reopens with the study.
+
+A study's session lives in the user data folder (platformdirs; ``$SADNN_SESSIONS`` overrides it)
+under a name derived from a digest of the pixels, so no patient data appears in file names and
+a study moved to another folder still finds its session. Two files, each written atomically:
+
+    <key>.prediction.npz   the model's output (masks, probabilities) and identity, written once per run
+    <key>.session.npz      review state (JSON) and the edited slices, rewritten on every change
+
+The session records the SHA-256 of the prediction file it belongs to; a mismatch is refused.
+Nothing is unpickled (``allow_pickle=False``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from engine.atomic import write_atomic
+from engine.energy import EnergyMeasurement
+from engine.inference import Classification, Segmentation
+from viewer.model.review import FindingReview, SliceReview
+from viewer.model.study import SegmentationResult, Study
+
+FORMAT = 1
+APP = "sadnn-viewer"
+
+
+class SessionError(Exception):
+    """A saved session that cannot be used (unreadable, another format, or not this study's)."""
+
+
+@dataclass(frozen=True)
+class SavedSession:
+    path: Path
+    state: dict
+    edited: dict[int, np.ndarray]
+
+    def summary(self) -> str:
+        """One line for the restore question."""
+        saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.state["saved_at"]))
+        parts = [f"saved {saved}"]
+        review = self.state.get("slice_review")
+        if review:
+            marks = list(review["marks"].values())
+            parts.append(f"{len(marks)} of {len(review['slices'])} slices reviewed"
+                         f" ({marks.count('flagged')} flagged, {marks.count('edited')} edited)")
+        decisions = self.state.get("finding_review", {}).get("decisions", {})
+        if decisions:
+            parts.append(f"{len(decisions)} findings decided")
+        return ", ".join(parts)
+
+
+def sessions_folder() -> Path:
+    """Where sessions are kept: ``$SADNN_SESSIONS`` or the user's data folder."""
+    override = os.environ.get("SADNN_SESSIONS")
+    if override:
+        return Path(override)
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir(APP, appauthor=False)) / "sessions"
+
+
+def session_paths(study: Study, folder: Path | None = None) -> tuple[Path, Path]:
+    """(prediction file, session file) of ``study``."""
+    folder = folder or sessions_folder()
+    return folder / f"{study.key}.prediction.npz", folder / f"{study.key}.session.npz"
+
+
+def save_prediction(study: Study, folder: Path | None = None) -> None:
+    """Write the model output once, when a segmentation or classification arrives."""
+    path, _ = session_paths(study, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays, state = {}, {"format": FORMAT, "study": study.key}
+    if study.segmentation is not None:
+        result = study.segmentation
+        state["segmentation"] = {"model": result.model, "int8": asdict(result.int8.energy),
+                                 "fp32": None if result.fp32 is None else asdict(result.fp32.energy)}
+        arrays["int8_mask"] = np.packbits(result.int8.mask)
+        arrays["int8_probabilities"] = _to_uint8(result.int8.probabilities)
+        if result.fp32 is not None:
+            arrays["fp32_mask"] = np.packbits(result.fp32.mask)
+            arrays["fp32_probabilities"] = _to_uint8(result.fp32.probabilities)
+    if study.classification is not None:
+        result = study.classification
+        state["classification"] = {"model": study.classification_model, "labels": list(result.labels),
+                                   "probabilities": result.probabilities.tolist(),
+                                   "thresholds": list(result.thresholds), "energy": asdict(result.energy)}
+    write_atomic(path, _npz(state, arrays))
+
+
+def save_session(study: Study, folder: Path | None = None) -> Path:
+    """Write the review state and the edited slices (atomic); returns the session file."""
+    prediction, path = session_paths(study, folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {"format": FORMAT, "study": study.key, "saved_at": time.time(), "source": study.volume.source,
+             "shape": list(study.volume.shape), "note": study.note,
+             "prediction_sha256": _sha256(prediction) if prediction.exists() else None,
+             "finding_review": {"decisions": _keys_to_str(study.finding_review.decisions),
+                                "notes": _keys_to_str(study.finding_review.notes)}}
+    arrays = {}
+    if study.review is not None:
+        review = study.review
+        state["slice_review"] = {"slices": list(review.slices), "marks": _keys_to_str(review.marks),
+                                 "notes": _keys_to_str(review.notes)}
+    if study.editor is not None:
+        edited = study.editor.edited_slices(study.segmentation.mask)
+        state["edited_slices"] = edited
+        if edited:
+            arrays["edited"] = np.packbits(study.editor.mask[edited])
+    write_atomic(path, _npz(state, arrays))
+    return path
+
+
+def find_session(study: Study, folder: Path | None = None) -> SavedSession | None:
+    """The saved session of this study, if there is one."""
+    _, path = session_paths(study, folder)
+    if not path.exists():
+        return None
+    state, arrays = _read_npz(path)
+    if state.get("format") != FORMAT or state.get("study") != study.key:
+        raise SessionError(f"{path.name} belongs to another study or another version of the viewer")
+    edited = state.get("edited_slices", [])
+    shape = (len(edited), *study.volume.shape[1:])
+    slices = np.unpackbits(arrays["edited"], count=int(np.prod(shape))).reshape(shape).astype(bool) if edited else []
+    return SavedSession(path, state, {int(z): s for z, s in zip(edited, slices)})
+
+
+def restore_session(study: Study, saved: SavedSession, folder: Path | None = None) -> None:
+    """Put the saved prediction, edits, marks and notes back into ``study``."""
+    prediction_path, _ = session_paths(study, folder)
+    expected = saved.state.get("prediction_sha256")
+    if expected is not None:
+        if not prediction_path.exists() or _sha256(prediction_path) != expected:
+            raise SessionError("the saved model output for this review is missing or was changed; the review cannot be restored")
+        _restore_prediction(study, *_read_npz(prediction_path), saved.edited)
+    if "slice_review" in saved.state and study.review is not None:
+        review = saved.state["slice_review"]
+        study.review = SliceReview(tuple(review["slices"]), _keys_to_int(review["marks"]), _keys_to_int(review["notes"]))
+    findings = saved.state.get("finding_review", {})
+    study.finding_review = FindingReview(_keys_to_int(findings.get("decisions", {})), _keys_to_int(findings.get("notes", {})))
+    study.note = saved.state.get("note", "")
+    study.review_changed.emit()
+
+
+def archive_session(saved: SavedSession) -> Path:
+    """Set a session aside (renamed, never deleted) when the user starts afresh."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = saved.path.with_name(saved.path.name.replace(".session.npz", f".discarded-{stamp}.npz"))
+    os.replace(saved.path, target)
+    return target
+
+
+def _restore_prediction(study: Study, state: dict, arrays: dict, edited: dict[int, np.ndarray]) -> None:
+    shape = study.volume.shape
+    if "segmentation" in state:
+        info = state["segmentation"]
+        int8 = Segmentation(_mask(arrays["int8_mask"], shape), _from_uint8(arrays["int8_probabilities"]),
+                            EnergyMeasurement(**info["int8"]))
+        fp32 = None
+        if info["fp32"] is not None:
+            fp32 = Segmentation(_mask(arrays["fp32_mask"], shape), _from_uint8(arrays["fp32_probabilities"]),
+                                EnergyMeasurement(**info["fp32"]))
+        study.set_segmentation(SegmentationResult(int8, info["model"], fp32), edited=edited)
+    if "classification" in state:
+        info = state["classification"]
+        result = Classification(tuple(info["labels"]), np.asarray(info["probabilities"], dtype=np.float32),
+                                tuple(info["thresholds"]), EnergyMeasurement(**info["energy"]))
+        study.set_classification(result, info["model"])
+
+
+def _npz(state: dict, arrays: dict[str, np.ndarray]) -> bytes:
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, state=np.frombuffer(json.dumps(state).encode(), dtype=np.uint8), **arrays)
+    return buffer.getvalue()
+
+
+def _read_npz(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+        return json.loads(arrays.pop("state").tobytes().decode()), arrays
+    except (OSError, ValueError, KeyError, EOFError) as err:
+        raise SessionError(f"{path.name} is not a readable session: {err}") from err
+
+
+def _mask(packed: np.ndarray, shape) -> np.ndarray:
+    return np.unpackbits(packed, count=int(np.prod(shape))).reshape(shape).astype(bool)
+
+
+def _to_uint8(probabilities: np.ndarray) -> np.ndarray:
+    return np.round(np.clip(probabilities, 0, 1) * 255).astype(np.uint8)
+
+
+def _from_uint8(values: np.ndarray) -> np.ndarray:
+    return values.astype(np.float32) / 255
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _keys_to_str(mapping: dict[int, str]) -> dict[str, str]:
+    return {str(k): v for k, v in mapping.items()}
+
+
+def _keys_to_int(mapping: dict[str, str]) -> dict[int, str]:
+    return {int(k): v for k, v in mapping.items()}

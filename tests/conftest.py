@@ -10,6 +10,13 @@ import pytest
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(autouse=True)
+def private_sessions(tmp_path, monkeypatch):
+    """Autosaved reviews go to the test's own folder, never the user's data folder."""
+    monkeypatch.setenv("SADNN_SESSIONS", str(tmp_path / "sessions"))
+    return tmp_path / "sessions"
+
+
 def data_path(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test with the reason."""
     path = DATA.joinpath(*parts)
@@ -79,3 +86,28 @@ def centred(model, batch: np.ndarray):
         margin = (logits[:, 1] - logits[:, 0]).median()
         model.classifier.bias[1] -= margin
     return model
+
+
+@pytest.fixture(scope="session")
+def models_folder(tmp_path_factory, chest_xrays, ct_volume):
+    """Fast viewer bundles (SaDNN-cls at 64 px, UNet-small), calibrated on real images."""
+    from tests.viewer_support import build_viewer_models
+
+    folder = tmp_path_factory.mktemp("models")
+    build_viewer_models(folder, chest_xrays, ct_volume)
+    return folder
+
+
+@pytest.fixture
+def window(qtbot, models_folder):
+    """The main window offscreen over the fast bundles (Qt tests only)."""
+    from viewer.bundles import installed_models
+    from viewer.qt.main_window import MainWindow
+
+    main = MainWindow(installed_models(models_folder))
+    qtbot.addWidget(main)
+    main.resize(1200, 800)
+    main.show()
+    yield main
+    main.runner.cancel()
+    main.runner.wait()

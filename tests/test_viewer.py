@@ -13,28 +13,7 @@ pytest.importorskip("pytestqt")
 
 from engine.compare import AGREE, OVER, UNDER  # noqa: E402
 from tests.conftest import data_path  # noqa: E402
-from tests.viewer_support import build_viewer_models, finish, rendered  # noqa: E402
-
-
-@pytest.fixture(scope="session")
-def models_folder(tmp_path_factory, chest_xrays, ct_volume):
-    folder = tmp_path_factory.mktemp("models")
-    build_viewer_models(folder, chest_xrays, ct_volume)
-    return folder
-
-
-@pytest.fixture
-def window(qtbot, models_folder):
-    from viewer.bundles import installed_models
-    from viewer.qt.main_window import MainWindow
-
-    main = MainWindow(installed_models(models_folder))
-    qtbot.addWidget(main)
-    main.resize(1200, 800)
-    main.show()
-    yield main
-    main.runner.cancel()
-    main.runner.wait()
+from tests.viewer_support import finish, rendered  # noqa: E402
 
 
 def open_and_wait(qtbot, window, path) -> None:

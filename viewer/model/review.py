@@ -83,3 +83,18 @@ class FindingReview:
             self.notes[index] = text.strip()
         else:
             self.notes.pop(index, None)
+
+
+# Progress strip colours (RGB): not under review, to review, and each mark.
+STRIP_COLOURS = {
+    "outside": (45, 45, 45), "unreviewed": (120, 120, 120),
+    ACCEPTED: (40, 170, 70), FLAGGED: (235, 120, 0), EDITED: (60, 120, 230),
+}
+
+
+def strip_states(review: SliceReview | None, slices: int) -> list[str]:
+    """The state of every axial slice, bottom to top: 'outside', 'unreviewed' or its mark."""
+    if review is None:
+        return ["outside"] * slices
+    under_review = set(review.slices)
+    return [review.marks.get(z, "unreviewed") if z in under_review else "outside" for z in range(slices)]

@@ -185,14 +185,15 @@ class Study:
             self.review.mark(self.cursor[0], mark)
             self._reviewed()
 
-    def set_slice_note(self, text: str) -> None:
+    def set_slice_note(self, text: str, z: int | None = None) -> None:
+        """The note of slice ``z`` (default: the current slice)."""
         if self.review is not None:
-            self.review.set_note(self.cursor[0], text)
+            self.review.set_note(self.cursor[0] if z is None else z, text)
             self._reviewed()
 
-    def go_to_next_unreviewed(self) -> bool:
-        """Move to the next slice still to review; False when every slice is done."""
-        target = None if self.review is None else self.review.next_unreviewed(self.cursor[0])
+    def go_to_next_unreviewed(self, from_start: bool = False) -> bool:
+        """Move to the next slice still to review (or the first one); False when every slice is done."""
+        target = None if self.review is None else self.review.next_unreviewed(-1 if from_start else self.cursor[0])
         if target is not None:
             self.set_cursor(target, *self.cursor[1:])
         return target is not None

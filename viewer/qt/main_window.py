@@ -20,10 +20,15 @@ from engine.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, energy_html
+from viewer.model import session
+from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
+from viewer.model.tools import BRUSH, ERASER, FILL, NAVIGATE
 from viewer.model.window_level import CT_PRESETS
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
+from viewer.qt.progress_strip import ProgressStrip
+from viewer.qt.review_panel import ReviewPanel
 from viewer.qt.segmentation_panel import SegmentationPanel
 from viewer.qt.slice_view import SliceView
 from viewer.qt.worker import TaskRunner
@@ -40,6 +45,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SaDNN Viewer - verify every prediction")
         self.resize(1400, 900)
         self.models = models if models is not None else installed_models()
+        self.sessions = session.sessions_folder()
         self.study: Study | None = None
         self.views: dict[str, SliceView] = {}
         self.runner = TaskRunner(self)
@@ -59,8 +65,10 @@ class MainWindow(QMainWindow):
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._slider_moved)
         self.slice_label = QLabel()
-        self.slider.hide()
-        self.slice_label.hide()
+        self.strip = ProgressStrip()
+        self.strip.slice_chosen.connect(self._slider_moved)
+        for widget in (self.slider, self.slice_label, self.strip):
+            widget.hide()
         self.placeholder = QLabel("Open a CT or a chest X-ray:  Open file (Ctrl+O)  or  Open folder (Ctrl+Shift+O)")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setStyleSheet("color: #666; font-size: 15px;")
@@ -70,13 +78,15 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addLayout(self.grid, 1)
         layout.addWidget(self.slider)
+        layout.addWidget(self.strip)
         layout.addWidget(self.slice_label)
         self.setCentralWidget(central)
-        self.findings, self.segmentation = FindingsPanel(), SegmentationPanel()
+        self.findings, self.segmentation, self.review = FindingsPanel(), SegmentationPanel(), ReviewPanel()
+        self.review.tool_changed.connect(self._tool_changed)
         self.energy = HtmlPanel("Run a model to see what the inference cost.")
         self.card = HtmlPanel("Run a model to see its model card.")
         self.tabs = QTabWidget()
-        for widget, title in ((self.findings, "Findings"), (self.segmentation, "Segmentation"),
+        for widget, title in ((self.findings, "Findings"), (self.review, "Review"), (self.segmentation, "Segmentation"),
                               (self.energy, "Energy"), (self.card, "Model card")):
             self.tabs.addTab(widget, title)
         dock = QDockWidget("Results", self)
@@ -127,6 +137,13 @@ class MainWindow(QMainWindow):
             Qt.Key.Key_Home: lambda: self._jump(0), Qt.Key.Key_End: lambda: self._jump(-1),
             Qt.Key.Key_O: self._toggle_overlay, Qt.Key.Key_0: lambda: self._preset("Header"),
             Qt.Key.Key_Escape: self.runner.cancel,
+            Qt.Key.Key_A: lambda: self._verdict(ACCEPTED, ACCEPT), Qt.Key.Key_F: lambda: self._verdict(FLAGGED, None),
+            Qt.Key.Key_E: lambda: self._verdict(EDITED, None), Qt.Key.Key_R: lambda: self._verdict(None, REJECT),
+            Qt.Key.Key_N: self._next_unreviewed, Qt.Key.Key_C: self._focus_note,
+            Qt.Key.Key_V: lambda: self.review.set_tool(tool=NAVIGATE), Qt.Key.Key_B: lambda: self.review.set_tool(tool=BRUSH),
+            Qt.Key.Key_X: lambda: self.review.set_tool(tool=ERASER), Qt.Key.Key_G: lambda: self.review.set_tool(tool=FILL),
+            Qt.Key.Key_BracketLeft: lambda: self._resize_brush(-1), Qt.Key.Key_BracketRight: lambda: self._resize_brush(1),
+            "Ctrl+Z": self._undo, "Ctrl+Shift+Z": self._redo, "Ctrl+Y": self._redo,
         }
         for number, name in enumerate(CT_PRESETS, start=1):
             keys[getattr(Qt.Key, f"Key_{number}")] = lambda name=name: self._preset(name)
@@ -182,9 +199,12 @@ class MainWindow(QMainWindow):
         study.cursor_changed.connect(self._cursor_moved)
         study.window_changed.connect(self._window_changed)
         study.overlay_changed.connect(self._overlay_changed)
+        study.mask_changed.connect(self._mask_changed)
+        study.review_changed.connect(self._review_changed)
+        study.saved_state_changed.connect(self.autosave)
         self._build_views(volume)
-        self.findings.show_study(study)
-        self.segmentation.show_study(study)
+        for panel in (self.findings, self.segmentation, self.review, self.strip):
+            panel.show_study(study)
         self.energy.show_html(None)
         self.card.show_html(None)
         self._show_warnings(volume)
@@ -193,6 +213,7 @@ class MainWindow(QMainWindow):
         self._update_actions()
         self.tabs.setCurrentWidget(self.findings if volume.is_radiograph else self.segmentation)
         self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")
+        self._offer_restore(study)
 
     def _build_views(self, volume: Volume) -> None:
         self.placeholder.hide()
@@ -209,9 +230,12 @@ class MainWindow(QMainWindow):
         self.grid.setColumnStretch(1, 2 if len(names) == 3 else 0)
         for view in self.views.values():
             view.hovered.connect(self.probe.setText)
+            view.problem.connect(self.message.setText)
+            view.box.brush_resized.connect(self._resize_brush)
+            view.set_tool(self.review.tool)
         self.slider.setRange(0, volume.shape[0] - 1)
-        self.slider.setVisible(volume.shape[0] > 1)
-        self.slice_label.setVisible(volume.shape[0] > 1)
+        for widget in (self.slider, self.slice_label, self.strip):
+            widget.setVisible(volume.shape[0] > 1)
         self._draw_boxes(volume)
 
     def _draw_boxes(self, volume: Volume) -> None:
@@ -249,13 +273,16 @@ class MainWindow(QMainWindow):
 
     def _segmented(self, result) -> None:
         self.study.set_segmentation(result)
+        self._save_prediction()
         runs = self.study.volume.shape[0]
         bundle = self.models.get("segmentation")
         fp32 = None if result.fp32 is None else result.fp32.energy
         self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs, fp32))
         self.card.show_html(card_html(bundle.card, bundle.identity))
-        self.tabs.setCurrentWidget(self.segmentation)
-        self.message.setText(f"Liver segmented on {runs} slices in {result.int8.energy.seconds:.1f} s (int8).")
+        self.tabs.setCurrentWidget(self.review)
+        self.study.go_to_next_unreviewed(from_start=True)
+        self.message.setText(f"Liver segmented on {runs} slices in {result.int8.energy.seconds:.1f} s (int8). "
+                             "Review: A accept, F flag, E edited, N next slice to review.")
 
     def classify(self) -> None:
         bundle = self.models.get("classification")
@@ -272,6 +299,7 @@ class MainWindow(QMainWindow):
         """Show the findings, then refine RISE maps for all of them in the background."""
         bundle = self.models.get("classification")
         self.study.set_classification(result, bundle.identity)
+        self._save_prediction()
         self.energy.show_html(energy_html(bundle.card, result.energy, 1))
         self.card.show_html(card_html(bundle.card, bundle.identity))
         top = int(np.argmax(result.probabilities))
@@ -318,6 +346,116 @@ class MainWindow(QMainWindow):
             self.study.set_style(mode="comparison")
         self.message.setText(f"Reference mask {Path(path).name} (label {label}) loaded.")
 
+    # review and autosave
+    def _verdict(self, slice_mark: str | None, finding_decision: str | None) -> None:
+        """A on a CT marks the slice accepted, on a radiograph accepts the finding (R rejects it)."""
+        study = self.study
+        if study is None:
+            return
+        if study.volume.is_radiograph:
+            if finding_decision is not None:
+                self.findings.decide(finding_decision)
+        elif slice_mark is not None and study.review is not None:
+            study.mark_slice(slice_mark)
+
+    def _next_unreviewed(self) -> None:
+        if self.study is not None and self.study.review is not None and not self.study.go_to_next_unreviewed():
+            self.message.setText("Every slice under review is marked. Export the review with Ctrl+E.")
+
+    def _focus_note(self) -> None:
+        if self.study is None:
+            return
+        panel = self.findings if self.study.volume.is_radiograph else self.review
+        self.tabs.setCurrentWidget(panel)
+        panel.focus_note()
+
+    def _tool_changed(self, tool) -> None:
+        for view in self.views.values():
+            view.set_tool(tool)
+        if tool.edits and self.study is not None and self.study.editor is None:
+            self.message.setText("Segment the liver first; the tools correct its mask.")
+
+    def _resize_brush(self, steps: int) -> None:
+        self.review.set_tool(radius=self.review.tool.resized(steps).radius)
+
+    def _undo(self) -> None:
+        if self.study is not None:
+            self.study.undo()
+
+    def _redo(self) -> None:
+        if self.study is not None:
+            self.study.redo()
+
+    def _mask_changed(self, slices: list[int]) -> None:
+        for name, view in self.views.items():
+            if name != "axial" or view.slice_index in slices:
+                view.refresh_overlay()
+
+    def _review_changed(self) -> None:
+        self.review.refresh()
+        self.strip.update()
+        self.findings.refresh()
+        self.segmentation.refresh()
+
+    def autosave(self) -> None:
+        """Save the review now (atomic); a failure is shown, never raised."""
+        if self.study is None:
+            return
+        try:
+            session.save_session(self.study, self.sessions)
+        except OSError as err:
+            self._autosave_failed(err)
+
+    def _save_prediction(self) -> None:
+        try:
+            session.save_prediction(self.study, self.sessions)
+            session.save_session(self.study, self.sessions)
+        except OSError as err:
+            self._autosave_failed(err)
+
+    def _autosave_failed(self, err: OSError) -> None:
+        self.banner.setText(f"Autosave failed ({err.strerror or err}): your review is not being saved to "
+                            f"{self.sessions}. Free disk space or export the review now.")
+        self.banner.show()
+
+    def _offer_restore(self, study: Study) -> None:
+        """If this study has a saved review, ask whether to restore it (starting afresh keeps it aside)."""
+        try:
+            saved = session.find_session(study, self.sessions)
+        except session.SessionError as err:
+            self.show_error("Saved review not usable", str(err))
+            return
+        if saved is None:
+            return
+        if self.confirm("Restore your review?", f"This study has a saved review ({saved.summary()}). Restore it?"):
+            try:
+                session.restore_session(study, saved, self.sessions)
+            except session.SessionError as err:
+                self.show_error("Cannot restore the review", str(err))
+                return
+            self._restored(study)
+        else:
+            kept = session.archive_session(saved)
+            self.message.setText(f"Starting a new review; the previous one is kept as {kept.name}.")
+
+    def _restored(self, study: Study) -> None:
+        for model, result in (("segmentation", study.segmentation), ("classification", study.classification)):
+            bundle = self.models.get(model)
+            if result is not None and bundle is not None:
+                self.card.show_html(card_html(bundle.card, bundle.identity))
+        if study.segmentation is not None:
+            self.tabs.setCurrentWidget(self.review)
+            installed = self.models.get("segmentation")
+            same = installed is not None and installed.identity["sha256"] == study.segmentation.model["sha256"]
+            note = "" if same else " It was made by a model other than the one installed now (see the report)."
+            self.message.setText("Review restored." + note)
+        self._update_actions()
+
+    def confirm(self, title: str, text: str) -> bool:
+        """A yes/no question (tests replace this)."""
+        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
     # reactions to the study
     def _cursor_moved(self) -> None:
         z = self.study.cursor[0]
@@ -328,6 +466,8 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.follow_cursor()
         self.segmentation.refresh()
+        self.review.refresh()
+        self.strip.update()
 
     def _window_changed(self) -> None:
         for view in self.views.values():

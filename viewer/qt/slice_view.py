@@ -5,25 +5,34 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from PySide6.QtWidgets import QGraphicsEllipseItem
 
 from viewer.model import planes
 from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba
 from viewer.model.study import Study
+from viewer.model.tools import BRUSH, ERASER, FILL, ToolSettings
 
 WHEEL_TICK = 120  # Qt's angle delta of one wheel notch
 LABELS = {"axial": ("A", "P", "R", "L"), "coronal": ("S", "I", "R", "L"), "sagittal": ("S", "I", "A", "P")}
 
 
 class SliceViewBox(pg.ViewBox):
-    """Radiology mouse: wheel = slice, ctrl+wheel = zoom, left = point, middle/left-drag = pan, right-drag = W/L."""
+    """Radiology mouse: wheel = slice, ctrl+wheel = zoom, left = point, middle/left-drag = pan, right-drag = W/L.
+
+    With an editing tool in hand, left-drag is a brush stroke, a left click a dab (or a fill) and
+    shift+wheel resizes the brush; middle-drag still pans.
+    """
 
     scrolled = Signal(int)
     window_dragged = Signal(float, float)
     clicked = Signal(QPointF)
+    stroked = Signal(str, QPointF)  # phase ("start", "move", "finish"), scene position
+    brush_resized = Signal(int)
 
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
         self._wheel = 0
+        self.editing = False
 
     def wheelEvent(self, ev, axis=None):  # noqa: N802 - Qt naming
         if ev.modifiers() & Qt.KeyboardModifier.ControlModifier:
@@ -32,7 +41,8 @@ class SliceViewBox(pg.ViewBox):
         steps = int(self._wheel / WHEEL_TICK)
         self._wheel -= steps * WHEEL_TICK
         if steps:
-            self.scrolled.emit(steps)
+            resize = self.editing and ev.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            (self.brush_resized if resize else self.scrolled).emit(steps)
         ev.accept()
 
     def mouseDragEvent(self, ev, axis=None):  # noqa: N802
@@ -40,6 +50,11 @@ class SliceViewBox(pg.ViewBox):
             ev.accept()
             delta = ev.screenPos() - ev.lastScreenPos()
             self.window_dragged.emit(delta.x(), delta.y())
+            return
+        if self.editing and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            phase = "start" if ev.isStart() else "finish" if ev.isFinish() else "move"
+            self.stroked.emit(phase, ev.scenePos())
             return
         super().mouseDragEvent(ev, axis)
 
@@ -53,6 +68,7 @@ class SliceView(pg.GraphicsView):
     """A view of ``study`` along one plane; it keeps no state of its own beyond what is drawn."""
 
     hovered = Signal(str)
+    problem = Signal(str)
 
     def __init__(self, study: Study, view: str, parent=None):
         super().__init__(parent, background="k")
@@ -70,6 +86,14 @@ class SliceView(pg.GraphicsView):
         self.box.scrolled.connect(lambda steps: study.step(planes.SLICE_AXIS[view], steps))
         self.box.window_dragged.connect(self._drag_window)
         self.box.clicked.connect(self._click)
+        self.box.stroked.connect(self._stroke)
+        self.tool = ToolSettings()
+        self._last_dab: tuple[float, float] | None = None
+        self.brush_outline = QGraphicsEllipseItem()
+        self.brush_outline.setPen(pg.mkPen((255, 255, 0), width=1, cosmetic=True))
+        self.brush_outline.setZValue(30)
+        self.brush_outline.hide()
+        self.box.addItem(self.brush_outline, ignoreBounds=True)
         self.scene().sigMouseMoved.connect(self._hover)
         self.refresh_image()  # the image must exist before its rectangle in mm can be set
         self._set_geometry()
@@ -126,6 +150,60 @@ class SliceView(pg.GraphicsView):
             return comparison_rgba(self._plane(study.disagreement.codes), style.opacity)
         return mask_rgba(self._plane(study.mask), style.colour, style.opacity)
 
+    # editing (axial view only: a correction is made on the slice being read)
+    def set_tool(self, tool: ToolSettings) -> None:
+        self.tool = tool
+        self.box.editing = tool.edits and self.view == "axial"
+        self.brush_outline.setVisible(self.box.editing and tool.tool in (BRUSH, ERASER))
+
+    def _pixel_at(self, scene_pos: QPointF) -> tuple[float, float]:
+        local = self.image.mapFromScene(scene_pos)
+        return local.y(), local.x()
+
+    def _stroke(self, phase: str, scene_pos: QPointF) -> None:
+        study = self.study
+        if study.editor is None or self.tool.tool not in (BRUSH, ERASER):
+            return
+        row, column = self._pixel_at(scene_pos)
+        if phase == "start":
+            study.begin_stroke()
+            self._last_dab = None
+        self._dab_along(row, column)
+        if phase == "finish":
+            study.end_stroke()
+            self._last_dab = None
+
+    def _dab_along(self, row: float, column: float) -> None:
+        """Dabs from the last one to (row, column), close enough to leave no gaps."""
+        start = self._last_dab or (row, column)
+        distance = float(np.hypot(row - start[0], column - start[1]))
+        steps = max(int(distance / max(self.tool.radius / 2, 0.5)), 1)
+        for t in np.linspace(0, 1, steps + 1)[1 if self._last_dab else 0:]:
+            self.study.paint(start[0] + t * (row - start[0]), start[1] + t * (column - start[1]),
+                             self.tool.radius, erase=self.tool.tool == ERASER, depth=self.tool.depth)
+        self._last_dab = (row, column)
+
+    def _use_tool_at(self, scene_pos: QPointF) -> None:
+        row, column = self._pixel_at(scene_pos)
+        rows, columns = self.study.volume.shape[1:]
+        if self.study.editor is None or not (0 <= row < rows and 0 <= column < columns):
+            return
+        if self.tool.tool == FILL:
+            try:
+                self.study.fill_hole(int(row), int(column))
+            except ValueError as err:
+                self.problem.emit(str(err))
+        else:
+            self.study.paint(row, column, self.tool.radius, erase=self.tool.tool == ERASER, depth=self.tool.depth)
+
+    def _show_brush(self, scene_pos: QPointF) -> None:
+        if not self.brush_outline.isVisible():
+            return
+        row, column = self._pixel_at(scene_pos)
+        dy, dx = self._pixel
+        r = self.tool.radius
+        self.brush_outline.setRect(QRectF((column - r) * dx, (row - r) * dy, 2 * r * dx, 2 * r * dy))
+
     # helpers
     @property
     def slice_index(self) -> int:
@@ -171,11 +249,15 @@ class SliceView(pg.GraphicsView):
         return planes.voxel_at(self.study.volume.shape, self.view, self.slice_index, row, column)
 
     def _click(self, scene_pos: QPointF) -> None:
+        if self.box.editing:
+            self._use_tool_at(scene_pos)
+            return
         voxel = self._voxel(scene_pos)
         if voxel is not None:
             self.study.set_cursor(*voxel)
 
     def _hover(self, scene_pos: QPointF) -> None:
+        self._show_brush(scene_pos)
         voxel = self._voxel(scene_pos)
         if voxel is not None:
             self.hovered.emit(self.study.probe(*voxel))

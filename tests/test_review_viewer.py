@@ -1,0 +1,185 @@
+"""Review in the viewer, offscreen: marks and notes by key, brush / eraser / fill with undo, live Dice,
+finding decisions on a radiograph, and a review that survives ``kill -9``."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import json  # noqa: E402
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("pytestqt")
+
+from tests.conftest import data_path  # noqa: E402
+from tests.viewer_support import finish  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def open_series(qtbot, window) -> None:
+    window.open_path(data_path("ct", "totalseg_abd_dicom"))
+    finish(qtbot, window)
+    finish(qtbot, window)
+    assert window.study is not None, window.message.text()
+
+
+def with_reference_prediction(window):
+    """The real series with the TotalSegmentator liver shifted 12 px as the 'prediction' and the original as reference."""
+    from engine.energy import EnergyMeasurement
+    from engine.inference import Segmentation
+    from engine.io import read_mask
+    from viewer.model.study import SegmentationResult
+
+    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), window.study.volume) == 5
+    shifted = np.roll(liver, 12, axis=2)
+    prediction = Segmentation(shifted, shifted.astype(np.float32), EnergyMeasurement(1.0, 1.0, 10.0, "estimate"))
+    window.study.set_segmentation(SegmentationResult(prediction, {"name": "test", "version": "0", "sha256": "0" * 64}))
+    window.study.set_reference(liver)
+    return liver, shifted
+
+
+def scene_point(view, row: float, column: float):
+    """The scene position of pixel (row, column) of a view's image."""
+    from PySide6.QtCore import QPointF
+
+    return view.image.mapToScene(QPointF(column + 0.5, row + 0.5))
+
+
+def test_marking_slices_by_key_with_notes_and_the_progress_strip(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    open_series(qtbot, window)
+    window.segment()
+    finish(qtbot, window)
+    study = window.study
+    assert window.tabs.currentWidget() is window.review
+    first = study.review.slices[0]
+    assert study.cursor[0] == first  # the review starts at the first slice to review
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert study.review.marks[first] == "accepted"
+    qtbot.keyClick(window, Qt.Key.Key_N)
+    second = study.cursor[0]
+    assert second != first and second in study.review.slices
+    qtbot.keyClick(window, Qt.Key.Key_F)
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    qtbot.keyClicks(window.review.slice_note, "lesion at the dome?")
+    qtbot.keyClick(window.review.slice_note, Qt.Key.Key_Return)
+    assert study.review.notes[second] == "lesion at the dome?"
+    assert study.review.marks[second] == "flagged"  # typing A-Z in the note did not mark anything
+    states = window.strip.states()
+    assert states[first] == "accepted" and states[second] == "flagged"
+    assert "Reviewed 2 of" in window.review.counts.text()
+    window.strip.slice_chosen.emit(first)
+    assert study.cursor[0] == first and window.review.slice_note.text() == ""
+    qtbot.keyClick(window, Qt.Key.Key_E)
+    assert study.review.marks[first] == "edited"
+
+
+def test_brush_eraser_fill_and_undo_redo_update_dice_and_volume_live(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    open_series(qtbot, window)
+    liver, shifted = with_reference_prediction(window)
+    study, axial, coronal = window.study, window.views["axial"], window.views["coronal"]
+    study.set_cursor(12, 256, 150)
+    study.set_style(mode="comparison")
+    z = 12
+    dice_before, ml_before = study.comparison.dice, study.statistics().millilitres
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    assert window.review.tool.tool == "brush" and axial.box.editing and not coronal.box.editing
+    rows, columns = np.nonzero(liver[z] & ~shifted[z])  # under-segmented pixels on this slice
+    row, column = int(np.median(rows)), int(np.median(columns))
+    axial.box.stroked.emit("start", scene_point(axial, row - 10, column))
+    axial.box.stroked.emit("move", scene_point(axial, row, column))
+    axial.box.stroked.emit("finish", scene_point(axial, row + 10, column))
+    assert study.mask[z, row, column] and study.mask[z, row - 10 : row + 10, column].all()  # a continuous stroke
+    assert not (study.mask[z - 1] != shifted[z - 1]).any()  # only the current slice
+    assert study.comparison.dice > dice_before and study.statistics().millilitres > ml_before
+    assert study.review.marks[z] == "edited"
+    assert f"{study.comparison.dice:.3f}" in window.review.numbers.text()
+    assert np.asarray(coronal.overlay.image).shape[:2] == (20, 512)  # other planes redrawn
+    edited = study.mask.copy()
+    qtbot.keyClick(window, Qt.Key.Key_X)
+    axial.box.clicked.emit(scene_point(axial, row, column))
+    assert not study.mask[z, row, column]
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(study.mask, edited)
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    np.testing.assert_array_equal(study.mask, shifted)
+    assert study.comparison.dice == pytest.approx(dice_before)
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    np.testing.assert_array_equal(study.mask, edited)
+    qtbot.keyClick(window, Qt.Key.Key_G)
+    axial.box.clicked.emit(scene_point(axial, 5, 5))  # outside the body: not a hole
+    assert "not a hole" in window.message.text()
+    radius = window.review.tool.radius
+    qtbot.keyClick(window, Qt.Key.Key_BracketRight)
+    assert window.review.tool.radius > radius
+
+
+def test_finding_decisions_and_notes_on_a_radiograph(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    window.open_path(data_path("cxr", "nih_txv", "00000001_000.png"))
+    finish(qtbot, window)
+    window.classify()
+    finish(qtbot, window)
+    finish(qtbot, window)
+    study = window.study
+    top = study.finding
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert study.finding_review.decisions == {top: "accepted"}
+    window.findings.table.selectRow(1)
+    second = study.finding
+    qtbot.keyClick(window, Qt.Key.Key_R)
+    window.findings.note.setText("old scar, not active")
+    window.findings.note.editingFinished.emit()
+    assert study.finding_review.decisions[second] == "rejected"
+    assert study.finding_review.notes == {second: "old scar, not active"}
+    assert window.findings.table.item(1, 3).text() == "rejected"
+    qtbot.keyClick(window, Qt.Key.Key_F)  # slice marks mean nothing on a radiograph
+    assert len(study.finding_review.decisions) == 2
+
+    reopened = type(window)(window.models)
+    qtbot.addWidget(reopened)
+    reopened.confirm = lambda *_: True
+    reopened.open_path(data_path("cxr", "nih_txv", "00000001_000.png"))
+    finish(qtbot, reopened)
+    assert reopened.study.finding_review.decisions == study.finding_review.decisions
+    assert reopened.study.classification is not None
+    np.testing.assert_allclose(reopened.study.classification.probabilities, study.classification.probabilities)
+
+
+def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window, models_folder, private_sessions):
+    """A real viewer process reviews and edits, is killed with SIGKILL, and the review comes back."""
+    command = [sys.executable, str(ROOT / "tests" / "review_child.py"), str(models_folder), str(data_path("ct", "totalseg_abd_dicom"))]
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SADNN_SESSIONS": str(private_sessions)}
+    with subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        expected = None
+        for line in child.stdout:
+            if line.startswith("STATE "):
+                expected = json.loads(line[6:])
+                break
+        child.send_signal(signal.SIGKILL)  # mid-review: no clean shutdown, no save on exit
+        errors = child.stderr.read()
+        child.wait()
+    assert expected is not None, errors[-3000:]
+    assert child.returncode == -signal.SIGKILL
+
+    window.confirm = lambda *_: True
+    open_series(qtbot, window)
+    study = window.study
+    assert {str(z): m for z, m in study.review.marks.items()} == expected["marks"]
+    assert {str(z): n for z, n in study.review.notes.items()} == expected["notes"]
+    assert int(study.mask.sum()) == expected["mask_voxels"]
+    assert study.editor.edited_slices(study.segmentation.mask) == expected["edited_slices"]
+    assert study.segmentation.model == expected["model"]
+    assert "restored" in window.message.text()

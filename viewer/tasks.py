@@ -85,3 +85,15 @@ def rise_saliency(bundle: Bundle, volume: Volume, masks: int = 512, batch: int =
             partial(update)
         return update
     return run
+
+
+def export_review(study, request, card):
+    """Write the masks, the HTML report and the review data (the PDF follows on the UI thread)."""
+    from viewer.model.export import export_study
+
+    def run(progress: Progress, _partial: Partial, _cancelled: CancelCheck):
+        progress(0, 1)
+        result = export_study(study, request, card)
+        progress(1, 1)
+        return result
+    return run

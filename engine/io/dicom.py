@@ -201,8 +201,18 @@ def _single_file_volume(dataset, path: Path) -> Volume:
         warnings=tuple(warnings),
         source=str(path),
         metadata=_metadata(dataset),
-        instance_uids=(str(dataset.get("SOPInstanceUID", "")),),
+        instance_uids=(instance_uid(dataset),),
+        files=(str(path),),
     ).canonical()
+
+
+def instance_uid(dataset) -> str:
+    """The SOP Instance UID, from the file meta when the dataset's own is blank (some exports blank it)."""
+    uid = str(dataset.get("SOPInstanceUID", "") or "")
+    meta = getattr(dataset, "file_meta", None)
+    if not uid and meta is not None:
+        uid = str(meta.get("MediaStorageSOPInstanceUID", "") or "")
+    return uid
 
 
 def _invert(frames: np.ndarray, window: tuple[float, float] | None):
@@ -222,7 +232,8 @@ def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
         slices, window = _invert(slices, window)
     row, column, normal = _orientation(first)
     dy, dx = _in_plane_spacing(first)
-    if any("gantry tilt" in w for w in warnings):
+    tilted = any("gantry tilt" in w for w in warnings)
+    if tilted:
         positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in ordered])
         slices = _undo_tilt(slices, positions, (row, column, normal), (dy, dx))
     return Volume(
@@ -235,7 +246,9 @@ def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
         warnings=tuple(warnings),
         source=str(Path(series.files[0]).parent),
         metadata=_metadata(first),
-        instance_uids=tuple(str(ds.get("SOPInstanceUID", "")) for ds in ordered),
+        instance_uids=tuple(instance_uid(ds) for ds in ordered),
+        files=tuple(str(series.files[i]) for i in order),
+        resampled=tilted,
     ).canonical()
 
 

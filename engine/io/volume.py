@@ -25,6 +25,9 @@ class Volume:
         source: where the image came from (a file or folder path).
         metadata: identifiers and descriptions (PatientID, StudyInstanceUID, SeriesDescription, ...).
         instance_uids: SOP Instance UID of each slice, for DICOM sources.
+        files: the file each slice was read from, for DICOM series.
+        resampled: True when the voxels were resampled from the stored pixels (gantry tilt undone),
+            so slices no longer match their source instances pixel for pixel.
     """
 
     array: np.ndarray
@@ -37,6 +40,8 @@ class Volume:
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     instance_uids: tuple[str, ...] = ()
+    files: tuple[str, ...] = ()
+    resampled: bool = False
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
@@ -79,8 +84,9 @@ class Volume:
             array = np.flip(array, axis=2 - axis)
         direction = direction.copy()
         direction[:, flips] *= -1
-        uids = self.instance_uids[::-1] if 2 in flips else self.instance_uids
-        return replace(self, array=np.ascontiguousarray(array), origin=tuple(float(v) for v in origin), direction=direction, instance_uids=uids)
+        uids, files = (self.instance_uids[::-1], self.files[::-1]) if 2 in flips else (self.instance_uids, self.files)
+        return replace(self, array=np.ascontiguousarray(array), origin=tuple(float(v) for v in origin), direction=direction,
+                       instance_uids=uids, files=files)
 
     def describe(self) -> str:
         """One line for the status bar: modality, size, spacing."""

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QBuffer, QIODevice, Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QGridLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+    QDialog, QDockWidget, QFileDialog, QGridLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
     QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from engine.atomic import write_atomic
 from engine.errors import EngineError
 from engine.io import ImageSource, Volume, read_mask
 from engine.io.masks import labels_present
@@ -20,14 +22,17 @@ from engine.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, energy_html
+from viewer.model.export import ExportError, ExportExists, ExportFolder, ExportRequest, explain, planned_names, write_report_pdf
 from viewer.model import session
 from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, NAVIGATE
 from viewer.model.window_level import CT_PRESETS
+from viewer.qt.export_dialog import ExportDialog
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
 from viewer.qt.progress_strip import ProgressStrip
+from viewer.qt.report_pdf import write_pdf
 from viewer.qt.review_panel import ReviewPanel
 from viewer.qt.segmentation_panel import SegmentationPanel
 from viewer.qt.slice_view import SliceView
@@ -46,6 +51,7 @@ class MainWindow(QMainWindow):
         self.resize(1400, 900)
         self.models = models if models is not None else installed_models()
         self.sessions = session.sessions_folder()
+        self._export_folder = str(Path.home())
         self.study: Study | None = None
         self.views: dict[str, SliceView] = {}
         self.runner = TaskRunner(self)
@@ -121,6 +127,8 @@ class MainWindow(QMainWindow):
             ("compare_fp32", "Segment + check vs fp32", "Ctrl+Shift+L", lambda: self.segment(with_fp32=True)),
             ("classify", "Classify", "Ctrl+K", self.classify),
             ("reference", "Load reference mask...", "Ctrl+R", self.choose_reference),
+            ("export", "Export review...", "Ctrl+E", lambda: self.export_review()),
+            ("screenshot", "Screenshot...", "Ctrl+Shift+S", lambda: self.save_screenshot()),
         ):
             action = QAction(text, self)
             action.setShortcut(QKeySequence(shortcut))
@@ -456,6 +464,68 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
+    # export
+    def export_review(self, request: ExportRequest | None = None) -> None:
+        """Ask where and what (unless ``request`` says), confirm replacing files, export in the worker."""
+        if self.study is None:
+            return
+        if request is None:
+            dialog = ExportDialog(self.study, self._export_folder, self)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            request = dialog.request()
+        try:
+            ExportFolder(request.folder).check_free(planned_names(self.study, request))
+        except ExportExists as err:
+            if not self.confirm("Replace existing files?", f"{err}.\n\nReplace them?"):
+                return
+            request = replace(request, overwrite=True)
+        except ExportError as err:
+            self.show_error("Cannot export", str(err))
+            return
+        self._export_folder = str(request.folder)
+        card = self._card_for(self.study)
+        self._run("Exporting the review", tasks.export_review(self.study, request, card),
+                  lambda result: self._exported(request, result))
+
+    def _exported(self, request: ExportRequest, result) -> None:
+        files = list(result.files)
+        if request.report_pdf:
+            try:
+                files.append(write_report_pdf(result, request, write_pdf))
+            except ExportError as err:
+                self.show_error("Report PDF not written", str(err))
+        self.message.setText(f"Exported {len(files)} file(s) to {request.folder}.")
+
+    def _card_for(self, study: Study):
+        """The installed card of the model that made the study's prediction (None if it is not installed)."""
+        for task, model in (("segmentation", study.segmentation and study.segmentation.model),
+                            ("classification", study.classification_model)):
+            bundle = self.models.get(task)
+            if model and bundle is not None and bundle.identity["sha256"] == model.get("sha256"):
+                return bundle.card
+        return None
+
+    def save_screenshot(self, path: str | Path | None = None) -> None:
+        """The image planes as they are on screen, as a PNG (written atomically)."""
+        if self.study is None:
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._export_folder) / "screenshot.png"), "PNG (*.png)")
+            if not path:
+                return
+        path = Path(path).with_suffix(".png")
+        image = self.centralWidget().grab().toImage()
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        image.save(buffer, "PNG")
+        try:
+            write_atomic(path, bytes(buffer.data()))
+        except OSError as err:
+            self.show_error("Screenshot not saved", explain(err, path.parent, path.name))
+            return
+        self.message.setText(f"Screenshot saved: {path}")
+
     # reactions to the study
     def _cursor_moved(self) -> None:
         z = self.study.cursor[0]
@@ -527,6 +597,8 @@ class MainWindow(QMainWindow):
         self.actions["compare_fp32"].setEnabled(is_ct and seg is not None)
         self.actions["classify"].setEnabled(is_xray and cls is not None)
         self.actions["reference"].setEnabled(study is not None and not is_xray)
+        self.actions["export"].setEnabled(study is not None)
+        self.actions["screenshot"].setEnabled(study is not None)
         missing = "no {} model installed (" + "; ".join(self.models.problems or ["see resources/models"]) + ")"
         self.actions["segment"].setToolTip("Segment the liver slice by slice (int8)" if seg else missing.format("segmentation"))
         self.actions["classify"].setToolTip("14 chest X-ray findings (int8) and RISE saliency" if cls else missing.format("classification"))

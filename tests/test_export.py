@@ -1,0 +1,196 @@
+"""Exports: masks re-read voxel for voxel on the source geometry, the report, anonymisation (grepped for
+the source PHI), no overwrite without consent, nothing outside the folder, clear disk errors."""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from engine.energy import EnergyMeasurement
+from engine.inference import Segmentation
+from engine.io import find_images, read_image_file, read_mask
+from tests.cards import segmentation_card
+from tests.conftest import data_path
+from tests.test_io import copy_series
+from viewer.model.export import ExportError, ExportExists, ExportFolder, ExportRequest, export_study
+from viewer.model.review import ACCEPTED, FLAGGED
+from viewer.model.study import SegmentationResult, Study
+
+PHI = {"PatientName": "Doe^Jane", "PatientID": "PID-314159", "PatientBirthDate": "19600229",
+       "InstitutionName": "St Example Hospital", "AccessionNumber": "ACC-27182", "ReferringPhysicianName": "Who^Doctor",
+       "StudyDescription": "CT ABDOMEN JANE DOE"}
+MODEL = {"name": "sadnn-seg-test", "version": "0.1", "sha256": "c0ffee" * 10 + "abcd"}
+
+
+@pytest.fixture(scope="module")
+def phi_series(tmp_path_factory):
+    """A copy of the real series carrying patient identifiers and real UIDs."""
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    folder = copy_series(data_path("ct", "totalseg_abd_dicom"), tmp_path_factory.mktemp("phi") / "series")
+    study, series, frame = generate_uid(), generate_uid(), generate_uid()
+    for path in sorted(folder.iterdir()):
+        dataset = pydicom.dcmread(path)
+        dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
+        dataset.SOPClassUID = dataset.file_meta.MediaStorageSOPClassUID
+        dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.FrameOfReferenceUID = study, series, frame
+        for keyword, value in PHI.items():
+            setattr(dataset, keyword, value)
+        dataset.save_as(path)
+    return folder
+
+
+def reviewed_study(volume) -> Study:
+    """A study with a liver 'prediction' (the reference shifted), one edit, marks and notes."""
+    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), volume) == 5
+    shifted = np.roll(liver, 6, axis=2)
+    study = Study(volume)
+    energy = EnergyMeasurement(20.0, 38.0, 400.0, "estimate (CPU time x TDP)")
+    study.set_segmentation(SegmentationResult(Segmentation(shifted, shifted.astype(np.float32), energy), MODEL))
+    study.set_reference(liver)
+    study.set_cursor(10, 256, 256)
+    study.paint(60, 60, 6)  # a stray island the reviewer added
+    study.set_cursor(12, 256, 256)
+    study.mark_slice(FLAGGED)
+    study.set_slice_note("hypodense lesion, segment VI?")
+    study.set_cursor(13, 256, 256)
+    study.mark_slice(ACCEPTED)
+    study.set_note("liver outline follows the capsule except at the hilum")
+    return study
+
+
+def all_text(folder) -> bytes:
+    """Every byte written under ``folder`` (gzip members unpacked)."""
+    chunks = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        chunks += [path.name.encode(), data, gzip.decompress(data) if path.name.endswith(".gz") else b""]
+    return b"\n".join(chunks)
+
+
+def test_nifti_and_dicom_seg_read_back_voxel_for_voxel(phi_series, tmp_path):
+    import pydicom
+
+    volume = find_images(phi_series)[0].load()
+    study = reviewed_study(volume)
+    result = export_study(study, ExportRequest(tmp_path, report_pdf=False), segmentation_card("sadnn_seg"))
+    names = sorted(p.name for p in result.files)
+    assert names == ["liver_mask.nii.gz", "liver_seg.dcm", "report.html", "review.json"]
+    np.testing.assert_array_equal(read_mask(tmp_path / "liver_mask.nii.gz", volume) == 1, study.mask)
+    np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", volume) == 1, study.mask)
+    seg = pydicom.dcmread(tmp_path / "liver_seg.dcm")
+    referenced = {item.ReferencedSOPInstanceUID for item in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    assert referenced == set(volume.instance_uids) and seg.StudyInstanceUID == volume.metadata["StudyInstanceUID"]
+    assert seg.PatientID == PHI["PatientID"]  # not anonymised: the SEG belongs to this patient
+    assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"  # the reviewer edited it
+    review = json.loads((tmp_path / "review.json").read_text())
+    assert review["segmentation"]["model"] == MODEL and review["segmentation"]["edited_slices"] == [11]
+
+
+def test_a_nifti_mask_keeps_the_source_files_own_grid(tmp_path):
+    """A source stored with flipped axes gets a mask on exactly that grid, not the display's."""
+    import SimpleITK as sitk
+
+    source = sitk.Flip(sitk.ReadImage(str(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz"))), [True, False, True])
+    sitk.WriteImage(source, str(tmp_path / "flipped.nii.gz"))
+    volume = read_image_file(tmp_path / "flipped.nii.gz")
+    study = Study(volume)
+    mask = volume.array > 100
+    study.set_segmentation(SegmentationResult(Segmentation(mask, mask.astype(np.float32), EnergyMeasurement(1, 1, 1, "x")), MODEL))
+    out = tmp_path / "out"
+    out.mkdir()
+    export_study(study, ExportRequest(out, dicom_seg=False, report_html=False, report_pdf=False), None)
+    written = sitk.ReadImage(str(out / "liver_mask.nii.gz"))
+    assert written.GetSize() == source.GetSize() and written.GetOrigin() == pytest.approx(source.GetOrigin())
+    assert written.GetDirection() == pytest.approx(source.GetDirection()) and written.GetSpacing() == pytest.approx(source.GetSpacing())
+    stored = sitk.GetArrayFromImage(written) > 0
+    np.testing.assert_array_equal(stored, sitk.GetArrayFromImage(source) > 100)  # voxel for voxel in the file's own order
+
+
+def test_the_report_has_identity_model_card_energy_review_table_and_flagged_thumbnails(phi_series):
+    from viewer.model.report import build_report
+
+    study = reviewed_study(find_images(phi_series)[0].load())
+    report = build_report(study, segmentation_card("sadnn_seg"))
+    html = report.html()
+    for text in ("Doe^Jane", "PID-314159", "Liver volume", "HU (mean", "not reviewed", "hypodense lesion, segment VI?",
+                 "liver outline follows the capsule", MODEL["sha256"], "Est. mJ (45 nm)", "Dice vs reference mask",
+                 "The review is incomplete"):
+        assert text in html, text
+    assert list(report.images) == ["slice-013.png"] and report.images["slice-013.png"].startswith(b"\x89PNG")
+    assert 'src="data:image/png;base64,' in html
+
+
+def test_an_anonymised_export_carries_no_source_phi(phi_series, tmp_path):
+    import pydicom
+
+    from viewer.model.report import build_report
+
+    volume = find_images(phi_series)[0].load()
+    study = reviewed_study(volume)
+    source_uids = [volume.metadata["StudyInstanceUID"], volume.metadata["SeriesInstanceUID"], *volume.instance_uids]
+    plain, anonymous = tmp_path / "plain", tmp_path / "anonymous"
+    plain.mkdir(), anonymous.mkdir()
+    export_study(study, ExportRequest(plain, report_pdf=False), None)
+    result = export_study(study, ExportRequest(anonymous, report_pdf=False, anonymise=True), None)
+    identifiers = [value.encode() for value in (*PHI.values(), "Jane Doe", "1960-02-29", study.volume.source)] + [u.encode() for u in source_uids]
+    assert any(value in all_text(plain) for value in identifiers)  # the check can fail: the plain export has them
+    leaked = [value for value in identifiers if value in all_text(anonymous)]
+    assert not leaked, leaked
+    assert "PID" not in result.report.html() and "Doe" not in result.report.body  # the PDF is laid out from this report
+    seg = pydicom.dcmread(anonymous / "liver_seg.dcm")
+    assert seg.PatientIdentityRemoved == "YES" and str(seg.PatientName).startswith("ANON-")
+    copies = find_images(anonymous / "images")[0].load()  # the de-identified series the SEG references
+    np.testing.assert_array_equal(copies.array, volume.array)
+    np.testing.assert_array_equal(read_mask(anonymous / "liver_seg.dcm", copies) == 1, study.mask)
+    assert "ANON-" in build_report(study, None, pseudonym="ANON-1").body
+
+
+def test_existing_files_are_not_replaced_without_consent(phi_series, tmp_path):
+    study = reviewed_study(find_images(phi_series)[0].load())
+    request = ExportRequest(tmp_path, dicom_seg=False, report_pdf=False)
+    export_study(study, request, None)
+    before = (tmp_path / "report.html").read_bytes()
+    with pytest.raises(ExportExists) as raised:
+        export_study(study, request, None)
+    assert set(raised.value.names) == {"liver_mask.nii.gz", "report.html", "review.json"}
+    assert (tmp_path / "report.html").read_bytes() == before
+    study.set_note("second thoughts")
+    export_study(study, ExportRequest(tmp_path, dicom_seg=False, report_pdf=False, overwrite=True), None)
+    assert b"second thoughts" in (tmp_path / "report.html").read_bytes()
+
+
+def test_nothing_is_written_outside_the_chosen_folder(tmp_path):
+    folder = ExportFolder(tmp_path)
+    for name in ("../escape.html", "/etc/passwd", "sub/../../x"):
+        with pytest.raises(ExportError, match="not a plain file inside"):
+            folder.path(name)
+    (tmp_path / "link.html").symlink_to(tmp_path.parent / "elsewhere.html")
+    with pytest.raises(ExportError, match="not a plain file inside"):
+        folder.path("link.html")
+    with pytest.raises(ExportError, match="is not a folder"):
+        ExportFolder(tmp_path / "missing")
+
+
+@pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "is full"), (errno.EROFS, "read-only"), (errno.EACCES, "read-only")])
+def test_a_full_disk_or_read_only_folder_gives_a_clear_error_and_leaves_no_debris(tmp_path, monkeypatch, code, message):
+    import os
+
+    import engine.atomic
+
+    (tmp_path / "report.html").write_text("the previous report")
+    folder = ExportFolder(tmp_path, overwrite=True)
+
+    def failing_fsync(_fd):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(engine.atomic.os, "fsync", failing_fsync)
+    with pytest.raises(ExportError, match=message):
+        folder.write_bytes("report.html", b"new")
+    assert (tmp_path / "report.html").read_text() == "the previous report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left behind

@@ -1,0 +1,180 @@
+"""The review report (Qt-free): who and what was read, by which model at what cost, and the verdicts.
+
+``build_report`` returns HTML that names its images; ``Report.html(embed=True)`` inlines them as
+data URIs for a single-file HTML, and the PDF writer registers them as document resources.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass, field
+from html import escape
+
+import numpy as np
+
+from engine.card import ModelCard
+from viewer.model.energy_report import card_html, energy_html
+from viewer.model.overlay import mask_rgba
+from viewer.model.review import STRIP_COLOURS
+from viewer.model.study import Study
+
+THUMBNAIL = 256  # pixels, the longer side
+PATIENT_FIELDS = (("PatientName", "Patient"), ("PatientID", "Patient ID"), ("PatientBirthDate", "Born"),
+                  ("PatientSex", "Sex"), ("StudyDate", "Study date"), ("StudyDescription", "Study"),
+                  ("AccessionNumber", "Accession"), ("SeriesDescription", "Series"), ("InstitutionName", "Institution"))
+STYLE = ("body{font-family:sans-serif;font-size:10pt} h1{font-size:16pt} h2{font-size:12pt;margin-top:14pt}"
+         " table{border-collapse:collapse} td,th{border:1px solid #999;padding:2px 5px} .warn{color:#c00}")
+
+
+@dataclass
+class Report:
+    title: str
+    body: str
+    images: dict[str, bytes] = field(default_factory=dict)
+
+    def html(self, embed: bool = True) -> str:
+        """A complete HTML document; with ``embed`` the images are inlined (one self-contained file)."""
+        body = self.body
+        if embed:
+            for name, png in self.images.items():
+                body = body.replace(f'src="{name}"', f'src="data:image/png;base64,{base64.b64encode(png).decode()}"')
+        return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(self.title)}</title>"
+                f"<style>{STYLE}</style></head><body>{body}</body></html>")
+
+
+def build_report(study: Study, card: ModelCard | None, pseudonym: str | None = None) -> Report:
+    """The report of ``study``; ``card`` is the installed card of the model that made the prediction
+    (None if that model is no longer installed); with ``pseudonym`` no patient identifier is written."""
+    kind = "Chest X-ray findings" if study.volume.is_radiograph else "Liver segmentation"
+    title = f"{kind}: review report"
+    images: dict[str, bytes] = {}
+    parts = [f"<h1>{escape(title)}</h1>", _identity(study, pseudonym)]
+    if study.segmentation is not None:
+        parts += [_segmentation_summary(study), _slice_table(study), _flagged(study, images)]
+        model, energy, runs = study.segmentation.model, study.segmentation.int8.energy, study.volume.shape[0]
+        fp32 = None if study.segmentation.fp32 is None else study.segmentation.fp32.energy
+    elif study.classification is not None:
+        parts += [_findings_table(study), _radiograph(study, images)]
+        model, energy, runs, fp32 = study.classification_model, study.classification.energy, 1, None
+    else:
+        parts.append("<p>No model has been run on this image.</p>")
+        model = None
+    if study.note:
+        parts.append(f"<h2>Reviewer's note</h2><p>{escape(study.note)}</p>")
+    if model is not None:
+        parts.append(_model_section(model, card, energy, runs, fp32))
+    parts.append(f"<p><small>Written {time.strftime('%Y-%m-%d %H:%M')} by SaDNN Viewer. Model outputs must be verified "
+                 "by a qualified reader. Reviewer: ______________________</small></p>")
+    return Report(title, "".join(parts), images)
+
+
+def _identity(study: Study, pseudonym: str | None) -> str:
+    volume = study.volume
+    if pseudonym is not None:
+        rows = [("Patient", f"{pseudonym} (anonymised export)")]
+    else:
+        rows = [(label, volume.metadata[key]) for key, label in PATIENT_FIELDS if volume.metadata.get(key)]
+    rows.append(("Image", volume.describe()))
+    return _table(rows)
+
+
+def _segmentation_summary(study: Study) -> str:
+    stats, review = study.statistics(), study.review
+    counts = review.counts()
+    rows = [("Liver volume", f"{stats.millilitres:.1f} mL ({stats.voxels} voxels)"),
+            ("Inside the liver", "no voxels" if stats.voxels == 0 else f"{stats.mean_hu:.1f} ± {stats.sd_hu:.1f} HU (mean ± SD)"),
+            ("Slices reviewed", f"{len(review.slices) - counts['unreviewed']} of {len(review.slices)}: {counts['accepted']} accepted, "
+                                f"{counts['flagged']} flagged, {counts['edited']} edited")]
+    edited = study.editor.edited_slices(study.segmentation.mask)
+    rows.append(("Corrections", f"{len(edited)} slice(s) edited by the reviewer" if edited else "none (the model's mask as predicted)"))
+    if study.comparison is not None:
+        rows.append(("Dice vs reference mask", f"{study.comparison.dice:.3f}"))
+    if study.disagreement is not None:
+        rows.append(("Dice int8 vs fp32 model", f"{study.disagreement.dice:.3f}"))
+    warning = "" if review.complete else "<p class='warn'><b>The review is incomplete.</b></p>"
+    return f"<h2>Result</h2>{_table(rows)}{warning}"
+
+
+def _slice_table(study: Study) -> str:
+    review, mask = study.review, study.mask
+    area_ml = study.volume.voxel_volume_ml
+    header = "<tr><th>Slice</th><th>Liver (mL)</th>" + ("<th>Dice vs ref.</th>" if study.comparison is not None else "") + "<th>Mark</th><th>Note</th></tr>"
+    rows = []
+    for z in review.slices:
+        mark = review.marks.get(z, "not reviewed")
+        colour = "#{:02x}{:02x}{:02x}".format(*STRIP_COLOURS.get(mark, STRIP_COLOURS["unreviewed"]))
+        dice = ""
+        if study.comparison is not None:
+            value = study.comparison.dice_per_slice[z]
+            dice = f"<td>{'-' if np.isnan(value) else f'{value:.3f}'}</td>"
+        rows.append(f"<tr><td>{z + 1}</td><td>{mask[z].sum() * area_ml:.1f}</td>{dice}"
+                    f"<td style='color:{colour}'><b>{escape(mark)}</b></td><td>{escape(review.notes.get(z, ''))}</td></tr>")
+    return f"<h2>Slice by slice</h2><table>{header}{''.join(rows)}</table>"
+
+
+def _flagged(study: Study, images: dict[str, bytes]) -> str:
+    flagged = [z for z in study.review.slices if study.review.marks.get(z) == "flagged"]
+    if not flagged:
+        return "<h2>Flagged slices</h2><p>None.</p>"
+    cells = []
+    for z in flagged:
+        name = f"slice-{z + 1:03d}.png"
+        images[name] = thumbnail(study, z)
+        note = escape(study.review.notes.get(z, ""))
+        cells.append(f"<td><img src=\"{name}\" width=\"{THUMBNAIL}\"><br>Slice {z + 1}<br>{note}</td>")
+    rows = ["<tr>" + "".join(cells[i:i + 2]) + "</tr>" for i in range(0, len(cells), 2)]
+    return f"<h2>Flagged slices</h2><table>{''.join(rows)}</table>"
+
+
+def _findings_table(study: Study) -> str:
+    result, review = study.classification, study.finding_review
+    rows = []
+    for label, probability in result.ranked():
+        index = result.labels.index(label)
+        model = "positive" if probability >= result.thresholds[index] else ""
+        rows.append(f"<tr><td>{escape(label)}</td><td>{probability:.3f}</td><td>{result.thresholds[index]:.3f}</td><td>{model}</td>"
+                    f"<td><b>{escape(review.decisions.get(index, 'not reviewed'))}</b></td><td>{escape(review.notes.get(index, ''))}</td></tr>")
+    header = "<tr><th>Finding</th><th>Probability</th><th>Threshold</th><th>Model</th><th>Reviewer</th><th>Note</th></tr>"
+    return f"<h2>Findings</h2><table>{header}{''.join(rows)}</table>"
+
+
+def _radiograph(study: Study, images: dict[str, bytes]) -> str:
+    images["radiograph.png"] = thumbnail(study, 0)
+    return f"<h2>Image</h2><p><img src=\"radiograph.png\" width=\"{THUMBNAIL}\"></p>"
+
+
+def _model_section(model: dict, card: ModelCard | None, energy, runs: int, fp32) -> str:
+    identity = f"<p>Model {escape(model.get('name', '?'))} {escape(model.get('version', '?'))}, SHA-256 {escape(model.get('sha256', '?'))}</p>"
+    if card is None:
+        return (f"<h2>Model</h2>{identity}<p class='warn'>This model is not installed now; its card is not available. "
+                f"Inference: {runs} run(s) in {energy.seconds:.1f} s, {energy.joules:.1f} J ({escape(energy.source)}).</p>")
+    return f"<h2>Model</h2>{identity}{card_html(card, model)}<h2>Inference cost</h2>{energy_html(card, energy, runs, fp32)}"
+
+
+def thumbnail(study: Study, z: int) -> bytes:
+    """A PNG of axial slice ``z`` in the current window, with the (edited) mask outlined."""
+    from PIL import Image
+
+    volume = study.volume
+    low, high = study.window.bounds
+    grey = np.clip((volume.array[z] - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
+    rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
+    if study.mask is not None:
+        overlay = mask_rgba(study.mask[z], study.style.colour, study.style.opacity).astype(np.float32)
+        alpha = overlay[..., 3:] / 255
+        rgb = rgb * (1 - alpha) + overlay[..., :3] * alpha
+    rows, columns = grey.shape
+    dy, dx = volume.spacing[1:]
+    height, width = rows * dy, columns * dx  # physical aspect
+    scale = THUMBNAIL / max(height, width)
+    size = (max(int(round(width * scale)), 1), max(int(round(height * scale)), 1))
+    image = Image.fromarray(rgb.astype(np.uint8)).resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    return "<table>" + "".join(f"<tr><th align='left'>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows) + "</table>"

@@ -1,0 +1,54 @@
+"""Asks where to export and what: masks, report, anonymised or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+)
+
+from viewer.model.export import ExportRequest
+from viewer.model.study import Study
+
+
+class ExportDialog(QDialog):
+    def __init__(self, study: Study, folder: str = "", parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Export the review")
+        self.folder = QLineEdit(folder)
+        browse = QPushButton("Choose...")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.folder, 1)
+        row.addWidget(browse)
+        has_mask = study.segmentation is not None
+        self.nifti = QCheckBox("Liver mask as NIfTI (same grid as the source)")
+        self.seg = QCheckBox("Liver mask as DICOM SEG (references the source series)")
+        self.html = QCheckBox("Report (HTML)")
+        self.pdf = QCheckBox("Report (PDF)")
+        self.anonymise = QCheckBox("Anonymise: no patient identifiers in any file (DICOM basic de-identification profile)")
+        for box, enabled in ((self.nifti, has_mask), (self.seg, has_mask and bool(study.volume.files)),
+                             (self.html, True), (self.pdf, True), (self.anonymise, True)):
+            box.setChecked(enabled and box is not self.anonymise)
+            box.setEnabled(enabled)
+        form = QFormLayout(self)
+        form.addRow("Folder", row)
+        for box in (self.nifti, self.seg, self.html, self.pdf, self.anonymise):
+            form.addRow(box)
+        form.addRow(QLabel("<small>A review.json with every mark and note is always written. Existing files are "
+                           "only replaced after you confirm.</small>"))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    def request(self) -> ExportRequest:
+        return ExportRequest(Path(self.folder.text()), nifti=self.nifti.isChecked(), dicom_seg=self.seg.isChecked(),
+                             report_html=self.html.isChecked(), report_pdf=self.pdf.isChecked(),
+                             anonymise=self.anonymise.isChecked())
+
+    def _browse(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder.text())
+        if folder:
+            self.folder.setText(folder)

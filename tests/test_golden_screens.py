@@ -87,3 +87,55 @@ def test_monochrome1_radiograph(qtbot, window):
     window.set_volume(read_image_file(data_path("cxr", "nih_txv", "Fake_MONOHR1.dcm")))
     qtbot.wait(50)
     check_screen("xray_monochrome1", grab(window))
+
+
+def review_in_progress(window):
+    """The real series mid-review: a shifted liver 'prediction', reference loaded, marks, a note and an edit."""
+    from engine.energy import EnergyMeasurement
+    from engine.inference import Segmentation
+    from engine.io import find_images, read_mask
+    from viewer.model.study import SegmentationResult
+
+    window.set_volume(find_images(data_path("ct", "totalseg_abd_dicom"))[0].load())
+    study = window.study
+    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), study.volume) == 5
+    shifted = np.roll(liver, 12, axis=2)
+    prediction = Segmentation(shifted, shifted.astype(np.float32), EnergyMeasurement(21.0, 40.0, 410.0, "estimate"))
+    study.set_segmentation(SegmentationResult(prediction, {"name": "sadnn-seg-demo", "version": "0.1", "sha256": "5e" * 32}))
+    study.set_reference(liver)
+    for z, mark in ((3, "accepted"), (4, "accepted"), (5, "flagged"), (6, "accepted"), (8, "flagged")):
+        study.set_cursor(z, 256, 256)
+        study.mark_slice(mark)
+    study.set_cursor(5, 256, 256)
+    study.set_slice_note("dome: lesion excluded from the mask?")
+    study.set_cursor(12, 256, 150)
+    study.paint(300, 120, 10)
+    study.set_note("left lobe tip under-segmented on 3 slices")
+    return study
+
+
+def test_review_mode(qtbot, window):
+    review_in_progress(window)
+    window.study.set_style(mode="comparison")
+    window.review.set_tool(tool="brush")
+    window.tabs.setCurrentWidget(window.review)
+    qtbot.wait(50)
+    check_screen("ct_review", grab(window))
+
+
+def test_report_first_page(qtbot, window):
+    from PIL import Image
+
+    from tests.cards import segmentation_card
+    from viewer.model.report import build_report
+    from viewer.qt.report_pdf import first_page
+
+    study = review_in_progress(window)
+    report = build_report(study, segmentation_card("sadnn_seg"))
+    report.body = report.body.replace(report.body[report.body.index("Written "):report.body.index(" by SaDNN")], "Written (date)")
+    page = first_page(report)
+    path = GOLDEN / "_page.png"
+    page.save(str(path))
+    pixels = np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
+    path.unlink()
+    check_screen("report_first_page", pixels)

@@ -183,3 +183,29 @@ def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window,
     assert study.editor.edited_slices(study.segmentation.mask) == expected["edited_slices"]
     assert study.segmentation.model == expected["model"]
     assert "restored" in window.message.text()
+
+
+def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, window, tmp_path):
+    from viewer.model.export import ExportRequest
+    from engine.io import read_mask
+
+    open_series(qtbot, window)
+    liver, shifted = with_reference_prediction(window)
+    window.study.set_cursor(12, 256, 150)
+    window.study.mark_slice("flagged")
+    window.export_review(ExportRequest(tmp_path))
+    finish(qtbot, window)
+    assert "Exported 5 file(s)" in window.message.text(), window.message.text()
+    assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+    np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", window.study.volume) == 1, shifted)
+    before = (tmp_path / "report.pdf").read_bytes()
+    asked = []
+    window.confirm = lambda title, text: asked.append(text) or False
+    window.export_review(ExportRequest(tmp_path))
+    finish(qtbot, window)
+    assert asked and "would be replaced" in asked[0] and (tmp_path / "report.pdf").read_bytes() == before
+    window.save_screenshot(tmp_path / "view")
+    from PIL import Image
+
+    with Image.open(tmp_path / "view.png") as shot:
+        assert shot.size[0] > 500 and shot.size[1] > 400 and "Screenshot saved" in window.message.text()

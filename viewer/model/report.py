@@ -50,7 +50,7 @@ def build_report(study: Study, card: ModelCard | None, pseudonym: str | None = N
     kind = "Chest X-ray findings" if study.volume.is_radiograph else "Liver segmentation"
     title = f"{kind}: review report"
     images: dict[str, bytes] = {}
-    parts = [f"<h1>{escape(title)}</h1>", _identity(study, pseudonym)]
+    parts = [f"<h1>{escape(title)}</h1>", _identity(study, pseudonym, card)]
     if study.segmentation is not None:
         parts += [_segmentation_summary(study), _slice_table(study), _flagged(study, images)]
         model, energy, runs = study.segmentation.model, study.segmentation.int8.energy, study.volume.shape[0]
@@ -70,14 +70,30 @@ def build_report(study: Study, card: ModelCard | None, pseudonym: str | None = N
     return Report(title, "".join(parts), images)
 
 
-def _identity(study: Study, pseudonym: str | None) -> str:
+def _identity(study: Study, pseudonym: str | None, card: ModelCard | None) -> str:
     volume = study.volume
     if pseudonym is not None:
         rows = [("Patient", f"{pseudonym} (anonymised export)")]
     else:
-        rows = [(label, volume.metadata[key]) for key, label in PATIENT_FIELDS if volume.metadata.get(key)]
+        rows = [(label, _dicom_text(volume.metadata[key])) for key, label in PATIENT_FIELDS if volume.metadata.get(key)]
     rows.append(("Image", volume.describe()))
-    return _table(rows)
+    model = study.segmentation.model if study.segmentation is not None else study.classification_model
+    if model:
+        rows.append(("Model", f"{model.get('name', '?')} {model.get('version', '?')}"))
+    warning = ""
+    if card is not None and "not for clinical use" in card.intended_use.lower():
+        warning = f"<p class='warn'><b>{escape(card.intended_use)}</b></p>"
+    return _table(rows) + warning
+
+
+def _dicom_text(value: str) -> str:
+    """DICOM dates as YYYY-MM-DD and person names as 'Given Family'; other values unchanged."""
+    if len(value) == 8 and value.isdigit():
+        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+    if "^" in value:
+        family, _, rest = value.partition("^")
+        return " ".join(part for part in (*rest.split("^")[:1], family) if part)
+    return value
 
 
 def _segmentation_summary(study: Study) -> str:
@@ -110,7 +126,7 @@ def _slice_table(study: Study) -> str:
             value = study.comparison.dice_per_slice[z]
             dice = f"<td>{'-' if np.isnan(value) else f'{value:.3f}'}</td>"
         rows.append(f"<tr><td>{z + 1}</td><td>{mask[z].sum() * area_ml:.1f}</td>{dice}"
-                    f"<td style='color:{colour}'><b>{escape(mark)}</b></td><td>{escape(review.notes.get(z, ''))}</td></tr>")
+                    f"<td><font color='{colour}'><b>{escape(mark)}</b></font></td><td>{escape(review.notes.get(z, ''))}</td></tr>")
     return f"<h2>Slice by slice</h2><table>{header}{''.join(rows)}</table>"
 
 

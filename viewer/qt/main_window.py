@@ -10,7 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QBuffer, QIODevice, Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QDialog, QDockWidget, QFileDialog, QGridLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+    QDialog, QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
     QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
 )
 
@@ -73,7 +73,7 @@ class MainWindow(QMainWindow):
         self.slice_label = QLabel()
         self.strip = ProgressStrip()
         self.strip.slice_chosen.connect(self._slider_moved)
-        for widget in (self.slider, self.slice_label, self.strip):
+        for widget in (self.slider, self.slice_label, self.strip, self.strip.legend):
             widget.hide()
         self.placeholder = QLabel("Open a CT or a chest X-ray:  Open file (Ctrl+O)  or  Open folder (Ctrl+Shift+O)")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -85,7 +85,11 @@ class MainWindow(QMainWindow):
         layout.addLayout(self.grid, 1)
         layout.addWidget(self.slider)
         layout.addWidget(self.strip)
-        layout.addWidget(self.slice_label)
+        below = QHBoxLayout()
+        below.addWidget(self.slice_label)
+        below.addStretch(1)
+        below.addWidget(self.strip.legend)
+        layout.addLayout(below)
         self.setCentralWidget(central)
         self.findings, self.segmentation, self.review = FindingsPanel(), SegmentationPanel(), ReviewPanel()
         self.review.tool_changed.connect(self._tool_changed)
@@ -242,7 +246,7 @@ class MainWindow(QMainWindow):
             view.box.brush_resized.connect(self._resize_brush)
             view.set_tool(self.review.tool)
         self.slider.setRange(0, volume.shape[0] - 1)
-        for widget in (self.slider, self.slice_label, self.strip):
+        for widget in (self.slider, self.slice_label, self.strip, self.strip.legend):
             widget.setVisible(volume.shape[0] > 1)
         self._draw_boxes(volume)
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from viewer.model.review import STRIP_COLOURS, strip_states
+
+LEGEND = (("accepted", "accepted"), ("flagged", "flagged"), ("edited", "edited"), ("unreviewed", "to review"),
+          ("outside", "no liver predicted"))
 from viewer.model.study import Study
 
 
@@ -21,6 +24,8 @@ class ProgressStrip(QWidget):
         self.setFixedHeight(18)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setToolTip("Review progress: green accepted, orange flagged, blue edited, grey to review. Click to go there.")
+        self.legend = QLabel(legend_html())
+
 
     def show_study(self, study: Study | None) -> None:
         self.study = study
@@ -49,3 +54,9 @@ class ProgressStrip(QWidget):
         if states and event.button() == Qt.MouseButton.LeftButton:
             z = int(event.position().x() / self.width() * len(states))
             self.slice_chosen.emit(min(max(z, 0), len(states) - 1))
+
+
+def legend_html() -> str:
+    """Coloured squares naming each strip colour."""
+    items = ("<font color='#{:02x}{:02x}{:02x}'>&#9632;</font> {}".format(*STRIP_COLOURS[state], text) for state, text in LEGEND)
+    return "&nbsp;&nbsp;".join(items)

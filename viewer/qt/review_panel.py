@@ -136,6 +136,8 @@ class ReviewPanel(QWidget):
         mark = review.marks.get(z)
         where = "" if z in review.slices else " (no liver predicted here)"
         self.slice_state.setText(f"<b>Slice {z + 1}</b>{where}: {mark.capitalize() if mark else 'not reviewed'}")
+        if not self.study_note.hasFocus():
+            self.study_note.setText(study.note)
         if z != self._shown_slice or not self.slice_note.hasFocus():
             self.slice_note.setText(review.notes.get(z, ""))
             self._shown_slice = z

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QBuffer, QIODevice, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
-    QDialog, QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+    QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
     QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from engine.atomic import write_atomic
 from engine.errors import EngineError
 from engine.io import ImageSource, Volume, read_mask
 from engine.io.masks import labels_present
@@ -22,17 +20,16 @@ from engine.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, energy_html
-from viewer.model.export import ExportError, ExportExists, ExportFolder, ExportRequest, explain, planned_names, write_report_pdf
-from viewer.model import session
+from viewer.model.session import sessions_folder
 from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, NAVIGATE
 from viewer.model.window_level import CT_PRESETS
-from viewer.qt.export_dialog import ExportDialog
+from viewer.qt.exporter import Exporter
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
 from viewer.qt.progress_strip import ProgressStrip
-from viewer.qt.report_pdf import write_pdf
+from viewer.qt.session_keeper import SessionKeeper
 from viewer.qt.review_panel import ReviewPanel
 from viewer.qt.segmentation_panel import SegmentationPanel
 from viewer.qt.slice_view import SliceView
@@ -50,8 +47,8 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("SaDNN Viewer - verify every prediction")
         self.resize(1400, 900)
         self.models = models if models is not None else installed_models()
-        self.sessions = session.sessions_folder()
-        self._export_folder = str(Path.home())
+        self.sessions = SessionKeeper(self, sessions_folder())
+        self.exporter = Exporter(self)
         self.study: Study | None = None
         self.views: dict[str, SliceView] = {}
         self.runner = TaskRunner(self)
@@ -140,7 +137,7 @@ class MainWindow(QMainWindow):
             toolbar.addAction(action)
             self.actions[name] = action
         self._add_key_shortcuts()
-        self._update_actions()
+        self.refresh_actions()
 
     def _add_key_shortcuts(self) -> None:
         keys = {
@@ -193,12 +190,12 @@ class MainWindow(QMainWindow):
         if not path.exists():
             self.show_error("Cannot open", f"{path} does not exist")
             return
-        self._run(f"Scanning {path.name}", tasks.find_sources(path), self._sources_found)
+        self.run_job(f"Scanning {path.name}", tasks.find_sources(path), self._sources_found)
 
     def _sources_found(self, sources: list[ImageSource]) -> None:
         source = sources[0] if len(sources) == 1 else self._pick_series(sources)
         if source is not None:
-            self._queued = lambda: self._run("Opening " + source.label, tasks.load_image(source), self.set_volume)
+            self._queued = lambda: self.run_job("Opening " + source.label, tasks.load_image(source), self.set_volume)
 
     def _pick_series(self, sources: list[ImageSource]) -> ImageSource | None:
         labels = [source.label for source in sources]
@@ -213,7 +210,6 @@ class MainWindow(QMainWindow):
         study.overlay_changed.connect(self._overlay_changed)
         study.mask_changed.connect(self._mask_changed)
         study.review_changed.connect(self._review_changed)
-        study.saved_state_changed.connect(self.autosave)
         self._build_views(volume)
         for panel in (self.findings, self.segmentation, self.review, self.strip):
             panel.show_study(study)
@@ -222,10 +218,10 @@ class MainWindow(QMainWindow):
         self._show_warnings(volume)
         self._cursor_moved()
         self.window_label.setText(study.window.label())  # the new views were drawn with this window
-        self._update_actions()
+        self.refresh_actions()
         self.tabs.setCurrentWidget(self.findings if volume.is_radiograph else self.segmentation)
         self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")
-        self._offer_restore(study)
+        self.sessions.watch(study)
 
     def _build_views(self, volume: Volume) -> None:
         self.placeholder.hide()
@@ -281,11 +277,11 @@ class MainWindow(QMainWindow):
         except EngineError as err:
             self.show_error("Cannot segment", str(err))
             return
-        self._run("Segmenting liver", job, self._segmented)
+        self.run_job("Segmenting liver", job, self._segmented)
 
     def _segmented(self, result) -> None:
         self.study.set_segmentation(result)
-        self._save_prediction()
+        self.sessions.save_prediction()
         runs = self.study.volume.shape[0]
         bundle = self.models.get("segmentation")
         fp32 = None if result.fp32 is None else result.fp32.energy
@@ -305,13 +301,13 @@ class MainWindow(QMainWindow):
         except EngineError as err:
             self.show_error("Cannot classify", str(err))
             return
-        self._run("Classifying", job, self._classified, then=self._start_saliency)
+        self.run_job("Classifying", job, self._classified, then=self._start_saliency)
 
     def _classified(self, result) -> None:
         """Show the findings, then refine RISE maps for all of them in the background."""
         bundle = self.models.get("classification")
         self.study.set_classification(result, bundle.identity)
-        self._save_prediction()
+        self.sessions.save_prediction()
         self.energy.show_html(energy_html(bundle.card, result.energy, 1))
         self.card.show_html(card_html(bundle.card, bundle.identity))
         top = int(np.argmax(result.probabilities))
@@ -329,7 +325,7 @@ class MainWindow(QMainWindow):
             show(update)
             self.message.setText(f"Saliency ready ({update.total} RISE masks). Select a finding to see its map.")
 
-        self._run("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), done, show)
+        self.run_job("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), done, show)
 
     def choose_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load reference mask", "", MASK_FILTER)
@@ -358,7 +354,7 @@ class MainWindow(QMainWindow):
             self.study.set_style(mode="comparison")
         self.message.setText(f"Reference mask {Path(path).name} (label {label}) loaded.")
 
-    # review and autosave
+    # review
     def _verdict(self, slice_mark: str | None, finding_decision: str | None) -> None:
         """A on a CT marks the slice accepted, on a radiograph accepts the finding (R rejects it)."""
         study = self.study
@@ -409,126 +405,17 @@ class MainWindow(QMainWindow):
         self.findings.refresh()
         self.segmentation.refresh()
 
-    def autosave(self) -> None:
-        """Save the review now (atomic); a failure is shown, never raised."""
-        if self.study is None:
-            return
-        try:
-            session.save_session(self.study, self.sessions)
-        except OSError as err:
-            self._autosave_failed(err)
-
-    def _save_prediction(self) -> None:
-        try:
-            session.save_prediction(self.study, self.sessions)
-            session.save_session(self.study, self.sessions)
-        except OSError as err:
-            self._autosave_failed(err)
-
-    def _autosave_failed(self, err: OSError) -> None:
-        self.banner.setText(f"Autosave failed ({err.strerror or err}): your review is not being saved to "
-                            f"{self.sessions}. Free disk space or export the review now.")
-        self.banner.show()
-
-    def _offer_restore(self, study: Study) -> None:
-        """If this study has a saved review, ask whether to restore it (starting afresh keeps it aside)."""
-        try:
-            saved = session.find_session(study, self.sessions)
-        except session.SessionError as err:
-            self.show_error("Saved review not usable", str(err))
-            return
-        if saved is None:
-            return
-        if self.confirm("Restore your review?", f"This study has a saved review ({saved.summary()}). Restore it?"):
-            try:
-                session.restore_session(study, saved, self.sessions)
-            except session.SessionError as err:
-                self.show_error("Cannot restore the review", str(err))
-                return
-            self._restored(study)
-        else:
-            kept = session.archive_session(saved)
-            self.message.setText(f"Starting a new review; the previous one is kept as {kept.name}.")
-
-    def _restored(self, study: Study) -> None:
-        for model, result in (("segmentation", study.segmentation), ("classification", study.classification)):
-            bundle = self.models.get(model)
-            if result is not None and bundle is not None:
-                self.card.show_html(card_html(bundle.card, bundle.identity))
-        if study.segmentation is not None:
-            self.tabs.setCurrentWidget(self.review)
-            installed = self.models.get("segmentation")
-            same = installed is not None and installed.identity["sha256"] == study.segmentation.model["sha256"]
-            note = "" if same else " It was made by a model other than the one installed now (see the report)."
-            self.message.setText("Review restored." + note)
-        self._update_actions()
-
     def confirm(self, title: str, text: str) -> bool:
         """A yes/no question (tests replace this)."""
         answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
         return answer == QMessageBox.StandardButton.Yes
 
     # export
-    def export_review(self, request: ExportRequest | None = None) -> None:
-        """Ask where and what (unless ``request`` says), confirm replacing files, export in the worker."""
-        if self.study is None:
-            return
-        if request is None:
-            dialog = ExportDialog(self.study, self._export_folder, self)
-            if dialog.exec() != QDialog.DialogCode.Accepted:
-                return
-            request = dialog.request()
-        try:
-            ExportFolder(request.folder).check_free(planned_names(self.study, request))
-        except ExportExists as err:
-            if not self.confirm("Replace existing files?", f"{err}.\n\nReplace them?"):
-                return
-            request = replace(request, overwrite=True)
-        except ExportError as err:
-            self.show_error("Cannot export", str(err))
-            return
-        self._export_folder = str(request.folder)
-        card = self._card_for(self.study)
-        self._run("Exporting the review", tasks.export_review(self.study, request, card),
-                  lambda result: self._exported(request, result))
+    def export_review(self, request=None) -> None:
+        self.exporter.export_review(request)
 
-    def _exported(self, request: ExportRequest, result) -> None:
-        files = list(result.files)
-        if request.report_pdf:
-            try:
-                files.append(write_report_pdf(result, request, write_pdf))
-            except ExportError as err:
-                self.show_error("Report PDF not written", str(err))
-        self.message.setText(f"Exported {len(files)} file(s) to {request.folder}.")
-
-    def _card_for(self, study: Study):
-        """The installed card of the model that made the study's prediction (None if it is not installed)."""
-        for task, model in (("segmentation", study.segmentation and study.segmentation.model),
-                            ("classification", study.classification_model)):
-            bundle = self.models.get(task)
-            if model and bundle is not None and bundle.identity["sha256"] == model.get("sha256"):
-                return bundle.card
-        return None
-
-    def save_screenshot(self, path: str | Path | None = None) -> None:
-        """The image planes as they are on screen, as a PNG (written atomically)."""
-        if self.study is None:
-            return
-        if path is None:
-            path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", str(Path(self._export_folder) / "screenshot.png"), "PNG (*.png)")
-            if not path:
-                return
-        path = Path(path).with_suffix(".png")
-        image = self.centralWidget().grab().toImage()
-        buffer = QBuffer()
-        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-        image.save(buffer, "PNG")
-        try:
-            write_atomic(path, bytes(buffer.data()))
-        except OSError as err:
-            self.show_error("Screenshot not saved", explain(err, path.parent, path.name))
-            return
-        self.message.setText(f"Screenshot saved: {path}")
+    def save_screenshot(self, path=None) -> None:
+        self.exporter.save_screenshot(path)
 
     # reactions to the study
     def _cursor_moved(self) -> None:
@@ -555,7 +442,7 @@ class MainWindow(QMainWindow):
         self.findings.refresh()
 
     # helpers
-    def _run(self, name: str, job, on_success, on_partial=None, then=None) -> None:
+    def run_job(self, name: str, job, on_success, on_partial=None, then=None) -> None:
         """Run ``job`` in the worker; ``on_success(result)``, ``on_partial(update)``, then ``then()`` when it ends."""
         if self.runner.busy:
             self.message.setText(f"Wait for '{self.runner.name}' to finish or cancel it (Esc).")
@@ -572,7 +459,7 @@ class MainWindow(QMainWindow):
 
     def _task_finished(self) -> None:
         self._set_busy(False)
-        self._update_actions()
+        self.refresh_actions()
         then, self._handlers = self._handlers[2], (None, None, None)
         queued, self._queued = self._queued, None
         for follow_up in (then, queued):
@@ -592,7 +479,7 @@ class MainWindow(QMainWindow):
             self.progress.reset()
             self.eta.clear()
 
-    def _update_actions(self) -> None:
+    def refresh_actions(self) -> None:
         study = self.study
         seg, cls = self.models.get("segmentation"), self.models.get("classification")
         is_ct = study is not None and study.volume.modality == "CT" and study.volume.shape[0] > 1

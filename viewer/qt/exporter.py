@@ -1,0 +1,89 @@
+"""Export and screenshot actions: ask, confirm replacing files, write in the worker, report the result."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QBuffer, QIODevice
+from PySide6.QtWidgets import QDialog, QFileDialog
+
+from engine.atomic import write_atomic
+from viewer import tasks
+from viewer.model.export import (
+    ExportError, ExportExists, ExportFolder, ExportRequest, ExportResult, explain, planned_names, write_report_pdf,
+)
+from viewer.model.study import Study
+from viewer.qt.export_dialog import ExportDialog
+from viewer.qt.report_pdf import write_pdf
+
+if TYPE_CHECKING:
+    from viewer.qt.main_window import MainWindow
+
+
+class Exporter:
+    def __init__(self, window: MainWindow):
+        self.window = window
+        self.folder = str(Path.home())  # where the last export went
+
+    def export_review(self, request: ExportRequest | None = None) -> None:
+        """Ask where and what (unless ``request`` says), confirm replacing files, export in the worker."""
+        window, study = self.window, self.window.study
+        if study is None:
+            return
+        if request is None:
+            dialog = ExportDialog(study, self.folder, window)
+            if dialog.exec() != QDialog.DialogCode.Accepted:
+                return
+            request = dialog.request()
+        try:
+            ExportFolder(request.folder).check_free(planned_names(study, request))
+        except ExportExists as err:
+            if not window.confirm("Replace existing files?", f"{err}.\n\nReplace them?"):
+                return
+            request = replace(request, overwrite=True)
+        except ExportError as err:
+            window.show_error("Cannot export", str(err))
+            return
+        self.folder = str(request.folder)
+        job = tasks.export_review(study, request, self.card_for(study))
+        window.run_job("Exporting the review", job, lambda result: self._exported(request, result))
+
+    def _exported(self, request: ExportRequest, result: ExportResult) -> None:
+        files = list(result.files)
+        if request.report_pdf:
+            try:
+                files.append(write_report_pdf(result, request, write_pdf))
+            except ExportError as err:
+                self.window.show_error("Report PDF not written", str(err))
+        self.window.message.setText(f"Exported {len(files)} file(s) to {request.folder}.")
+
+    def card_for(self, study: Study):
+        """The installed card of the model that made the study's prediction (None if it is not installed)."""
+        for task, model in (("segmentation", study.segmentation and study.segmentation.model),
+                            ("classification", study.classification_model)):
+            bundle = self.window.models.get(task)
+            if model and bundle is not None and bundle.identity["sha256"] == model.get("sha256"):
+                return bundle.card
+        return None
+
+    def save_screenshot(self, path: str | Path | None = None) -> None:
+        """The image planes as they are on screen, as a PNG (written atomically)."""
+        window = self.window
+        if window.study is None:
+            return
+        if path is None:
+            path, _ = QFileDialog.getSaveFileName(window, "Save screenshot", str(Path(self.folder) / "screenshot.png"), "PNG (*.png)")
+            if not path:
+                return
+        path = Path(path).with_suffix(".png")
+        buffer = QBuffer()
+        buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+        window.centralWidget().grab().toImage().save(buffer, "PNG")
+        try:
+            write_atomic(path, bytes(buffer.data()))
+        except OSError as err:
+            window.show_error("Screenshot not saved", explain(err, path.parent, path.name))
+            return
+        window.message.setText(f"Screenshot saved: {path}")

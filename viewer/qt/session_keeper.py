@@ -1,0 +1,83 @@
+"""Keeps the open study's review on disk: saves on every change, offers to restore on reopening."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from viewer.model import session
+from viewer.model.energy_report import card_html
+from viewer.model.study import Study
+
+if TYPE_CHECKING:
+    from viewer.qt.main_window import MainWindow
+
+
+class SessionKeeper:
+    """Saves through ``viewer.model.session``; failures go to the window's banner, never raise."""
+
+    def __init__(self, window: MainWindow, folder: Path):
+        self.window, self.folder = window, folder
+
+    def watch(self, study: Study) -> None:
+        """Save ``study`` whenever the user changes something; offer its saved review, if any."""
+        study.saved_state_changed.connect(self.save)
+        self.offer_restore(study)
+
+    def save(self) -> None:
+        """Save the review now (atomic)."""
+        if self.window.study is not None:
+            self._guarded(session.save_session, self.window.study)
+
+    def save_prediction(self) -> None:
+        """After a model run: its output once, then the review that refers to it."""
+        study = self.window.study
+        if self._guarded(session.save_prediction, study):
+            self._guarded(session.save_session, study)
+
+    def offer_restore(self, study: Study) -> None:
+        """If this study has a saved review, ask whether to restore it (starting afresh keeps it aside)."""
+        window = self.window
+        try:
+            saved = session.find_session(study, self.folder)
+        except session.SessionError as err:
+            window.show_error("Saved review not usable", str(err))
+            return
+        if saved is None:
+            return
+        if not window.confirm("Restore your review?", f"This study has a saved review ({saved.summary()}). Restore it?"):
+            kept = session.archive_session(saved)
+            window.message.setText(f"Starting a new review; the previous one is kept as {kept.name}.")
+            return
+        try:
+            session.restore_session(study, saved, self.folder)
+        except session.SessionError as err:
+            window.show_error("Cannot restore the review", str(err))
+            return
+        self._show_restored(study)
+
+    def _show_restored(self, study: Study) -> None:
+        window = self.window
+        for task, model in (("segmentation", study.segmentation and study.segmentation.model),
+                            ("classification", study.classification_model)):
+            bundle = window.models.get(task)
+            if model and bundle is not None:
+                window.card.show_html(card_html(bundle.card, bundle.identity))
+                if bundle.identity["sha256"] != model.get("sha256"):
+                    window.message.setText("Review restored. It was made by a model other than the one installed now.")
+                    break
+        else:
+            window.message.setText("Review restored.")
+        if study.segmentation is not None:
+            window.tabs.setCurrentWidget(window.review)
+        window.refresh_actions()
+
+    def _guarded(self, save, study: Study) -> bool:
+        try:
+            save(study, self.folder)
+            return True
+        except OSError as err:
+            self.window.banner.setText(f"Autosave failed ({err.strerror or err}): your review is not being saved to "
+                                       f"{self.folder}. Free disk space or export the review now.")
+            self.window.banner.show()
+            return False

@@ -173,8 +173,13 @@ def test_nothing_is_written_outside_the_chosen_folder(tmp_path):
     (tmp_path / "link.html").symlink_to(tmp_path.parent / "elsewhere.html")
     with pytest.raises(ExportError, match="not a plain file inside"):
         folder.path("link.html")
+    ExportFolder(tmp_path / "new")  # a new folder typed into the dialog is created
+    assert (tmp_path / "new").is_dir()
     with pytest.raises(ExportError, match="is not a folder"):
-        ExportFolder(tmp_path / "missing")
+        ExportFolder(tmp_path / "missing" / "deeper")
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(ExportError, match="is not a folder"):
+        ExportFolder(tmp_path / "a_file")
 
 
 @pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "is full"), (errno.EROFS, "read-only"), (errno.EACCES, "read-only")])

@@ -58,7 +58,11 @@ class ExportFolder:
     """A chosen folder: plain names inside it only, no silent overwrite, OSErrors turned into ExportErrors."""
 
     def __init__(self, folder: Path, overwrite: bool = False):
+        """``folder`` is created when its parent exists (a new folder typed into the dialog)."""
         self.folder, self.overwrite = Path(folder), overwrite
+        if not self.folder.exists() and self.folder.parent.is_dir():
+            with self.guard(self.folder.name):
+                self.folder.mkdir()
         if not self.folder.is_dir():
             raise ExportError(f"{self.folder} is not a folder")
 

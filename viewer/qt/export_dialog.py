@@ -39,6 +39,7 @@ class ExportDialog(QDialog):
         form.addRow(QLabel("<small>A review.json with every mark and note is always written. Existing files are "
                            "only replaced after you confirm.</small>"))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
+        buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)

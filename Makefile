@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench bench-train bench-viewer demo-models lint clean
+.PHONY: run test bench bench-train bench-viewer demo-models samples installer lint clean
 
 $(VENV)/.installed-%: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,3 +41,11 @@ demo-models: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
+
+# Sample images offered by "Open sample" (copied from pydicom-data and ../shared/data; not in git).
+samples: $(VENV)/.installed-test
+	$(PY) packaging/collect_samples.py
+
+# The standalone viewer (PyInstaller onedir in dist/sadnn-viewer), its size report and headless self-test.
+installer: samples
+	$(PY) packaging/build.py

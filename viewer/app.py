@@ -16,6 +16,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--screenshot", metavar="PNG", help="save a screenshot after opening PATH and quit (for docs and checks)")
     parser.add_argument("--report-first-window", action="store_true",
                         help="print seconds from process start to the first painted window, then quit (benchmark)")
+    parser.add_argument("--self-test", metavar="OUT",
+                        help="open the bundled samples, run both models, export a review into OUT, exit 0 if all worked")
     return parser.parse_args(argv)
 
 
@@ -28,6 +30,7 @@ def run(argv: list[str]) -> int:
 
     args = parse(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("highdicom").setLevel(logging.WARNING)  # it logs every attribute it copies
     app = QApplication(["sadnn-viewer"])
     app.setApplicationName("SaDNN Viewer")
     window = MainWindow()
@@ -39,7 +42,23 @@ def run(argv: list[str]) -> int:
         QTimer.singleShot(0, lambda: _report_first_window(app))
     if args.screenshot:
         QTimer.singleShot(0, lambda: _screenshot_when_idle(window, args.screenshot, app))
+    if args.self_test:
+        from pathlib import Path
+
+        from viewer.qt.self_test import run_self_test
+
+        QTimer.singleShot(0, lambda: app.exit(run_self_test(app, window, Path(args.self_test))))
+    elif not (args.screenshot or args.report_first_window or args.path):
+        _welcome_on_first_run(window)
     return app.exec()
+
+
+def _welcome_on_first_run(window) -> None:
+    from viewer.welcome import is_first_run, mark_welcomed
+
+    if is_first_run():
+        window.show_welcome()
+        mark_welcomed()
 
 
 def _report_bug(window, exc_info) -> None:

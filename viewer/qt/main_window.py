@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-    QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
+    QMenu, QPushButton, QSlider, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
 from engine.errors import EngineError
@@ -30,6 +30,8 @@ from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
 from viewer.qt.progress_strip import ProgressStrip
 from viewer.qt.session_keeper import SessionKeeper
+from viewer.qt.welcome_dialog import WelcomeDialog
+from viewer.samples import available_samples, sample
 from viewer.qt.review_panel import ReviewPanel
 from viewer.qt.segmentation_panel import SegmentationPanel
 from viewer.qt.slice_view import SliceView
@@ -50,6 +52,7 @@ class MainWindow(QMainWindow):
         self.sessions = SessionKeeper(self, sessions_folder())
         self.exporter = Exporter(self)
         self.study: Study | None = None
+        self.last_error: str | None = None  # the last message shown by show_error
         self.views: dict[str, SliceView] = {}
         self.runner = TaskRunner(self)
         self._build_panels()
@@ -136,8 +139,32 @@ class MainWindow(QMainWindow):
             action.triggered.connect(slot)
             toolbar.addAction(action)
             self.actions[name] = action
+        self._add_sample_menu(toolbar)
         self._add_key_shortcuts()
         self.refresh_actions()
+
+    def _add_sample_menu(self, toolbar) -> None:
+        """'Open sample' with the real images shipped with the app (see viewer.samples)."""
+        menu = QMenu(self)
+        for item in available_samples():
+            action = menu.addAction(item.title)
+            action.setToolTip(item.credit)
+            action.triggered.connect(lambda _checked=False, key=item.key: self.open_sample(key))
+        menu.addSeparator()
+        menu.addAction("About this app...").triggered.connect(self.show_welcome)
+        button = QToolButton()
+        button.setText("Open sample")
+        button.setMenu(menu)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        toolbar.insertWidget(toolbar.actions()[2], button)
+
+    def open_sample(self, key: str) -> None:
+        self.open_path(sample(key).path())
+
+    def show_welcome(self) -> None:
+        """The first-run screen (also under Open sample > About)."""
+        self.welcome = WelcomeDialog(self.open_sample, self)
+        self.welcome.open()
 
     def _add_key_shortcuts(self) -> None:
         keys = {
@@ -527,6 +554,7 @@ class MainWindow(QMainWindow):
     def show_error(self, title: str, text: str) -> None:
         """A specific message in a dialog and in the status bar; the window stays usable."""
         self.message.setText(f"{title}: {text}")
+        self.last_error = f"{title}: {text}"
         self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
         self.error_box.open()
 

@@ -1,0 +1,97 @@
+"""``sadnn-viewer --self-test OUT``: proves an installation works end to end, headless if need be.
+
+Opens the bundled CT sample, segments the liver, exports the review (anonymised: NIfTI, DICOM SEG,
+HTML + PDF report), opens the bundled chest radiograph (JPEG 2000), classifies it with RISE
+saliency, writes ``OUT/self_test.json`` and returns 0; any failure prints one line and returns 1.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from viewer.model.export import ExportRequest
+from viewer.samples import sample
+
+STEP_TIMEOUT_S = 600
+
+
+class SelfTestFailed(Exception):
+    pass
+
+
+def run_self_test(app, window, out: Path) -> int:
+    out.mkdir(parents=True, exist_ok=True)
+    window.confirm = lambda *_: False  # no saved review is restored: start from scratch
+    window.sessions.folder = out / "sessions"  # the test's autosaves stay in OUT, not in the user's folder
+    started = time.perf_counter()
+    try:
+        report = {"models": _models(window), "ct": _ct(app, window, out), "xray": _xray(app, window)}
+    except SelfTestFailed as err:
+        print(f"self-test failed: {err}", flush=True)
+        return 1
+    report["seconds"] = round(time.perf_counter() - started, 1)
+    (out / "self_test.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(f"self-test passed in {report['seconds']} s: {json.dumps(report)}", flush=True)
+    return 0
+
+
+def _models(window) -> dict:
+    names = {task: window.models.get(task) for task in ("segmentation", "classification")}
+    missing = [task for task, bundle in names.items() if bundle is None]
+    if missing:
+        raise SelfTestFailed(f"no {', '.join(missing)} model: " + "; ".join(window.models.problems))
+    return {task: bundle.identity for task, bundle in names.items()}
+
+
+def _ct(app, window, out: Path) -> dict:
+    volume = _open(app, window, sample("ct").path())
+    window.segment()
+    _wait(app, window, "liver segmentation")
+    study = window.study
+    if study.segmentation is None or not study.mask.any():
+        raise SelfTestFailed(f"segmentation produced no liver ({window.message.text()})")
+    window.export_review(ExportRequest(out / "ct_export", anonymise=True))
+    _wait(app, window, "export")
+    written = sorted(p.name for p in (out / "ct_export").iterdir())
+    for name in ("liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf", "review.json"):
+        if name not in written:
+            raise SelfTestFailed(f"export did not write {name} ({window.message.text()})")
+    stats = study.statistics()
+    return {"shape": list(volume.shape), "liver_ml": round(stats.millilitres, 1),
+            "seconds_int8": round(study.segmentation.int8.energy.seconds, 2), "exported": written}
+
+
+def _xray(app, window) -> dict:
+    volume = _open(app, window, sample("xray").path())
+    window.classify()
+    _wait(app, window, "classification and saliency")
+    study = window.study
+    if study.classification is None or study.saliency is None:
+        raise SelfTestFailed(f"classification or saliency missing ({window.message.text()})")
+    top = study.classification.ranked()[0]
+    return {"shape": list(volume.shape), "top_finding": top[0], "probability": round(top[1], 3),
+            "saliency_masks": study.saliency_progress[1]}
+
+
+def _open(app, window, path: Path):
+    if not path.exists():
+        raise SelfTestFailed(f"bundled sample missing: {path}")
+    previous = window.study
+    window.open_path(path)
+    _wait(app, window, f"opening {path.name}", lambda: window.study is not previous)
+    return window.study.volume
+
+
+def _wait(app, window, what: str, done=lambda: True) -> None:
+    """Let the event loop run until the worker is idle (and ``done()``), or fail after the timeout."""
+    deadline = time.monotonic() + STEP_TIMEOUT_S
+    while window.runner.busy or not done():
+        app.processEvents()
+        time.sleep(0.01)
+        if time.monotonic() > deadline:
+            raise SelfTestFailed(f"{what} did not finish in {STEP_TIMEOUT_S} s")
+    app.processEvents()
+    if window.last_error:
+        raise SelfTestFailed(f"{what}: {window.last_error}")

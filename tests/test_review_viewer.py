@@ -209,3 +209,38 @@ def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, win
 
     with Image.open(tmp_path / "view.png") as shot:
         assert shot.size[0] > 500 and shot.size[1] > 400 and "Screenshot saved" in window.message.text()
+
+
+def test_segmenting_again_asks_and_keeps_the_review_in_progress(qtbot, window, private_sessions):
+    open_series(qtbot, window)
+    with_reference_prediction(window)
+    window.sessions.save_prediction()
+    window.study.mark_slice("flagged")
+    questions = []
+    window.confirm = lambda title, text: questions.append(text) or False
+    window.segment()
+    assert questions and "1 slice(s) marked" in questions[0] and not window.runner.busy  # refused: nothing replaced
+    assert window.study.review.marks  # the review is untouched
+    window.confirm = lambda *_: True
+    window.segment()
+    finish(qtbot, window)
+    assert not window.study.review.marks  # a fresh review of the new prediction
+    kept = list(private_sessions.glob("*.discarded-*.npz"))
+    assert len(kept) == 1  # the old review was set aside, not deleted
+
+
+def test_an_autosave_failure_is_shown_and_the_review_goes_on(qtbot, window, monkeypatch):
+    import errno
+
+    import viewer.model.session as session
+
+    open_series(qtbot, window)
+    with_reference_prediction(window)
+
+    def disk_full(*_args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(session, "write_atomic", disk_full)
+    window.study.mark_slice("accepted")
+    assert window.banner.isVisible() and "Autosave failed (No space left on device)" in window.banner.text()
+    assert window.study.review.marks[window.study.cursor[0]] == "accepted"

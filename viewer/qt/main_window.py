@@ -304,6 +304,8 @@ class MainWindow(QMainWindow):
         except EngineError as err:
             self.show_error("Cannot segment", str(err))
             return
+        if not self.sessions.may_replace_review(self.study):
+            return
         self.run_job("Segmenting liver", job, self._segmented)
 
     def _segmented(self, result) -> None:

@@ -35,6 +35,28 @@ class SessionKeeper:
         if self._guarded(session.save_prediction, study):
             self._guarded(session.save_session, study)
 
+    def may_replace_review(self, study: Study) -> bool:
+        """Before a new prediction replaces a review in progress: ask, and keep the old review aside."""
+        review, editor = study.review, study.editor
+        started = review is not None and (review.marks or review.notes or editor.can_undo or
+                                          editor.edited_slices(study.segmentation.mask))
+        if not started:
+            return True
+        question = (f"Segmenting again replaces the current prediction and its review ({len(review.marks)} slice(s) marked). "
+                    "The current review will be kept in a separate file. Continue?")
+        if not self.window.confirm("Replace the review in progress?", question):
+            return False
+        self.save()
+        try:
+            saved = session.find_session(study, self.folder)
+            if saved is not None:
+                kept = session.archive_session(saved)
+                self.window.message.setText(f"The previous review is kept as {kept.name}.")
+        except (session.SessionError, OSError) as err:
+            self.window.show_error("Previous review not set aside", str(err))
+            return False
+        return True
+
     def offer_restore(self, study: Study) -> None:
         """If this study has a saved review, ask whether to restore it (starting afresh keeps it aside)."""
         window = self.window

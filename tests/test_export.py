@@ -199,3 +199,30 @@ def test_a_full_disk_or_read_only_folder_gives_a_clear_error_and_leaves_no_debri
         folder.write_bytes("report.html", b"new")
     assert (tmp_path / "report.html").read_text() == "the previous report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left behind
+
+
+def test_a_seg_of_a_series_stored_right_to_left_reads_back_unflipped(tmp_path):
+    """Rows stored from the patient's left to right are flipped for display; the SEG goes back to storage order."""
+    import pydicom
+
+    folder = copy_series(data_path("ct", "totalseg_abd_dicom"), tmp_path / "series")
+    columns = None
+    for path in sorted(folder.iterdir()):
+        dataset = pydicom.dcmread(path)
+        columns = int(dataset.Columns)
+        spacing = float(dataset.PixelSpacing[1])
+        position = [float(v) for v in dataset.ImagePositionPatient]
+        dataset.ImageOrientationPatient = [-1, 0, 0, 0, 1, 0]  # the first column is now the patient's left
+        dataset.ImagePositionPatient = [position[0] + (columns - 1) * spacing, position[1], position[2]]
+        dataset.PixelData = pydicom.dcmread(path).pixel_array[:, ::-1].copy().tobytes()  # same anatomy, mirrored storage
+        dataset.file_meta.TransferSyntaxUID = pydicom.uid.ExplicitVRLittleEndian
+        dataset.save_as(path, enforce_file_format=True)
+    original = find_images(data_path("ct", "totalseg_abd_dicom"))[0].load()
+    mirrored = find_images(folder)[0].load()
+    np.testing.assert_array_equal(mirrored.array, original.array)  # the reader undid the mirrored storage
+    study = reviewed_study(mirrored)
+    export_study(study, ExportRequest(tmp_path / "out", nifti=False, report_html=False, report_pdf=False), None)
+    seg = pydicom.dcmread(tmp_path / "out" / "liver_seg.dcm")
+    stored = seg.pixel_array.reshape(-1, 512, 512)
+    np.testing.assert_array_equal(stored[10], study.mask[10][:, ::-1])  # written in the file's own column order
+    np.testing.assert_array_equal(read_mask(tmp_path / "out" / "liver_seg.dcm", mirrored) == 1, study.mask)

@@ -60,10 +60,25 @@ def _read_seg(path: Path, reference: Volume) -> np.ndarray:
     frames = np.asarray(seg.pixel_array).reshape(-1, int(seg.Rows), int(seg.Columns))
     labels = np.zeros(reference.shape, dtype=np.uint16)
     shared = seg.get("SharedFunctionalGroupsSequence", [None])[0]
+    frames = _to_canonical(frames, shared, reference)
     for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
         index = _slice_index(group, reference, path.name)
         labels[index][frame > 0] = _segment_number(group, shared)
     return labels
+
+
+def _to_canonical(frames: np.ndarray, shared, reference: Volume) -> np.ndarray:
+    """Flip rows / columns stored against the image's canonical axes (as the image reader flipped them)."""
+    try:
+        cosines = np.asarray(shared.PlaneOrientationSequence[0].ImageOrientationPatient, dtype=float)
+    except (AttributeError, IndexError, TypeError):
+        return frames
+    direction = np.asarray(reference.direction, dtype=float)
+    if float(cosines[:3] @ direction[:, 0]) < 0:
+        frames = frames[:, :, ::-1]
+    if float(cosines[3:] @ direction[:, 1]) < 0:
+        frames = frames[:, ::-1, :]
+    return frames
 
 
 def _segment_number(group, shared) -> int:

@@ -49,11 +49,9 @@ def calibration_inputs(size: int) -> list[np.ndarray]:
 
 
 def read_ct_series() -> np.ndarray:
-    import SimpleITK as sitk
+    from engine.io import find_images
 
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(CT_SERIES)))
-    return sitk.GetArrayFromImage(reader.Execute())
+    return find_images(CT_SERIES)[0].load().array
 
 
 def bench_model(name: str, size: int, folder: Path, repeats: int) -> dict:

@@ -20,7 +20,7 @@ def write_atomic(path: Path, payload: bytes) -> None:
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside ``path`` for a writer that needs a file name (SimpleITK, pydicom).
+    """A temporary path beside ``path`` for a writer that needs a file name (nibabel, pydicom).
 
     When the block succeeds the file is renamed onto ``path``; when it fails it is removed and
     ``path`` is untouched.

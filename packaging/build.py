@@ -62,6 +62,7 @@ def build_environment() -> None:
         run([sys.executable, "-m", "venv", str(BUILD / "venv")])
     run([str(VENV_PYTHON), "-m", "pip", "install", "--quiet", "--upgrade", "pip"])
     run([str(VENV_PYTHON), "-m", "pip", "install", "--quiet", f"{ROOT}[viewer]", "pyinstaller>=6.10"])
+    run([str(VENV_PYTHON), "-m", "pip", "uninstall", "--quiet", "--yes", "sadnn-viewer"])  # the spec takes the source tree
     probe = subprocess.run([str(VENV_PYTHON), "-c", "import torch"], capture_output=True)
     if probe.returncode == 0:
         raise SystemExit("build: error: torch is installed in the build environment; the viewer must not need it")

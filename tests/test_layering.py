@@ -11,7 +11,7 @@ BLOCK_TORCH = """
 import sys
 class Block:
     def find_spec(self, name, path=None, target=None):
-        if name.split('.')[0] in {'torch', 'onnx', 'onnxscript', 'PySide6', 'pyqtgraph', 'training'}:
+        if name.split('.')[0] in {'torch', 'onnx', 'onnxscript', 'PySide6', 'pyqtgraph', 'training', 'SimpleITK'}:
             raise ImportError('blocked: ' + name)
 sys.meta_path.insert(0, Block())
 """
@@ -48,13 +48,19 @@ def test_import_linter_contracts_hold():
 
 
 def test_viewer_state_works_with_qt_and_torch_absent():
-    """Like napari's models: the study, its reading state and comparisons run headless, without Qt."""
+    """Like napari's models: the study, its reading state and comparisons run headless, without Qt
+    (and images and masks are read and written without SimpleITK, which the installer leaves out)."""
     code = f"""
 from engine.io import find_images, read_mask
 from viewer.model.study import Study
 study = Study(find_images({str(ROOT.parent / 'shared' / 'data' / 'ct' / 'totalseg_abd_dicom')!r})[0].load())
 study.step(0, 3); study.apply_preset('Liver')
 study.set_reference(read_mask({str(ROOT.parent / 'shared' / 'data' / 'ct' / 'totalseg_nifti' / 'example_seg_dicom.nii.gz')!r}, study.volume) == 5)
+import tempfile, pathlib
+from engine.io.writers import write_nifti_mask
+out = pathlib.Path(tempfile.mkdtemp()) / 'liver.nii.gz'
+write_nifti_mask(study.volume, study.reference, out)
+assert (read_mask(out, study.volume) == 1).sum() == study.reference.sum()
 print(study.cursor[0], study.window.label(), int(study.reference.sum()))
 """
     data_path("ct", "totalseg_abd_dicom")

@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.card import InputContract
 from engine.errors import InputError
-from engine.io.itk import read_itk
+from engine.io.volume_files import read_volume_file
 from engine.io.masks import read_mask
 from engine.preprocess import prepare_ct_slices, resize_mask
 from training.errors import DatasetError
@@ -90,7 +90,7 @@ def load_slices(cases: list[LiverCase], contract: InputContract, margin: int = 3
 def read_case(case: LiverCase):
     """The CT (canonical orientation, HU) and its binary liver mask (liver + tumour) on the same grid."""
     try:
-        volume = read_itk(case.image, modality="CT")
+        volume = read_volume_file(case.image, modality="CT")
         labels = read_mask(case.label, volume)
     except InputError as err:
         raise DatasetError(f"case {case.name}: {err}") from err

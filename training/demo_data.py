@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.atomic import write_atomic
 from engine.io import find_images, read_image_file, read_mask
-from engine.io.itk import to_sitk
+from engine.io.nifti import write_nifti
 from training.errors import DatasetError
 
 TOTALSEG_LIVER = 5
@@ -25,8 +25,6 @@ CASES = (
 
 def build_demo_msd(source: Path, out: Path) -> Path:
     """Write ``out`` as an MSD Task03 folder (dataset.json, imagesTr/, labelsTr/) from ``source`` (shared/data/ct)."""
-    import SimpleITK as sitk
-
     source, out = Path(source), Path(out)
     if not (source / CASES[0][1]).exists():
         raise DatasetError(f"{source} does not hold the TotalSegmentator example CTs (expected {CASES[0][1]})")
@@ -37,8 +35,8 @@ def build_demo_msd(source: Path, out: Path) -> Path:
         image = source / image_path
         volume = find_images(image)[0].load() if image.is_dir() else read_image_file(image)
         liver = (read_mask(source / mask_path, volume) == TOTALSEG_LIVER).astype(np.uint8)
-        sitk.WriteImage(sitk.Cast(to_sitk(volume), sitk.sitkInt16), str(out / "imagesTr" / f"{name}.nii.gz"))
-        sitk.WriteImage(to_sitk(volume, liver), str(out / "labelsTr" / f"{name}.nii.gz"))
+        write_nifti(out / "imagesTr" / f"{name}.nii.gz", np.round(volume.array).astype(np.int16), volume)
+        write_nifti(out / "labelsTr" / f"{name}.nii.gz", liver, volume)
         training.append({"image": f"./imagesTr/{name}.nii.gz", "label": f"./labelsTr/{name}.nii.gz"})
     manifest = {
         "name": "LiverDemo", "description": "Two real abdominal CTs (TotalSegmentator examples, Apache-2.0); "

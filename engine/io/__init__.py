@@ -1,4 +1,4 @@
-"""Medical image readers returning one Volume type (numpy, SimpleITK, pydicom; no torch, no Qt)."""
+"""Medical image readers returning one Volume type (numpy, nibabel, pynrrd, pydicom; no torch, no Qt)."""
 
 from engine.io.dicom import DicomSeries, read_dicom_file, read_dicom_series, scan_dicom
 from engine.io.masks import read_mask

@@ -8,7 +8,8 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.io.dicom import is_dicom_file
-from engine.io.itk import is_itk_file, read_sitk, to_sitk
+from engine.io.resample import resample_nearest
+from engine.io.volume_files import is_volume_file, read_stored
 from engine.io.volume import Volume
 
 
@@ -19,8 +20,8 @@ def read_mask(path: Path | str, reference: Volume) -> np.ndarray:
         raise InputError(f"{path} is not a file")
     if is_dicom_file(path):
         return _read_seg(path, reference)
-    if is_itk_file(path):
-        return _read_itk_mask(path, reference)
+    if is_volume_file(path):
+        return _read_volume_mask(path, reference)
     raise InputError(f"{path.name}: a reference mask must be NIfTI, NRRD, MHA or DICOM SEG")
 
 
@@ -29,18 +30,14 @@ def labels_present(mask: np.ndarray) -> list[int]:
     return [int(v) for v in np.unique(mask) if v != 0]
 
 
-def _read_itk_mask(path: Path, reference: Volume) -> np.ndarray:
-    import SimpleITK as sitk
-
-    image = read_sitk(path, "mask image")
-    if image.GetDimension() != 3:
-        raise InputError(f"{path.name} is a {image.GetDimension()}D image; a reference mask must be 3D")
-    values = sitk.GetArrayViewFromImage(image)
+def _read_volume_mask(path: Path, reference: Volume) -> np.ndarray:
+    stored = read_stored(path)
+    values = stored.array
     if not np.array_equal(values, np.round(values)):
         raise InputError(f"{path.name} holds non-integer values: it is an image, not a label mask")
-    grid = to_sitk(reference, np.zeros(reference.shape, dtype=np.uint8))
-    resampled = sitk.Resample(sitk.Cast(image, sitk.sitkUInt16), grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0)
-    labels = sitk.GetArrayFromImage(resampled)
+    if values.min() < 0 or values.max() > np.iinfo(np.uint16).max:
+        raise InputError(f"{path.name} holds labels outside 0..65535: it is an image, not a label mask")
+    labels = resample_nearest(stored.with_array(values.astype(np.uint16)), reference)
     if not labels.any() and values.any():
         raise InputError(f"{path.name} does not overlap the open image (a mask of another scan?)")
     return labels

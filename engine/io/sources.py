@@ -8,7 +8,7 @@ from typing import Callable
 
 from engine.errors import InputError
 from engine.io.dicom import DicomSeries, is_dicom_file, read_dicom_file, read_dicom_series, scan_dicom
-from engine.io.itk import is_itk_file, read_itk
+from engine.io.volume_files import is_volume_file, read_volume_file
 from engine.io.raster import is_raster_file, read_raster
 from engine.io.volume import Volume
 
@@ -42,7 +42,7 @@ def find_images(path: Path | str, cancel: Callable[[], bool] | None = None) -> l
     series = scan_dicom(path, cancel)
     if series:
         return [ImageSource(s.label(), path, s) for s in series]
-    others = sorted(p for p in path.iterdir() if p.is_file() and (is_itk_file(p) or is_raster_file(p)))
+    others = sorted(p for p in path.iterdir() if p.is_file() and (is_volume_file(p) or is_raster_file(p)))
     if others:
         return [ImageSource(p.name, p) for p in others]
     raise InputError(f"no DICOM series or image files found in {path}")
@@ -57,8 +57,8 @@ def read_image_file(path: Path | str) -> Volume:
         raise InputError(f"{path.name} is empty (0 bytes)")
     if is_dicom_file(path) or path.suffix.lower() in (".dcm", ".dicom"):
         return read_dicom_file(path)
-    if is_itk_file(path):
-        return read_itk(path)
+    if is_volume_file(path):
+        return read_volume_file(path)
     if is_raster_file(path):
         return read_raster(path)
     raise InputError(f"{path.name}: unsupported file type (open DICOM, NIfTI, NRRD, MHA, PNG or JPEG)")

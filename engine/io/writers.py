@@ -11,7 +11,9 @@ import numpy as np
 from engine.atomic import atomic_path, write_atomic
 from engine.errors import InputError
 from engine.io.deidentify import Deidentifier
-from engine.io.itk import is_itk_file, to_sitk
+from engine.io.nifti import write_nifti
+from engine.io.resample import resample_nearest
+from engine.io.volume_files import is_volume_file, read_stored
 from engine.io.volume import Volume
 
 SOFTWARE = "SaDNN Viewer"
@@ -20,22 +22,13 @@ SOFTWARE = "SaDNN Viewer"
 def write_nifti_mask(volume: Volume, mask: np.ndarray, path: Path) -> None:
     """A uint8 NIfTI of ``mask``; for a NIfTI/NRRD/MHA source, on exactly the source file's grid
     (same size, spacing, origin and direction), else on the volume's (LPS) grid."""
-    import SimpleITK as sitk
-
-    image = to_sitk(volume, np.asarray(mask, dtype=np.uint8))
+    labels = volume.with_array(np.asarray(mask, dtype=np.uint8))
     source = Path(volume.source)
-    if volume.source and is_itk_file(source) and source.is_file():
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(str(source))
-        reader.ReadImageInformation()
-        if reader.GetDimension() == 3:
-            grid = sitk.Image(reader.GetSize(), sitk.sitkUInt8)
-            grid.SetSpacing(reader.GetSpacing())
-            grid.SetOrigin(reader.GetOrigin())
-            grid.SetDirection(reader.GetDirection())
-            image = sitk.Resample(image, grid, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    if volume.source and is_volume_file(source) and source.is_file():
+        stored = read_stored(source)
+        labels = stored.with_array(resample_nearest(labels, stored))
     with atomic_path(Path(path)) as temporary:
-        sitk.WriteImage(image, str(temporary), useCompression=True)
+        write_nifti(temporary, labels.array, labels)
 
 
 def source_headers(volume: Volume) -> list:

@@ -3,6 +3,7 @@ with the liver volume and HU statistics kept up to date."""
 
 from __future__ import annotations
 
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -88,13 +89,10 @@ class MaskEditor:
 
     def fill_hole(self, z: int, row: int, column: int) -> list[int]:
         """Fill the unmasked region around (row, column) of slice ``z`` if the mask encloses it."""
-        import SimpleITK as sitk
-
         if self.mask[z, row, column]:
             return []
-        outside = sitk.GetImageFromArray((~self.mask[z]).astype(np.uint8))
-        region = sitk.GetArrayFromImage(sitk.ConnectedThreshold(outside, seedList=[(int(column), int(row))], lower=1, upper=1)) > 0
-        if region[0].any() or region[-1].any() or region[:, 0].any() or region[:, -1].any():
+        region = enclosed_region(~self.mask[z], row, column)
+        if region is None:
             raise ValueError("that region reaches the edge of the image: it is not a hole in the mask")
         with self._step():
             self._remember(z)
@@ -163,6 +161,23 @@ class MaskEditor:
         for z in slices:
             values = self.image[z][self.mask[z]].astype(np.float64)
             self._count[z], self._sum[z], self._sum_sq[z] = values.size, values.sum(), np.square(values).sum()
+
+
+def enclosed_region(free: np.ndarray, row: int, column: int) -> np.ndarray | None:
+    """The 4-connected region of ``free`` pixels around (row, column), or None if it reaches the border."""
+    rows, columns = free.shape
+    seen = np.zeros_like(free, dtype=bool)
+    seen[row, column] = True
+    queue = deque([(row, column)])
+    while queue:
+        r, c = queue.popleft()
+        if r in (0, rows - 1) or c in (0, columns - 1):
+            return None  # open to the outside: stop at once
+        for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if free[nr, nc] and not seen[nr, nc]:
+                seen[nr, nc] = True
+                queue.append((nr, nc))
+    return seen
 
 
 def _slice_edit(z: int, before: np.ndarray, after: np.ndarray) -> SliceEdit | None:

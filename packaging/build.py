@@ -45,7 +45,9 @@ def main(argv: list[str] | None = None) -> int:
     run([str(VENV_PYTHON), "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level", "WARN",
          "--workpath", str(BUILD / "work"), "--distpath", str(DIST), str(ROOT / "packaging" / "sadnn_viewer.spec")])
     prune()
+    stripped = strip_binaries()
     report = size_report()
+    report["stripped_mb"] = stripped
     report["build_seconds"] = round(time.perf_counter() - started, 1)
     if not args.skip_smoke:
         report["smoke"] = smoke_test()
@@ -78,6 +80,27 @@ def prune() -> None:
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
+
+
+def strip_binaries() -> float:
+    """Debug symbols out of shared libraries that are safe to strip (Linux only); returns MB saved.
+
+    Libraries that auditwheel patched (in a ``*.libs`` folder, or with an $ORIGIN run path) are left
+    alone: stripping a patchelf-modified file breaks its program headers.
+    """
+    if not sys.platform.startswith("linux") or shutil.which("strip") is None:
+        return 0.0
+    saved = 0
+    for path in APP.rglob("*.so*"):
+        if not path.is_file() or path.is_symlink() or any(part.endswith(".libs") for part in path.parts):
+            continue
+        dynamic = subprocess.run(["readelf", "-d", str(path)], capture_output=True, text=True).stdout
+        if "$ORIGIN" in dynamic:
+            continue
+        before = path.stat().st_size
+        if subprocess.run(["strip", "--strip-unneeded", str(path)], capture_output=True).returncode == 0:
+            saved += before - path.stat().st_size
+    return round(saved / 2**20, 1)
 
 
 def size_report(top: int = 12) -> dict:

@@ -27,7 +27,7 @@ def run_self_test(app, window, out: Path) -> int:
     window.sessions.folder = out / "sessions"  # the test's autosaves stay in OUT, not in the user's folder
     started = time.perf_counter()
     try:
-        report = {"models": _models(window), "ct": _ct(app, window, out), "xray": _xray(app, window)}
+        report = {"models": _models(window), "decoders": _decoders(), "ct": _ct(app, window, out), "xray": _xray(app, window)}
     except SelfTestFailed as err:
         print(f"self-test failed: {err}", flush=True)
         return 1
@@ -43,6 +43,27 @@ def _models(window) -> dict:
     if missing:
         raise SelfTestFailed(f"no {', '.join(missing)} model: " + "; ".join(window.models.problems))
     return {task: bundle.identity for task, bundle in names.items()}
+
+
+def _decoders() -> dict:
+    """Every compressed transfer syntax the viewer promises has a working decoder (the plugins load)."""
+    from pydicom.pixels import get_decoder
+    from pydicom.uid import JPEG2000, JPEG2000Lossless, JPEGBaseline8Bit, JPEGLosslessSV1, JPEGLSLossless, RLELossless
+
+    import importlib
+
+    for module in ("libjpeg", "openjpeg", "rle", "jpeg_ls"):  # loads each codec's compiled library
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise SelfTestFailed(f"the {module} decoder does not load: {err}") from err
+    found = {}
+    for uid in (JPEGBaseline8Bit, JPEGLosslessSV1, JPEGLSLossless, JPEG2000Lossless, JPEG2000, RLELossless):
+        decoder = get_decoder(uid)
+        if not decoder.is_available:
+            raise SelfTestFailed(f"no decoder for {uid.name} (a pixel-data plugin failed to load)")
+        found[uid.name] = list(decoder.available_plugins)
+    return found
 
 
 def _ct(app, window, out: Path) -> dict:

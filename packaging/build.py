@@ -88,7 +88,7 @@ def strip_binaries() -> float:
     Libraries that auditwheel patched (in a ``*.libs`` folder, or with an $ORIGIN run path) are left
     alone: stripping a patchelf-modified file breaks its program headers.
     """
-    if not sys.platform.startswith("linux") or shutil.which("strip") is None:
+    if not sys.platform.startswith("linux") or shutil.which("strip") is None or shutil.which("readelf") is None:
         return 0.0
     saved = 0
     for path in APP.rglob("*.so*"):

@@ -25,6 +25,7 @@ class SliceEdit:
 @dataclass(frozen=True)
 class MaskStatistics:
     voxels: int
+    slices: int  # slices the mask touches
     millilitres: float
     mean_hu: float
     sd_hu: float
@@ -124,10 +125,11 @@ class MaskEditor:
         """Volume in mL and mean / SD of the image values (HU) inside the mask."""
         count = int(self._count.sum())
         if count == 0:
-            return MaskStatistics(0, 0.0, float("nan"), float("nan"))
+            return MaskStatistics(0, 0, 0.0, float("nan"), float("nan"))
         mean = self._sum.sum() / count
         variance = max(self._sum_sq.sum() / count - mean ** 2, 0.0)
-        return MaskStatistics(count, count * self.voxel_ml, float(mean), float(np.sqrt(variance)))
+        slices = int(np.count_nonzero(self._count))
+        return MaskStatistics(count, slices, count * self.voxel_ml, float(mean), float(np.sqrt(variance)))
 
     # helpers
     @contextmanager

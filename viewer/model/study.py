@@ -42,14 +42,6 @@ class SegmentationResult:
     def mask(self) -> np.ndarray:
         return self.int8.mask
 
-    @cached_property
-    def voxel_count(self) -> int:
-        return int(np.count_nonzero(self.int8.mask))
-
-    @cached_property
-    def slices_with_mask(self) -> int:
-        return int(self.int8.mask.any(axis=(1, 2)).sum())
-
 
 class Study:
     """State of one open image; views subscribe to its events and never hold state of their own.

@@ -79,9 +79,8 @@ def statistics_html(study: Study) -> str:
     if study.segmentation is None:
         return "Run <b>Segment liver</b> to see the prediction."
     z = study.cursor[0]
-    result = study.segmentation
-    lines = [f"Predicted liver: <b>{result.voxel_count * study.volume.voxel_volume_ml:.1f} mL</b>"
-             f" ({result.slices_with_mask} slices)"]
+    stats = study.statistics()  # of the mask as shown: the prediction with the reviewer's edits
+    lines = [f"Liver mask: <b>{stats.millilitres:.1f} mL</b> ({stats.slices} slices)"]
     for name, comparison in (("reference", study.comparison), ("fp32", study.disagreement)):
         if comparison is not None:
             here = comparison.dice_per_slice[z]

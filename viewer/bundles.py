@@ -13,12 +13,17 @@ from engine.errors import BundleError
 MODELS_ENV = "SADNN_MODELS"
 
 
+def resources_folder(name: str, override_env: str) -> Path:
+    """$``override_env``, else resources/``name`` inside the frozen app or next to the source tree."""
+    if os.environ.get(override_env):
+        return Path(os.environ[override_env])
+    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
+    return root / "resources" / name
+
+
 def models_folder() -> Path:
     """$SADNN_MODELS, else resources/models inside the frozen app or next to the source tree."""
-    if os.environ.get(MODELS_ENV):
-        return Path(os.environ[MODELS_ENV])
-    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
-    return root / "resources" / "models"
+    return resources_folder("models", MODELS_ENV)
 
 
 @dataclass

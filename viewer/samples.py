@@ -5,10 +5,10 @@
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+from viewer.bundles import resources_folder
 
 SAMPLES_ENV = "SADNN_SAMPLES"
 
@@ -34,10 +34,7 @@ SAMPLES = (
 
 def samples_folder() -> Path:
     """$SADNN_SAMPLES, else resources/samples inside the frozen app or next to the source tree."""
-    if os.environ.get(SAMPLES_ENV):
-        return Path(os.environ[SAMPLES_ENV])
-    root = Path(getattr(sys, "_MEIPASS", Path(__file__).resolve().parents[1]))
-    return root / "resources" / "samples"
+    return resources_folder("samples", SAMPLES_ENV)
 
 
 def available_samples(folder: Path | None = None) -> list[Sample]:

@@ -10,7 +10,7 @@ from engine.errors import InputError
 from engine.io.dicom import is_dicom_file
 from engine.io.resample import resample_nearest
 from engine.io.volume_files import is_volume_file, read_stored
-from engine.io.volume import Volume
+from engine.io.volume import Volume, match_stored_axes
 
 
 def read_mask(path: Path | str, reference: Volume) -> np.ndarray:
@@ -67,15 +67,10 @@ def _read_seg(path: Path, reference: Volume) -> np.ndarray:
 def _to_canonical(frames: np.ndarray, shared, reference: Volume) -> np.ndarray:
     """Flip rows / columns stored against the image's canonical axes (as the image reader flipped them)."""
     try:
-        cosines = np.asarray(shared.PlaneOrientationSequence[0].ImageOrientationPatient, dtype=float)
+        cosines = shared.PlaneOrientationSequence[0].ImageOrientationPatient
     except (AttributeError, IndexError, TypeError):
         return frames
-    direction = np.asarray(reference.direction, dtype=float)
-    if float(cosines[:3] @ direction[:, 0]) < 0:
-        frames = frames[:, :, ::-1]
-    if float(cosines[3:] @ direction[:, 1]) < 0:
-        frames = frames[:, ::-1, :]
-    return frames
+    return match_stored_axes(frames, cosines, reference.direction)
 
 
 def _segment_number(group, shared) -> int:

@@ -94,3 +94,17 @@ class Volume:
         dz, dy, dx = self.spacing
         size = f"{x}x{y}" if z == 1 else f"{x}x{y}x{z}"
         return f"{self.modality} {size}, {dx:.2f}x{dy:.2f}" + ("" if z == 1 else f"x{dz:.2f}") + " mm"
+
+
+def match_stored_axes(frames: np.ndarray, cosines, direction: np.ndarray) -> np.ndarray:
+    """Flip (N, rows, columns) frames where DICOM row/column cosines run against ``direction``'s X/Y axes.
+
+    The flips are their own inverse: the same call turns stored frames into canonical ones and back.
+    """
+    cosines = np.asarray(cosines, dtype=float)
+    direction = np.asarray(direction, dtype=float)
+    if float(cosines[:3] @ direction[:, 0]) < 0:
+        frames = frames[:, :, ::-1]
+    if float(cosines[3:] @ direction[:, 1]) < 0:
+        frames = frames[:, ::-1, :]
+    return frames

@@ -14,7 +14,7 @@ from engine.io.deidentify import Deidentifier
 from engine.io.nifti import write_nifti
 from engine.io.resample import resample_nearest
 from engine.io.volume_files import is_volume_file, read_stored
-from engine.io.volume import Volume
+from engine.io.volume import Volume, match_stored_axes
 
 SOFTWARE = "SaDNN Viewer"
 
@@ -67,7 +67,8 @@ def write_dicom_seg(volume: Volume, mask: np.ndarray, path: Path, model: dict[st
     if deidentifier is not None:
         for header in headers:
             deidentifier.apply(header)
-    frames = _stored_orientation(volume, headers[0], np.asarray(mask, dtype=bool))
+    stored = match_stored_axes(np.asarray(mask, dtype=bool), headers[0].ImageOrientationPatient, volume.direction)
+    frames = np.ascontiguousarray(stored).astype(np.uint8)
     algorithm = hd.AlgorithmIdentificationSequence(name=model.get("name", "unknown"), family=codes.cid7162.ArtificialIntelligence,
                                                    version=model.get("version", "unknown"))
     description = hd.seg.SegmentDescription(
@@ -105,15 +106,4 @@ def write_deidentified_series(volume: Volume, folder: Path, deidentifier: Deiden
         write_atomic(target, buffer.getvalue())
         written.append(target)
     return written
-
-
-def _stored_orientation(volume: Volume, header, mask: np.ndarray) -> np.ndarray:
-    """The mask with rows / columns flipped back where the reader flipped them into canonical order."""
-    cosines = np.asarray(header.ImageOrientationPatient, dtype=float)
-    direction = np.asarray(volume.direction, dtype=float)
-    if float(cosines[:3] @ direction[:, 0]) < 0:
-        mask = mask[:, :, ::-1]
-    if float(cosines[3:] @ direction[:, 1]) < 0:
-        mask = mask[:, ::-1, :]
-    return np.ascontiguousarray(mask).astype(np.uint8)
 

@@ -77,8 +77,7 @@ def _identity(study: Study, pseudonym: str | None, card: ModelCard | None) -> st
     else:
         rows = [(label, _dicom_text(volume.metadata[key])) for key, label in PATIENT_FIELDS if volume.metadata.get(key)]
     rows.append(("Image", volume.describe()))
-    model = study.segmentation.model if study.segmentation is not None else study.classification_model
-    if model:
+    for model in study.model_identities().values():
         rows.append(("Model", f"{model.get('name', '?')} {model.get('version', '?')}"))
     warning = ""
     if card is not None and "not for clinical use" in card.intended_use.lower():

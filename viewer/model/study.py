@@ -80,6 +80,15 @@ class Study:
         digest.update(np.ascontiguousarray(self.volume.array).tobytes())
         return digest.hexdigest()
 
+    def model_identities(self) -> dict[str, dict[str, str]]:
+        """Task -> identity (name, version, SHA-256) of the model behind each result present."""
+        found = {}
+        if self.segmentation is not None and self.segmentation.model:
+            found["segmentation"] = self.segmentation.model
+        if self.classification is not None and self.classification_model:
+            found["classification"] = self.classification_model
+        return found
+
     # reading
     def set_cursor(self, z: int, y: int, x: int) -> None:
         """Move the crosshair; coordinates are clamped into the volume."""

@@ -61,10 +61,9 @@ class Exporter:
 
     def card_for(self, study: Study):
         """The installed card of the model that made the study's prediction (None if it is not installed)."""
-        for task, model in (("segmentation", study.segmentation and study.segmentation.model),
-                            ("classification", study.classification_model)):
+        for task, model in study.model_identities().items():
             bundle = self.window.models.get(task)
-            if model and bundle is not None and bundle.identity["sha256"] == model.get("sha256"):
+            if bundle is not None and bundle.identity["sha256"] == model.get("sha256"):
                 return bundle.card
         return None
 

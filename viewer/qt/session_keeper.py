@@ -80,10 +80,9 @@ class SessionKeeper:
 
     def _show_restored(self, study: Study) -> None:
         window = self.window
-        for task, model in (("segmentation", study.segmentation and study.segmentation.model),
-                            ("classification", study.classification_model)):
+        for task, model in study.model_identities().items():
             bundle = window.models.get(task)
-            if model and bundle is not None:
+            if bundle is not None:
                 window.card.show_html(card_html(bundle.card, bundle.identity))
                 if bundle.identity["sha256"] != model.get("sha256"):
                     window.message.setText("Review restored. It was made by a model other than the one installed now.")

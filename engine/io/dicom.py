@@ -1,82 +1,48 @@
-"""DICOM: find the series in a folder (or behind a DICOMDIR) and read one into a Volume.
+"""DICOM: read one series, radiograph or multi-frame image into a Volume, or say why not.
 
-Slices are ordered by their position along the slice normal, never by file name or instance
-number; pixel data in any transfer syntax pydicom can decode with the pylibjpeg plugins
-(JPEG baseline/lossless, JPEG-LS, JPEG 2000, RLE) are rescaled to modality units (HU for CT).
+Slices are ordered and placed by their position along the slice normal, never by file name or
+instance number; pixel data in any transfer syntax pydicom can decode with the pylibjpeg plugins
+are rescaled to modality units (HU for CT). Radiographs get the file's modality and VOI LUT, as
+they were meant to be seen. Enhanced (multi-frame) CT and MR are read through their functional
+groups by highdicom. Spacing that is zero, negative, NaN or absurd is treated as missing.
 """
 
 from __future__ import annotations
 
-import os
-from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from engine.errors import InputError
-from engine.io.volume import Volume
+from engine.io.dicom_scan import NOT_IMAGES, DicomSeries, is_dicom_file, scan_dicom
+from engine.io.slice_grid import place_slices, resample_slices
+from engine.io.volume import RADIOGRAPH_MODALITIES, Volume, plane_of
 
-NOT_IMAGES = {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "SR", "PR", "KO", "REG", "DOC", "ECG"}
+__all__ = ["DicomSeries", "NotAnImage", "is_dicom_file", "read_dicom_file", "read_dicom_series", "scan_dicom"]
+
 METADATA_KEYS = (
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyDescription",
     "StudyInstanceUID", "SeriesInstanceUID", "SeriesDescription", "SeriesNumber", "FrameOfReferenceUID",
-    "AccessionNumber", "InstitutionName", "Manufacturer", "BodyPartExamined",
+    "AccessionNumber", "InstitutionName", "Manufacturer", "BodyPartExamined", "ViewPosition", "PatientOrientation",
+    "ProtocolName", "ImageType",
 )
+PIXEL_SPACING_MM = (1e-3, 50.0)  # anything outside is not a pixel size
+SLICE_SPACING_MM = (1e-3, 200.0)
+OBJECT_NAMES = {"SEG": "segmentation (SEG)", "RTSTRUCT": "RT structure set (RTSTRUCT)", "SR": "structured report (SR)",
+                "RTPLAN": "RT plan", "RTDOSE": "RT dose grid", "PR": "presentation state", "KO": "key object selection"}
 
 
-@dataclass(frozen=True)
-class DicomSeries:
-    """One displayable series found in a folder: what a series picker lists."""
+class NotAnImage(InputError):
+    """A DICOM object that is not an image (SEG, RTSTRUCT, SR...); ``modality`` says which."""
 
-    uid: str
-    files: tuple[Path, ...]
-    modality: str
-    description: str
-    rows: int
-    columns: int
-    frames: int
-
-    def label(self) -> str:
-        """A line for the series picker."""
-        count = f"{len(self.files)} images" if self.frames <= 1 else f"{self.frames} frames"
-        return f"{self.modality}  {self.description or '(no description)'}  {self.columns}x{self.rows}, {count}"
-
-
-def is_dicom_file(path: Path) -> bool:
-    """True if the file carries the DICOM Part 10 preamble ('DICM' at byte 128)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(128)
-            return handle.read(4) == b"DICM"
-    except OSError:
-        return False
-
-
-def scan_dicom(folder: Path, cancel: Callable[[], bool] | None = None) -> list[DicomSeries]:
-    """Every image series under ``folder`` (recursively), largest first."""
-    import pydicom
-
-    groups: dict[tuple, list[tuple[Path, object]]] = defaultdict(list)
-    for path in _files_under(folder):
-        if cancel is not None and cancel():
-            break
-        if not is_dicom_file(path):
-            continue
-        try:
-            header = pydicom.dcmread(path, stop_before_pixels=True)
-        except Exception:  # noqa: BLE001 - an unreadable file is skipped, the rest of the folder still opens
-            continue
-        if "Rows" not in header or str(header.get("Modality", "")) in NOT_IMAGES:
-            continue
-        groups[_series_key(header)].append((path, header))
-    series = [_describe(members) for members in groups.values()]
-    return sorted(series, key=lambda s: (-len(s.files) * max(s.frames, 1), s.description))
+    def __init__(self, message: str, modality: str, path: Path):
+        super().__init__(message)
+        self.modality, self.path = modality, Path(path)
 
 
 def read_dicom_series(series: DicomSeries, progress: Callable[[int, int], None] | None = None) -> Volume:
-    """Decode a series into a Volume in modality units, ordered along the slice normal."""
+    """Decode a series into a Volume in modality units, placed along the slice normal."""
     import pydicom
 
     datasets = []
@@ -87,9 +53,8 @@ def read_dicom_series(series: DicomSeries, progress: Callable[[int, int], None] 
             raise InputError(f"cannot read DICOM file {path.name}: {err}") from err
         if progress is not None:
             progress(done, len(series.files))
-    if len(datasets) == 1:
-        return _single_file_volume(datasets[0], series.files[0])
-    return _stacked_volume(datasets, series)
+    volume = _single_file_volume(datasets[0], series.files[0]) if len(datasets) == 1 else _stacked_volume(datasets, series)
+    return _with_warnings(volume, series.notes)
 
 
 def read_dicom_file(path: Path) -> Volume:
@@ -100,42 +65,39 @@ def read_dicom_file(path: Path) -> Volume:
         dataset = pydicom.dcmread(path)
     except Exception as err:  # noqa: BLE001
         raise InputError(f"{Path(path).name} is not a readable DICOM file: {err}") from err
-    if "PixelData" not in dataset:
-        modality = dataset.get("Modality", "unknown")
-        raise InputError(f"{Path(path).name} holds no image (a DICOM {modality} object)")
+    _refuse_non_image(dataset, Path(path))
     return _single_file_volume(dataset, Path(path))
 
 
-def _files_under(folder: Path):
-    for root, _dirs, names in os.walk(folder):
-        for name in sorted(names):
-            if name.upper() != "DICOMDIR":
-                yield Path(root) / name
+def _refuse_non_image(dataset, path: Path) -> None:
+    modality = str(dataset.get("Modality", ""))
+    if modality in NOT_IMAGES:
+        what = OBJECT_NAMES.get(modality, f"{modality} object")
+        hint = {"SEG": f" of {_segment_names(dataset)}: open its image series first, then load this file as the "
+                       "reference mask (Ctrl+R)",
+                "RTSTRUCT": f" ({_roi_names(dataset)}): contours, not an image; open the CT it outlines instead"}
+        raise NotAnImage(f"{path.name} is a DICOM {what}, not an image{hint.get(modality, '')}", modality, path)
+    if "PixelData" not in dataset:
+        raise NotAnImage(f"{path.name} holds no image (a DICOM {modality or 'object'} without pixel data)", modality, path)
 
 
-def _series_key(header) -> tuple:
-    orientation = tuple(np.round(np.asarray(header.get("ImageOrientationPatient", [0] * 6), float), 3))
-    return (str(header.get("SeriesInstanceUID", "")), int(header.Rows), int(header.Columns), orientation)
+def _segment_names(dataset) -> str:
+    names = [str(item.get("SegmentLabel", "?")) for item in dataset.get("SegmentSequence", [])]
+    return f"{len(names)} segment(s): {', '.join(names[:5])}" if names else "no described segments"
 
 
-def _describe(members: list) -> DicomSeries:
-    paths = tuple(path for path, _ in members)
-    header = members[0][1]
-    return DicomSeries(
-        uid=str(header.get("SeriesInstanceUID", "")),
-        files=paths,
-        modality=str(header.get("Modality", "OT")),
-        description=str(header.get("SeriesDescription", "")),
-        rows=int(header.Rows),
-        columns=int(header.Columns),
-        frames=int(header.get("NumberOfFrames", 1) or 1),
-    )
+def _roi_names(dataset) -> str:
+    names = [str(item.get("ROIName", "?")) for item in dataset.get("StructureSetROISequence", [])]
+    return f"{len(names)} structure(s): {', '.join(names[:5])}" if names else "no structures"
 
 
-def _pixels(dataset, name: str) -> np.ndarray:
-    """Decoded pixels in modality units (rescale slope/intercept applied), float32."""
-    from pydicom.pixels import apply_rescale
+def _with_warnings(volume: Volume, notes: tuple[str, ...]) -> Volume:
+    from dataclasses import replace
 
+    return replace(volume, warnings=volume.warnings + tuple(notes)) if notes else volume
+
+
+def _decoded(dataset, name: str) -> np.ndarray:
     try:
         pixels = dataset.pixel_array
     except Exception as err:  # noqa: BLE001 - missing decoder, truncated data, corrupt codestream
@@ -144,7 +106,45 @@ def _pixels(dataset, name: str) -> np.ndarray:
         raise InputError(f"cannot decode the pixels of {name} ({name_of_syntax}): {err}") from err
     if str(dataset.get("PhotometricInterpretation", "")) not in ("MONOCHROME1", "MONOCHROME2"):
         raise InputError(f"{name} is a colour image ({dataset.PhotometricInterpretation}); expected greyscale")
-    return np.asarray(apply_rescale(pixels, dataset), dtype=np.float32)
+    return pixels
+
+
+def _pixels(dataset, name: str) -> np.ndarray:
+    """Decoded pixels in modality units (rescale slope/intercept applied), float32."""
+    from pydicom.pixels import apply_rescale
+
+    return np.asarray(apply_rescale(_decoded(dataset, name), dataset), dtype=np.float32)
+
+
+def _radiograph(dataset, name: str) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """A projection image as the file says to show it: modality LUT, then VOI LUT or window, then
+    MONOCHROME1 inverted; returns the pixels and the window covering the VOI output."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    values = np.asarray(apply_modality_lut(_decoded(dataset, name), dataset), dtype=np.float64)
+    output_range = _voi_output_range(dataset)
+    if output_range is not None:
+        values = np.asarray(apply_voi_lut(values, dataset, index=0), dtype=np.float64)
+        low, high = output_range
+        window = ((low + high) / 2, max(high - low, 1.0))
+    else:
+        low, high, window = float(values.min()), float(values.max()), None
+    if str(dataset.get("PhotometricInterpretation")) == "MONOCHROME1":
+        values = (low + high) - values
+    return values.astype(np.float32), window
+
+
+def _voi_output_range(dataset) -> tuple[float, float] | None:
+    """The value range a VOI LUT or window maps onto (pydicom's convention), None when the file has neither."""
+    if "VOILUTSequence" in dataset and dataset.VOILUTSequence:
+        bits = int(dataset.VOILUTSequence[0].LUTDescriptor[2])
+        return 0.0, float(2**bits - 1)
+    if _window(dataset) is None:
+        return None
+    bits = int(dataset.get("BitsStored", 16))
+    if int(dataset.get("PixelRepresentation", 0)):
+        return float(-(2 ** (bits - 1))), float(2 ** (bits - 1) - 1)
+    return 0.0, float(2**bits - 1)
 
 
 def _window(dataset) -> tuple[float, float] | None:
@@ -152,9 +152,10 @@ def _window(dataset) -> tuple[float, float] | None:
     if centre is None or width is None:
         return None
     try:
-        return _first(centre), max(_first(width), 1.0)
+        centre, width = _first(centre), _first(width)
     except (TypeError, ValueError, IndexError):
         return None
+    return (centre, width) if np.isfinite(centre) and np.isfinite(width) and width >= 1 else None
 
 
 def _first(value) -> float:
@@ -165,45 +166,154 @@ def _first(value) -> float:
 
 
 def _metadata(dataset) -> dict[str, str]:
-    return {key: str(dataset.get(key, "")) for key in METADATA_KEYS if dataset.get(key) not in (None, "")}
+    found = {}
+    for key in METADATA_KEYS:
+        value = dataset.get(key)
+        if value not in (None, ""):
+            found[key] = "\\".join(str(v) for v in value) if key in ("PatientOrientation", "ImageType") else str(value)
+    return found
 
 
 def _orientation(dataset) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    cosines = np.asarray(dataset.get("ImageOrientationPatient", [1, 0, 0, 0, 1, 0]), dtype=float)
+    cosines = np.asarray(dataset.get("ImageOrientationPatient") or [1, 0, 0, 0, 1, 0], dtype=float)
     row, column = cosines[:3], cosines[3:]
-    return row, column, np.cross(row, column)
+    normal = np.cross(row, column)
+    if not np.isfinite(cosines).all() or np.linalg.norm(normal) < 0.5:
+        raise InputError(f"ImageOrientationPatient {list(cosines)} is not a valid orientation")
+    return row, column, normal
 
 
-def _in_plane_spacing(dataset) -> tuple[float, float]:
-    spacing = dataset.get("PixelSpacing") or dataset.get("ImagerPixelSpacing") or [1.0, 1.0]
-    return float(spacing[0]), float(spacing[1])
+def _pair(value) -> tuple[float, float] | None:
+    try:
+        row, column = (float(v) for v in value)
+    except (TypeError, ValueError):
+        return None
+    low, high = PIXEL_SPACING_MM
+    return (row, column) if all(np.isfinite(v) and low <= v <= high for v in (row, column)) else None
+
+
+def _in_plane_spacing(dataset, warnings: list[str]) -> tuple[float, float]:
+    """PixelSpacing, or for radiographs ImagerPixelSpacing; otherwise 1 (pixels) with a warning."""
+    stored = dataset.get("PixelSpacing")
+    spacing = _pair(stored)
+    if spacing is not None:
+        return spacing
+    said = "" if stored is None else f"PixelSpacing {'/'.join(str(v) for v in stored)} is not a valid size"
+    if str(dataset.get("Modality", "")) in RADIOGRAPH_MODALITIES:
+        imager = _pair(dataset.get("ImagerPixelSpacing"))
+        if imager is not None:
+            if said:
+                warnings.append(f"{said}: using ImagerPixelSpacing (at the detector, not corrected for magnification)")
+            return imager
+    warnings.append(f"{said or 'no pixel spacing in the file'}: sizes and distances are in pixels, not mm")
+    return 1.0, 1.0
+
+
+def _header_slice_spacing(dataset, warnings: list[str]) -> float:
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        try:
+            value = float(dataset.get(keyword))
+        except (TypeError, ValueError):
+            continue
+        if np.isfinite(value) and SLICE_SPACING_MM[0] <= value <= SLICE_SPACING_MM[1]:
+            return value
+    warnings.append("no valid slice spacing in the file: 1 mm assumed between slices")
+    return 1.0
 
 
 def _single_file_volume(dataset, path: Path) -> Volume:
-    pixels = _pixels(dataset, path.name)
-    frames = pixels if pixels.ndim == 3 else pixels[None]
-    window = _window(dataset)
-    warnings = []
-    if str(dataset.get("PhotometricInterpretation")) == "MONOCHROME1":
-        frames, window = _invert(frames, window)
-    dy, dx = _in_plane_spacing(dataset)
-    dz = float(dataset.get("SpacingBetweenSlices") or dataset.get("SliceThickness") or 1.0)
-    if frames.shape[0] > 1 and "PerFrameFunctionalGroupsSequence" not in dataset:
-        warnings.append("multi-frame image without per-frame positions: frames shown in stored order")
-    row, column, normal = _orientation(dataset)
+    if int(dataset.get("NumberOfFrames", 1) or 1) > 1 and "PerFrameFunctionalGroupsSequence" in dataset:
+        return _enhanced_volume(dataset, path)
+    modality = str(dataset.get("Modality", "OT"))
+    warnings: list[str] = []
+    if modality in RADIOGRAPH_MODALITIES and int(dataset.get("NumberOfFrames", 1) or 1) == 1:
+        frames, window = _radiograph(dataset, path.name)
+        frames, direction = frames[None], _radiograph_direction(dataset, warnings)
+    else:
+        pixels = _pixels(dataset, path.name)
+        frames, window = (pixels if pixels.ndim == 3 else pixels[None]), _window(dataset)
+        if str(dataset.get("PhotometricInterpretation")) == "MONOCHROME1":
+            frames, window = _invert(frames, window)
+        row, column, normal = _orientation(dataset)
+        direction = np.stack([row, column, normal], axis=1)
+    dy, dx = _in_plane_spacing(dataset, warnings)
+    dz = _header_slice_spacing(dataset, warnings) if frames.shape[0] > 1 else 1.0
+    if frames.shape[0] > 1:
+        warnings.append("multi-frame image without per-frame positions: frames shown in stored order, "
+                        f"{dz:g} mm apart as the header says")
     return Volume(
         array=np.ascontiguousarray(frames, dtype=np.float32),
         spacing=(dz, dy, dx),
-        origin=tuple(float(v) for v in dataset.get("ImagePositionPatient", [0.0, 0.0, 0.0])),
-        direction=np.stack([row, column, normal], axis=1),
-        modality=str(dataset.get("Modality", "OT")),
+        origin=tuple(float(v) for v in dataset.get("ImagePositionPatient") or [0.0, 0.0, 0.0]),
+        direction=direction,
+        modality=modality,
         window=window,
         warnings=tuple(warnings),
         source=str(path),
         metadata=_metadata(dataset),
         instance_uids=(instance_uid(dataset),),
         files=(str(path),),
+        stored_plane="projection" if modality in RADIOGRAPH_MODALITIES else plane_of(direction[:, 2]),
     ).canonical()
+
+
+PATIENT_LETTERS = {"L": (1, 0, 0), "R": (-1, 0, 0), "P": (0, 1, 0), "A": (0, -1, 0), "H": (0, 0, 1), "F": (0, 0, -1)}
+
+
+def _radiograph_direction(dataset, warnings: list[str]) -> np.ndarray:
+    """Patient directions of a projection's rows and columns from PatientOrientation (e.g. L\\F),
+    identity when absent (the viewer then shows no orientation letters)."""
+    value = dataset.get("PatientOrientation")
+    try:
+        row, column = (np.sum([PATIENT_LETTERS[c] for c in str(part).upper()], axis=0) for part in value)
+        row, column = row / np.linalg.norm(row), column / np.linalg.norm(column)
+    except (TypeError, ValueError, KeyError, ZeroDivisionError):
+        if value:
+            warnings.append(f"PatientOrientation {value!r} is not readable: orientation not shown")
+        return np.eye(3)
+    return np.stack([row, column, np.cross(row, column)], axis=1)
+
+
+def _enhanced_volume(dataset, path: Path) -> Volume:
+    """An enhanced (multi-frame) CT/MR: positions, orientation, spacing and rescale from the functional groups."""
+    import highdicom as hd
+
+    modality = str(dataset.get("Modality", "OT"))
+    _decoded(dataset, path.name)  # a clear message for undecodable or colour pixel data
+    try:
+        image = hd.Image.from_dataset(dataset, copy=False)
+        stack = image.get_volume(apply_real_world_transform=False, apply_modality_transform=True, dtype=np.float32)
+    except Exception as err:  # noqa: BLE001 - highdicom raises several types for irregular frame sets
+        raise InputError(f"{path.name} is an enhanced multi-frame {modality} whose frames do not form one regular volume "
+                         f"({str(err).splitlines()[0][:160]}); it is not shown rather than shown wrongly") from err
+    shared = dataset.SharedFunctionalGroupsSequence[0] if "SharedFunctionalGroupsSequence" in dataset else None
+    window = None
+    for group in (shared, dataset.PerFrameFunctionalGroupsSequence[0]):
+        if group is not None and "FrameVOILUTSequence" in group:
+            window = _window(group.FrameVOILUTSequence[0])
+    direction = np.asarray(stack.direction, dtype=float)[:, ::-1]
+    return Volume(
+        array=np.ascontiguousarray(stack.array, dtype=np.float32),
+        spacing=tuple(float(s) for s in stack.spacing),
+        origin=tuple(float(v) for v in stack.position),
+        direction=direction,
+        modality=modality,
+        window=window,
+        source=str(path),
+        metadata={**_metadata(dataset), **_frame_anatomy(shared)},
+        instance_uids=(instance_uid(dataset),),
+        files=(str(path),),
+        stored_plane=plane_of(direction[:, 2]),
+    ).canonical()
+
+
+def _frame_anatomy(shared) -> dict[str, str]:
+    """The anatomic region an enhanced image names in its shared Frame Anatomy (e.g. Brain)."""
+    try:
+        region = shared.FrameAnatomySequence[0].AnatomicRegionSequence[0].CodeMeaning
+    except (AttributeError, IndexError, TypeError):
+        return {}
+    return {"AnatomicRegion": str(region)}
 
 
 def instance_uid(dataset) -> str:
@@ -223,68 +333,48 @@ def _invert(frames: np.ndarray, window: tuple[float, float] | None):
 
 
 def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
-    order, spacing_z, warnings = _slice_order(datasets)
+    warnings: list[str] = []
+    row, column, normal = _orientation(datasets[0])
+    if any("ImagePositionPatient" not in ds for ds in datasets):
+        order = sorted(range(len(datasets)), key=lambda i: int(datasets[i].get("InstanceNumber", i) or i))
+        offsets = np.arange(len(datasets)) * _header_slice_spacing(datasets[0], warnings)
+        warnings.append("slices carry no position: ordered by instance number, spacing from the header")
+    else:
+        positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in datasets])
+        order = list(np.argsort(positions @ normal, kind="stable"))
+        offsets = positions[order] @ normal
     ordered = [datasets[i] for i in order]
     slices = np.stack([_pixels(ds, Path(series.files[i]).name) for ds, i in zip(ordered, order)])
-    first = ordered[0]
-    window = _window(first)
-    if str(first.get("PhotometricInterpretation")) == "MONOCHROME1":
+    window = _window(ordered[0])
+    if str(ordered[0].get("PhotometricInterpretation")) == "MONOCHROME1":
         slices, window = _invert(slices, window)
-    row, column, normal = _orientation(first)
-    dy, dx = _in_plane_spacing(first)
-    tilted = any("gantry tilt" in w for w in warnings)
-    if tilted:
+    dy, dx = _in_plane_spacing(ordered[0], warnings)
+    tilted = False
+    if "ImagePositionPatient" in ordered[0]:
         positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in ordered])
-        slices = _undo_tilt(slices, positions, (row, column, normal), (dy, dx))
+        tilt = _tilt_degrees(positions, normal)
+        if tilt > 0.5:
+            tilted = True
+            warnings.append(f"gantry tilt of {tilt:.1f} degrees: slices shifted in-plane to undo the shear")
+            slices = _undo_tilt(slices, positions, (row, column, normal), (dy, dx))
+    grid = place_slices(offsets)
+    slices = resample_slices(slices, offsets, grid)
     return Volume(
         array=np.ascontiguousarray(slices, dtype=np.float32),
-        spacing=(spacing_z, dy, dx),
-        origin=tuple(float(v) for v in first.get("ImagePositionPatient", [0.0, 0.0, 0.0])),
+        spacing=(grid.spacing, dy, dx),
+        origin=tuple(float(v) for v in ordered[0].get("ImagePositionPatient") or [0.0, 0.0, 0.0]),
         direction=np.stack([row, column, normal], axis=1),
         modality=series.modality,
         window=window,
-        warnings=tuple(warnings),
+        warnings=tuple(warnings) + grid.warnings,
         source=str(Path(series.files[0]).parent),
-        metadata=_metadata(first),
+        metadata=_metadata(ordered[0]),
         instance_uids=tuple(instance_uid(ds) for ds in ordered),
         files=tuple(str(series.files[i]) for i in order),
         resampled=tilted,
+        file_slices=grid.file_slices,
+        stored_plane=plane_of(normal),
     ).canonical()
-
-
-def _slice_order(datasets: list) -> tuple[list[int], float, list[str]]:
-    """Order slices along the normal; return the order, the slice spacing and any geometry warnings."""
-    if any("ImagePositionPatient" not in ds for ds in datasets):
-        order = sorted(range(len(datasets)), key=lambda i: int(datasets[i].get("InstanceNumber", i) or i))
-        thickness = float(datasets[0].get("SpacingBetweenSlices") or datasets[0].get("SliceThickness") or 1.0)
-        return order, thickness, ["slices carry no position: ordered by instance number, spacing from the header"]
-    _row, _column, normal = _orientation(datasets[0])
-    positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in datasets])
-    order = list(np.argsort(positions @ normal, kind="stable"))
-    return order, *_check_spacing(positions[order], normal)
-
-
-def _check_spacing(positions: np.ndarray, normal: np.ndarray) -> tuple[float, list[str]]:
-    """Slice spacing along the normal, with warnings for duplicates, gaps, uneven spacing and tilt."""
-    warnings = []
-    steps = np.diff(positions @ normal)
-    duplicates = int(np.sum(steps < 1e-3))
-    distinct = steps[steps >= 1e-3]
-    if duplicates:
-        warnings.append(f"{duplicates} slice(s) share a position with another slice (duplicates in the series)")
-    if distinct.size == 0:
-        return 1.0, warnings + ["all slices share one position: spacing unknown, 1 mm assumed"]
-    spacing = float(np.median(distinct))
-    gaps = np.flatnonzero(distinct > 1.5 * spacing)
-    if gaps.size:
-        missing = int(sum(round(distinct[g] / spacing) - 1 for g in gaps))
-        warnings.append(f"about {missing} slice(s) missing: gap of {distinct[gaps].max():.1f} mm where slices are {spacing:.1f} mm apart")
-    elif distinct.max() - distinct.min() > 0.01 * spacing + 1e-3:
-        warnings.append(f"non-uniform slice spacing: {distinct.min():.2f} to {distinct.max():.2f} mm (shown at {spacing:.2f} mm)")
-    tilt = _tilt_degrees(positions, normal)
-    if tilt > 0.5:
-        warnings.append(f"gantry tilt of {tilt:.1f} degrees: slices shifted in-plane to undo the shear")
-    return spacing, warnings
 
 
 def _undo_tilt(slices: np.ndarray, positions: np.ndarray, axes, spacing: tuple[float, float]) -> np.ndarray:

@@ -10,7 +10,7 @@ from engine.errors import InputError
 from engine.io.dicom import is_dicom_file
 from engine.io.resample import resample_nearest
 from engine.io.volume_files import is_volume_file, read_stored
-from engine.io.volume import Volume, match_stored_axes
+from engine.io.volume import Volume
 
 
 def read_mask(path: Path | str, reference: Volume) -> np.ndarray:
@@ -52,25 +52,15 @@ def _read_seg(path: Path, reference: Volume) -> np.ndarray:
         raise InputError(f"{path.name} is not a readable DICOM file: {err}") from err
     if seg.get("Modality") != "SEG":
         raise InputError(f"{path.name} is a DICOM {seg.get('Modality', 'object')}, not a segmentation (SEG)")
-    if (int(seg.Rows), int(seg.Columns)) != reference.shape[1:]:
-        raise InputError(f"{path.name} is {seg.Columns}x{seg.Rows}; the open image is {reference.shape[2]}x{reference.shape[1]}")
+    stored = np.zeros_like(reference.to_stored(np.zeros(reference.shape, dtype=np.uint16)))
+    if (int(seg.Rows), int(seg.Columns)) != stored.shape[1:]:
+        raise InputError(f"{path.name} is {seg.Columns}x{seg.Rows}; the open image's slices are {stored.shape[2]}x{stored.shape[1]}")
     frames = np.asarray(seg.pixel_array).reshape(-1, int(seg.Rows), int(seg.Columns))
-    labels = np.zeros(reference.shape, dtype=np.uint16)
     shared = seg.get("SharedFunctionalGroupsSequence", [None])[0]
-    frames = _to_canonical(frames, shared, reference)
     for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
-        index = _slice_index(group, reference, path.name)
-        labels[index][frame > 0] = _segment_number(group, shared)
-    return labels
-
-
-def _to_canonical(frames: np.ndarray, shared, reference: Volume) -> np.ndarray:
-    """Flip rows / columns stored against the image's canonical axes (as the image reader flipped them)."""
-    try:
-        cosines = shared.PlaneOrientationSequence[0].ImageOrientationPatient
-    except (AttributeError, IndexError, TypeError):
-        return frames
-    return match_stored_axes(frames, cosines, reference.direction)
+        index = _frame_index(group, reference, path.name)
+        stored[index][frame > 0] = _segment_number(group, shared)
+    return reference.from_stored(stored)
 
 
 def _segment_number(group, shared) -> int:
@@ -81,11 +71,14 @@ def _segment_number(group, shared) -> int:
     return 1
 
 
-def _slice_index(group, reference: Volume, name: str) -> int:
-    """The reference slice a SEG frame lies on, from its referenced instance or its position."""
+def _frame_index(group, reference: Volume, name: str) -> int:
+    """The source frame (file) a SEG frame lies on, from its referenced instance or its position."""
     uid = _referenced_uid(group)
     if uid and uid in reference.instance_uids:
         return reference.instance_uids.index(uid)
+    if reference.stored_axes != (0, 1, 2) or reference.file_slices:
+        raise InputError(f"{name} references no instance of the open series, and its frames cannot be placed by position "
+                         "on a reoriented or resampled series")
     position = np.asarray(group.PlanePositionSequence[0].ImagePositionPatient, dtype=float)
     offset = np.linalg.solve(np.asarray(reference.direction, dtype=float), position - np.asarray(reference.origin))
     index = offset[2] / reference.spacing[0]

@@ -31,7 +31,17 @@ def read_nifti(path: Path) -> Volume:
     spacing_xyz = np.linalg.norm(linear, axis=0)
     spacing_xyz[spacing_xyz == 0] = 1.0
     return Volume(array=np.ascontiguousarray(array.transpose(2, 1, 0)), spacing=tuple(float(s) for s in spacing_xyz[::-1]),
-                  origin=tuple(float(o) for o in offset), direction=linear / spacing_xyz, source=str(path))
+                  origin=tuple(float(o) for o in offset), direction=linear / spacing_xyz, source=str(path),
+                  warnings=_orientation_warnings(image))
+
+
+def _orientation_warnings(image) -> tuple[str, ...]:
+    """NIfTI without a qform or sform code states no patient orientation: left and right are unknown."""
+    header = image.header
+    if int(header.get("qform_code", 0)) > 0 or int(header.get("sform_code", 0)) > 0:
+        return ()
+    return ("the NIfTI file states no orientation (qform and sform codes are 0): left and right are unknown; "
+            "the orientation letters are a guess",)
 
 
 def write_nifti(path: Path, array: np.ndarray, like: Volume) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
+
+import numpy as np
 
 from engine.errors import InputError
 from engine.io.dicom import DicomSeries, is_dicom_file, read_dicom_file, read_dicom_series, scan_dicom
@@ -26,7 +28,7 @@ class ImageSource:
     def load(self, progress: Progress | None = None) -> Volume:
         """Read the image; raises InputError with a specific message when it cannot."""
         if self.series is not None:
-            return read_dicom_series(self.series, progress)
+            return checked_values(read_dicom_series(self.series, progress))
         return read_image_file(self.path)
 
 
@@ -56,9 +58,22 @@ def read_image_file(path: Path | str) -> Volume:
     if path.stat().st_size == 0:
         raise InputError(f"{path.name} is empty (0 bytes)")
     if is_dicom_file(path) or path.suffix.lower() in (".dcm", ".dicom"):
-        return read_dicom_file(path)
+        return checked_values(read_dicom_file(path))
     if is_volume_file(path):
-        return read_volume_file(path)
+        return checked_values(read_volume_file(path))
     if is_raster_file(path):
-        return read_raster(path)
+        return checked_values(read_raster(path))
     raise InputError(f"{path.name}: unsupported file type (open DICOM, NIfTI, NRRD, MHA, PNG or JPEG)")
+
+
+def checked_values(volume: Volume) -> Volume:
+    """Count NaN / infinite voxels and say so; a volume with nothing else is refused."""
+    finite = np.isfinite(volume.array)
+    bad = int(finite.size - np.count_nonzero(finite))
+    if not bad:
+        return volume
+    if bad == finite.size:
+        raise InputError(f"{Path(volume.source).name}: every voxel is NaN or infinite; there is no image to show")
+    share = 100.0 * bad / finite.size
+    warning = f"{bad} voxel(s) ({share:.2g}%) are NaN or infinite: shown in magenta, left out of windows and measurements"
+    return replace(volume, nonfinite=bad, warnings=volume.warnings + (warning,))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -14,9 +15,9 @@ class Volume:
     """A 3D image or a 2D radiograph (one slice), in (slices, rows, columns) order.
 
     Attributes:
-        array: float32 voxels (Z, Y, X); CT in Hounsfield units, radiographs ready to display
-            (MONOCHROME1 already inverted so that bone is bright).
-        spacing: voxel size (Z, Y, X) in mm.
+        array: float32 voxels (Z, Y, X); CT in Hounsfield units, radiographs as the file says to show
+            them (modality and VOI LUT applied, MONOCHROME1 inverted so that bone is bright).
+        spacing: voxel size (Z, Y, X) in mm (in pixels where the file gives no usable spacing).
         origin: patient position (x, y, z) of voxel (0, 0, 0) in mm, DICOM LPS.
         direction: 3x3 matrix whose columns are the LPS directions of the X, Y and Z index axes.
         modality: DICOM modality (CT, MR, CR, DX, ...) or "XR" for a plain picture of an X-ray.
@@ -24,10 +25,16 @@ class Volume:
         warnings: problems found while reading that the user should know about.
         source: where the image came from (a file or folder path).
         metadata: identifiers and descriptions (PatientID, StudyInstanceUID, SeriesDescription, ...).
-        instance_uids: SOP Instance UID of each slice, for DICOM sources.
-        files: the file each slice was read from, for DICOM series.
-        resampled: True when the voxels were resampled from the stored pixels (gantry tilt undone),
-            so slices no longer match their source instances pixel for pixel.
+        instance_uids: SOP Instance UID of each source slice, for DICOM sources, in slice order.
+        files: the file each source slice was read from, for DICOM series, in slice order.
+        resampled: True when the pixels were resampled in-plane (gantry tilt undone), so slices no
+            longer match their source instances pixel for pixel.
+        stored_axes: the array axes that the source's (frame, row, column) axes became.
+        stored_flips: whether the source's rows and columns run against the array's axes.
+        file_slices: the array slice (along ``stored_axes[0]``) each source file lies on, when slices
+            were placed on a uniform grid (uneven spacing); empty means one file per slice.
+        stored_plane: the plane the source slices were acquired in (axial, coronal, sagittal, oblique).
+        nonfinite: how many voxels are NaN or infinite.
     """
 
     array: np.ndarray
@@ -42,6 +49,11 @@ class Volume:
     instance_uids: tuple[str, ...] = ()
     files: tuple[str, ...] = ()
     resampled: bool = False
+    stored_axes: tuple[int, int, int] = (0, 1, 2)
+    stored_flips: tuple[bool, bool] = (False, False)
+    file_slices: tuple[int, ...] = ()
+    stored_plane: str = "axial"
+    nonfinite: int = 0
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:
@@ -67,26 +79,55 @@ class Volume:
         return replace(self, array=array)
 
     def canonical(self) -> Volume:
-        """The same image with axes flipped so that X runs to the patient's left, Y to posterior, Z up.
+        """The same image with axes permuted and flipped to the nearest patient axes: X to the
+        patient's left, Y posterior, Z up (a sagittal or coronal series becomes an axial stack).
 
         Readers return this orientation, so displays, models and exports agree on what a row,
-        a column and a slice mean whatever the file stored. Oblique or permuted axes are kept.
+        a column and a slice mean whatever the file stored. An oblique tilt is kept in ``direction``.
+        Radiographs are projections: their pixels stay as stored.
         """
-        direction = np.asarray(self.direction, dtype=float)
-        flips = [axis for axis in range(3) if direction[axis, axis] < 0]
-        if not flips:
+        if self.is_radiograph:
             return self
-        array, origin = self.array, np.asarray(self.origin, dtype=float)
-        spacing_xyz = self.spacing[::-1]
+        direction = np.asarray(self.direction, dtype=float)
+        order = nearest_axes(direction)  # index axis (X, Y, Z) that becomes canonical X, Y, Z
+        numpy_order = [2 - order[2 - n] for n in range(3)]
+        array = self.array.transpose(numpy_order)
+        direction = direction[:, order]
+        spacing_xyz = [self.spacing[2 - axis] for axis in order]
+        stored_axes = tuple(numpy_order.index(a) for a in self.stored_axes)
+        flips = [axis for axis in range(3) if direction[axis, axis] < 0]
+        origin = np.asarray(self.origin, dtype=float)
         for axis in flips:
-            count = self.array.shape[2 - axis]
-            origin = origin + direction[:, axis] * spacing_xyz[axis] * (count - 1)
+            origin = origin + direction[:, axis] * spacing_xyz[axis] * (array.shape[2 - axis] - 1)
             array = np.flip(array, axis=2 - axis)
         direction = direction.copy()
         direction[:, flips] *= -1
-        uids, files = (self.instance_uids[::-1], self.files[::-1]) if 2 in flips else (self.instance_uids, self.files)
+        flipped = {2 - axis for axis in flips}
+        frames_reversed = stored_axes[0] in flipped
+        uids, files = (self.instance_uids[::-1], self.files[::-1]) if frames_reversed else (self.instance_uids, self.files)
+        file_slices = tuple(array.shape[stored_axes[0]] - 1 - i for i in self.file_slices[::-1]) if frames_reversed \
+            else self.file_slices
+        stored_flips = tuple(bool(f) != (a in flipped) for f, a in zip(self.stored_flips, stored_axes[1:]))
         return replace(self, array=np.ascontiguousarray(array), origin=tuple(float(v) for v in origin), direction=direction,
-                       instance_uids=uids, files=files)
+                       spacing=tuple(float(s) for s in spacing_xyz[::-1]), instance_uids=uids, files=files,
+                       stored_axes=stored_axes, stored_flips=stored_flips, file_slices=file_slices)
+
+    def to_stored(self, array: np.ndarray) -> np.ndarray:
+        """``array`` (on this volume's grid) as the source's frames: (files, rows, columns) in file order."""
+        frames = np.asarray(array).transpose(self.stored_axes)
+        if self.file_slices:
+            frames = frames[list(self.file_slices)]
+        return _flip_frames(frames, self.stored_flips)
+
+    def from_stored(self, frames: np.ndarray) -> np.ndarray:
+        """Source frames (files, rows, columns) in file order back on this volume's grid."""
+        frames = _flip_frames(np.asarray(frames), self.stored_flips)
+        grid_shape = tuple(self.shape[a] for a in self.stored_axes)
+        if self.file_slices:
+            placed = np.zeros(grid_shape, dtype=frames.dtype)
+            placed[list(self.file_slices)] = frames
+            frames = placed
+        return np.ascontiguousarray(frames.transpose(np.argsort(self.stored_axes)))
 
     def describe(self) -> str:
         """One line for the status bar: modality, size, spacing."""
@@ -96,15 +137,25 @@ class Volume:
         return f"{self.modality} {size}, {dx:.2f}x{dy:.2f}" + ("" if z == 1 else f"x{dz:.2f}") + " mm"
 
 
-def match_stored_axes(frames: np.ndarray, cosines, direction: np.ndarray) -> np.ndarray:
-    """Flip (N, rows, columns) frames where DICOM row/column cosines run against ``direction``'s X/Y axes.
+def nearest_axes(direction: np.ndarray) -> tuple[int, int, int]:
+    """For canonical X, Y, Z: the index axis whose direction lies closest to it (a permutation)."""
+    direction = np.abs(np.asarray(direction, dtype=float))
+    return max(itertools.permutations(range(3)), key=lambda p: sum(direction[j, p[j]] for j in range(3)))
 
-    The flips are their own inverse: the same call turns stored frames into canonical ones and back.
-    """
-    cosines = np.asarray(cosines, dtype=float)
-    direction = np.asarray(direction, dtype=float)
-    if float(cosines[:3] @ direction[:, 0]) < 0:
-        frames = frames[:, :, ::-1]
-    if float(cosines[3:] @ direction[:, 1]) < 0:
+
+def plane_of(normal) -> str:
+    """The plane slices with this normal lie in: axial, coronal, sagittal, or oblique (over 10 degrees off)."""
+    normal = np.abs(np.asarray(normal, dtype=float))
+    normal = normal / max(float(np.linalg.norm(normal)), 1e-9)
+    axis = int(np.argmax(normal))
+    if normal[axis] < np.cos(np.radians(10)):
+        return "oblique"
+    return ("sagittal", "coronal", "axial")[axis]
+
+
+def _flip_frames(frames: np.ndarray, flips: tuple[bool, bool]) -> np.ndarray:
+    if flips[0]:
         frames = frames[:, ::-1, :]
+    if flips[1]:
+        frames = frames[:, :, ::-1]
     return frames

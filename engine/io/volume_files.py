@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+
 from engine.errors import InputError
 from engine.io.metaimage import read_metaimage
 from engine.io.nifti import read_nifti
@@ -33,6 +35,12 @@ def read_stored(path: Path) -> Volume:
 def read_volume_file(path: Path, modality: str | None = None) -> Volume:
     """An image for display and models: canonical axes; CT assumed when values look like HU."""
     stored = read_stored(path)
-    guessed = modality or ("CT" if stored.shape[0] > 1 and stored.array.min() <= -500 else "OT")
-    return Volume(array=stored.array, spacing=stored.spacing, origin=stored.origin, direction=stored.direction,
+    guessed = modality or ("CT" if stored.shape[0] > 1 and looks_like_hu(stored.array) else "OT")
+    return Volume(array=stored.array, spacing=stored.spacing, origin=stored.origin, direction=stored.direction, warnings=stored.warnings,
                   modality=guessed, source=str(path), metadata={"SeriesDescription": Path(path).name}).canonical()
+
+
+def looks_like_hu(array: np.ndarray) -> bool:
+    """Values down to air (about -1000) with NaN and infinities ignored: a CT in Hounsfield units."""
+    finite = array[np.isfinite(array)]
+    return finite.size > 0 and float(finite.min()) <= -500

@@ -14,7 +14,7 @@ from engine.io.deidentify import Deidentifier
 from engine.io.nifti import write_nifti
 from engine.io.resample import resample_nearest
 from engine.io.volume_files import is_volume_file, read_stored
-from engine.io.volume import Volume, match_stored_axes
+from engine.io.volume import Volume
 
 SOFTWARE = "SaDNN Viewer"
 
@@ -41,7 +41,8 @@ def source_headers(volume: Volume) -> list:
     import pydicom
     from pydicom.uid import generate_uid
 
-    if not volume.files or len(volume.files) != volume.shape[0] or volume.shape[0] < 2:
+    frames = len(volume.file_slices) or volume.shape[volume.stored_axes[0]]
+    if not volume.files or len(volume.files) != frames or frames < 2:
         raise InputError("DICOM SEG needs a DICOM series as the source image; export the mask as NIfTI instead")
     if volume.resampled:
         raise InputError("the series was resampled to undo gantry tilt, so the mask no longer lines up with the "
@@ -67,8 +68,7 @@ def write_dicom_seg(volume: Volume, mask: np.ndarray, path: Path, model: dict[st
     if deidentifier is not None:
         for header in headers:
             deidentifier.apply(header)
-    stored = match_stored_axes(np.asarray(mask, dtype=bool), headers[0].ImageOrientationPatient, volume.direction)
-    frames = np.ascontiguousarray(stored).astype(np.uint8)
+    frames = np.ascontiguousarray(volume.to_stored(np.asarray(mask, dtype=bool))).astype(np.uint8)
     algorithm = hd.AlgorithmIdentificationSequence(name=model.get("name", "unknown"), family=codes.cid7162.ArtificialIntelligence,
                                                    version=model.get("version", "unknown"))
     description = hd.seg.SegmentDescription(

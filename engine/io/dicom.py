@@ -62,9 +62,12 @@ def read_dicom_file(path: Path) -> Volume:
     import pydicom
 
     try:
-        dataset = pydicom.dcmread(path)
+        dataset = pydicom.dcmread(path, force=not is_dicom_file(Path(path)))  # some writers leave out the preamble
+        dataset.get("Modality")
     except Exception as err:  # noqa: BLE001
         raise InputError(f"{Path(path).name} is not a readable DICOM file: {err}") from err
+    if "SOPClassUID" not in dataset and "Modality" not in dataset:
+        raise InputError(f"{Path(path).name} is not a readable DICOM file: no DICOM attributes found")
     _refuse_non_image(dataset, Path(path))
     return _single_file_volume(dataset, Path(path))
 
@@ -121,13 +124,14 @@ def _radiograph(dataset, name: str) -> tuple[np.ndarray, tuple[float, float] | N
     MONOCHROME1 inverted; returns the pixels and the window covering the VOI output."""
     from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-    values = np.asarray(apply_modality_lut(_decoded(dataset, name), dataset), dtype=np.float64)
+    values = apply_modality_lut(_decoded(dataset, name), dataset)
     output_range = _voi_output_range(dataset)
     if output_range is not None:
         values = np.asarray(apply_voi_lut(values, dataset, index=0), dtype=np.float64)
         low, high = output_range
         window = ((low + high) / 2, max(high - low, 1.0))
     else:
+        values = np.asarray(values, dtype=np.float64)
         low, high, window = float(values.min()), float(values.max()), None
     if str(dataset.get("PhotometricInterpretation")) == "MONOCHROME1":
         values = (low + high) - values
@@ -224,6 +228,10 @@ def _header_slice_spacing(dataset, warnings: list[str]) -> float:
 def _single_file_volume(dataset, path: Path) -> Volume:
     if int(dataset.get("NumberOfFrames", 1) or 1) > 1 and "PerFrameFunctionalGroupsSequence" in dataset:
         return _enhanced_volume(dataset, path)
+    sop_class = getattr(dataset.get("SOPClassUID"), "name", "")
+    if "Enhanced" in sop_class:
+        raise InputError(f"{path.name} is an {sop_class} without functional groups: where its frames lie is unknown, "
+                         "so it is not shown rather than shown wrongly")
     modality = str(dataset.get("Modality", "OT"))
     warnings: list[str] = []
     if modality in RADIOGRAPH_MODALITIES and int(dataset.get("NumberOfFrames", 1) or 1) == 1:

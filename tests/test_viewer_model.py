@@ -75,3 +75,30 @@ def test_study_clamps_the_cursor_and_emits_events():
     assert moves == [(3, 3, 3)]
     with pytest.raises(ValueError, match="does not match"):
         study.set_reference(np.zeros((4, 6, 5), bool))
+
+
+def test_orientation_letters_come_from_the_direction_matrix():
+    from viewer.model.planes import edge_letters
+
+    assert edge_letters(np.eye(3), "axial") == ("A", "P", "R", "L")
+    assert edge_letters(np.eye(3), "coronal") == ("S", "I", "R", "L")
+    assert edge_letters(np.eye(3), "sagittal") == ("S", "I", "A", "P")
+    rf = np.stack([[-1, 0, 0], [0, 0, -1], [0, -1, 0]], axis=1)  # a radiograph stored R\F (AP film)
+    assert edge_letters(rf, "axial") == ("S", "I", "L", "R")
+    angle = np.radians(30)  # an axial series rotated 30 degrees in-plane
+    oblique = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    assert edge_letters(oblique, "axial") == ("AL", "PR", "RA", "LP")
+
+
+def test_nan_voxels_do_not_break_the_window_or_the_statistics():
+    from viewer.model.mask_editor import MaskEditor
+    from viewer.model.window_level import initial_window
+
+    image = np.linspace(0, 100, 8 * 32 * 32, dtype=np.float32).reshape(8, 32, 32)
+    image[:, :4] = np.nan
+    window = initial_window(image, "MR", None)
+    assert np.isfinite(window.width) and np.isfinite(window.level)
+    mask = np.zeros(image.shape, bool)
+    mask[2, :8] = True  # half of it over NaN rows
+    stats = MaskEditor(mask, image, 1.0).statistics()
+    assert np.isfinite(stats.mean_hu) and stats.mean_hu == pytest.approx(float(np.nanmean(image[2, :8])), rel=1e-5)

@@ -162,6 +162,7 @@ class MaskEditor:
     def _restat(self, slices) -> None:
         for z in slices:
             values = self.image[z][self.mask[z]].astype(np.float64)
+            values = values[np.isfinite(values)]  # NaN / infinite voxels are left out of the HU statistics
             self._count[z], self._sum[z], self._sum_sq[z] = values.size, values.sum(), np.square(values).sum()
 
 

@@ -48,3 +48,22 @@ def display_position(shape: tuple[int, int, int], view: str, voxel: tuple[int, i
     if view == "coronal":
         return shape[0] - 1 - z, x
     return shape[0] - 1 - z, y
+
+
+# Screen directions of each view in index space (x, y, z): (down the screen, across to the right).
+SCREEN_AXES = {"axial": ((0, 1, 0), (1, 0, 0)), "coronal": ((0, 0, -1), (1, 0, 0)), "sagittal": ((0, 0, -1), (0, 1, 0))}
+LPS_LETTERS = (("R", "L"), ("A", "P"), ("I", "S"))
+
+
+def direction_letters(vector) -> str:
+    """The patient directions a vector points to, strongest first (e.g. "L", or "LA" when oblique)."""
+    vector = np.asarray(vector, dtype=float)
+    order = np.argsort(-np.abs(vector))
+    return "".join(LPS_LETTERS[axis][int(vector[axis] > 0)] for axis in order if abs(vector[axis]) > 0.26)  # over 15 degrees
+
+
+def edge_letters(direction: np.ndarray, view: str) -> tuple[str, str, str, str]:
+    """Letters at the (top, bottom, left, right) edges of ``view``, from the volume's direction matrix."""
+    direction = np.asarray(direction, dtype=float)
+    down, right = (direction @ np.asarray(axis, dtype=float) for axis in SCREEN_AXES[view])
+    return direction_letters(-down), direction_letters(down), direction_letters(-right), direction_letters(right)

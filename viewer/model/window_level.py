@@ -43,5 +43,6 @@ def initial_window(array: np.ndarray, modality: str, header: tuple[float, float]
     if modality == "CT":
         return CT_PRESETS["Abdomen"]
     sample = array[:: max(1, array.shape[0] // 8), ::4, ::4]
-    low, high = np.percentile(sample, [1, 99])
+    sample = sample[np.isfinite(sample)]  # NaN / infinite voxels are shown apart, never stretch the window
+    low, high = np.percentile(sample, [1, 99]) if sample.size else (0.0, 1.0)
     return WindowLevel(max(float(high - low), 1.0), float(low + high) / 2)

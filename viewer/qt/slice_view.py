@@ -13,7 +13,7 @@ from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, ToolSettings
 
 WHEEL_TICK = 120  # Qt's angle delta of one wheel notch
-LABELS = {"axial": ("A", "P", "R", "L"), "coronal": ("S", "I", "R", "L"), "sagittal": ("S", "I", "A", "P")}
+NONFINITE_RGBA = (255, 0, 255, 255)  # NaN / infinite voxels: magenta, a colour no grey value can take
 
 
 class SliceViewBox(pg.ViewBox):
@@ -78,9 +78,11 @@ class SliceView(pg.GraphicsView):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.overlay = pg.ImageItem(axisOrder="row-major")
         self.overlay.setZValue(10)
+        self.invalid = pg.ImageItem(axisOrder="row-major")
+        self.invalid.setZValue(5)
         pen = pg.mkPen((80, 200, 255, 160), width=1)
         self.vline, self.hline = pg.InfiniteLine(angle=90, pen=pen), pg.InfiniteLine(angle=0, pen=pen)
-        for item in (self.image, self.overlay, self.vline, self.hline):
+        for item in (self.image, self.invalid, self.overlay, self.vline, self.hline):
             self.box.addItem(item, ignoreBounds=item in (self.vline, self.hline))
         self._add_labels()
         self.box.scrolled.connect(lambda steps: study.step(planes.SLICE_AXIS[view], steps))
@@ -116,7 +118,16 @@ class SliceView(pg.GraphicsView):
     def refresh_image(self) -> None:
         self._shown_index = self.slice_index
         low, high = self.study.window.bounds
-        self.image.setImage(self._plane(self.study.volume.array), autoLevels=False, levels=(low, high))
+        plane = self._plane(self.study.volume.array)
+        if self.study.volume.nonfinite:
+            bad = ~np.isfinite(plane)
+            plane = np.where(bad, low, plane)
+            rgba = np.zeros((*plane.shape, 4), np.uint8)
+            rgba[bad] = NONFINITE_RGBA
+            self.invalid.setImage(rgba, autoLevels=False, levels=(0, 255))
+            if hasattr(self, "_rect"):  # not yet on the first draw: _set_geometry sets it
+                self.invalid.setRect(self._rect)
+        self.image.setImage(plane, autoLevels=False, levels=(low, high))
 
     def refresh_overlay(self) -> None:
         rgba = self.overlay_rgba()
@@ -217,6 +228,8 @@ class SliceView(pg.GraphicsView):
         rows, columns = self._plane(self.study.volume.array).shape
         self._rect = rect = QRectF(0, 0, columns * self._pixel[1], rows * self._pixel[0])
         self.image.setRect(rect)
+        if self.study.volume.nonfinite:
+            self.invalid.setRect(rect)
         self.box.setRange(rect, padding=0.06)
         self.box.disableAutoRange()  # overlays must never re-zoom the view
         self._place_labels(rect)
@@ -224,15 +237,21 @@ class SliceView(pg.GraphicsView):
     def _add_labels(self) -> None:
         self.labels = []
         anchors = ((0.5, 1.0), (0.5, 0.0), (1.0, 0.5), (0.0, 0.5))  # above, below, left of, right of the image
-        for text, anchor in zip(LABELS[self.view], anchors):
+        for text, anchor in zip(self.letters(), anchors):
             label = pg.TextItem(text, color=(230, 200, 60), anchor=anchor)
             self.box.addItem(label, ignoreBounds=True)
             self.labels.append(label)
 
+    def letters(self) -> tuple[str, str, str, str]:
+        """(top, bottom, left, right) patient directions, from the direction matrix (a radiograph's
+        from its PatientOrientation; none when the file does not give one)."""
+        volume = self.study.volume
+        if volume.is_radiograph and "PatientOrientation" not in volume.metadata:
+            return ("", "", "", "")
+        return planes.edge_letters(volume.direction, self.view)
+
     def _place_labels(self, rect: QRectF) -> None:
-        """Orientation letters just outside the image edges (hidden for radiographs: no patient axes)."""
-        for label in self.labels:
-            label.setVisible(not self.study.volume.is_radiograph)
+        """Orientation letters just outside the image edges."""
         top, bottom, left, right = self.labels
         centre = rect.center()
         top.setPos(centre.x(), 0)

@@ -19,6 +19,35 @@ NORMALISATIONS = ("mean_std", "hu_window")
 
 
 @dataclass(frozen=True)
+class Acceptance:
+    """What studies a model may be run on, machine-readably (checked by ``engine.contract``).
+
+    Attributes:
+        description: the kind of study in words ("abdominal CT", "PA or AP chest radiographs").
+        modalities: DICOM modalities accepted (CT; CR, DX...).
+        body_parts: BodyPartExamined values (or enhanced Frame Anatomy regions) accepted, upper case.
+        views: ViewPosition values accepted (PA, AP), for radiographs.
+        planes: acquisition planes accepted (axial), for cross-sectional series.
+        pixel_spacing_mm: (min, max) in-plane pixel size in mm; None accepts any, including unknown.
+        min_slices: the fewest slices a volume must have.
+    """
+
+    description: str = ""
+    modalities: tuple[str, ...] = ()
+    body_parts: tuple[str, ...] = ()
+    views: tuple[str, ...] = ()
+    planes: tuple[str, ...] = ()
+    pixel_spacing_mm: tuple[float, float] | None = None
+    min_slices: int = 1
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Acceptance":
+        tuples = {key: tuple(data[key]) for key in ("modalities", "body_parts", "views", "planes", "pixel_spacing_mm")
+                  if data.get(key) is not None}
+        return cls(**{**data, **tuples})
+
+
+@dataclass(frozen=True)
 class InputContract:
     """What the network expects and how an image is brought to it.
 
@@ -30,6 +59,7 @@ class InputContract:
         mean, std: for "mean_std".
         window: (low, high) HU for "hu_window".
         geometry: how source geometry maps to the input and back, in words.
+        accepts: which studies the model may be run on (None: only the modality is checked).
     """
 
     modality: str
@@ -39,6 +69,7 @@ class InputContract:
     std: float | None = None
     window: tuple[float, float] | None = None
     geometry: str = ""
+    accepts: Acceptance | None = None
 
     def __post_init__(self) -> None:
         if self.normalisation not in NORMALISATIONS:
@@ -100,6 +131,8 @@ class ModelCard:
             contract_data["size"] = tuple(contract_data["size"])
             if contract_data.get("window") is not None:
                 contract_data["window"] = tuple(contract_data["window"])
+            if contract_data.get("accepts") is not None:
+                contract_data["accepts"] = Acceptance.from_dict(dict(contract_data["accepts"]))
             contract = InputContract(**contract_data)
             return cls(**{
                 **data,

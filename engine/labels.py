@@ -19,3 +19,15 @@ CHESTXRAY14 = (
 )
 
 LIVER = ("background", "liver")
+
+
+# What the shipped tasks accept (engine.card.Acceptance fields), for training to write into new cards.
+LIVER_CT_ACCEPTS = {
+    "description": "axial abdominal CT", "modalities": ("CT",),
+    "body_parts": ("ABDOMEN", "ABDOMENPELVIS", "CHESTABDOMEN", "CHESTABDOMENPELVIS", "LIVER", "TRUNK"),
+    "planes": ("axial",), "pixel_spacing_mm": (0.4, 3.5), "min_slices": 2,
+}
+CHEST_FILM_ACCEPTS = {
+    "description": "PA or AP chest radiographs", "modalities": ("CR", "DX", "XR"), "body_parts": ("CHEST",),
+    "views": ("PA", "AP"),
+}

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.card import InputContract
-from engine.labels import CHESTXRAY14, LIVER
+from engine.card import Acceptance, InputContract
+from engine.labels import CHEST_FILM_ACCEPTS, CHESTXRAY14, LIVER, LIVER_CT_ACCEPTS
 from engine.preprocess import prepare_radiograph
 from training import data_msd, data_nih
 from training.metrics import classification_metrics, segmentation_metrics
@@ -44,7 +44,7 @@ class Task:
 
 def classification_task(size: int, pos_weight: torch.Tensor | None = None) -> Task:
     contract = InputContract("CR/DX", (size, size), "mean_std", mean=NIH_MEAN, std=NIH_STD,
-                             geometry="whole radiograph resized to the input size")
+                             geometry="whole radiograph resized to the input size", accepts=Acceptance(**CHEST_FILM_ACCEPTS))
 
     def load(root: Path, split: str) -> TaskData:
         from PIL import Image
@@ -74,7 +74,7 @@ def class_weights(targets: torch.Tensor) -> torch.Tensor:
 
 
 def segmentation_task(size: int) -> Task:
-    contract = InputContract("CT", (size, size), "hu_window", window=LIVER_WINDOW,
+    contract = InputContract("CT", (size, size), "hu_window", window=LIVER_WINDOW, accepts=Acceptance(**LIVER_CT_ACCEPTS),
                              geometry=f"axial slices in canonical orientation, resized to {size}x{size}; masks bilinear back")
 
     def load(root: Path, split: str) -> TaskData:

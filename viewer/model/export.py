@@ -178,7 +178,7 @@ def _export_masks(study: Study, request: ExportRequest, folder: ExportFolder, na
 def review_data(study: Study, pseudonym: str | None = None) -> dict:
     """The review as data (for audit trails and research): model, marks, notes, decisions, numbers."""
     data: dict = {"exported_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "image": study.volume.describe(),
-                  "note": study.note}
+                  "note": study.note, "contract_overrides": study.overrides}
     if pseudonym is None:
         data["source"] = study.volume.source
     else:

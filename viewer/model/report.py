@@ -82,6 +82,9 @@ def _identity(study: Study, pseudonym: str | None, card: ModelCard | None) -> st
     warning = ""
     if card is not None and "not for clinical use" in card.intended_use.lower():
         warning = f"<p class='warn'><b>{escape(card.intended_use)}</b></p>"
+    for task, problems in study.overrides.items():
+        warning += (f"<p class='warn'><b>Run outside the model's input contract ({escape(task)}), at the reader's explicit "
+                    f"request:</b> {escape('; '.join(problems))}</p>")
     return _table(rows) + warning
 
 

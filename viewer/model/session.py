@@ -101,7 +101,7 @@ def save_session(study: Study, folder: Path | None = None) -> Path:
     prediction, path = session_paths(study, folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": FORMAT, "study": study.key, "saved_at": time.time(), "source": study.volume.source,
-             "shape": list(study.volume.shape), "note": study.note,
+             "shape": list(study.volume.shape), "note": study.note, "overrides": study.overrides,
              "prediction_sha256": _sha256(prediction) if prediction.exists() else None,
              "finding_review": {"decisions": _keys_to_str(study.finding_review.decisions),
                                 "notes": _keys_to_str(study.finding_review.notes)}}
@@ -147,6 +147,7 @@ def restore_session(study: Study, saved: SavedSession, folder: Path | None = Non
     findings = saved.state.get("finding_review", {})
     study.finding_review = FindingReview(_keys_to_int(findings.get("decisions", {})), _keys_to_int(findings.get("notes", {})))
     study.note = saved.state.get("note", "")
+    study.overrides = dict(saved.state.get("overrides", {}))
     study.review_changed.emit()
 
 

@@ -69,6 +69,7 @@ class Study:
         self.review: SliceReview | None = None
         self.finding_review = FindingReview()
         self.note = ""
+        self.overrides: dict[str, list[str]] = {}  # task -> contract problems the user chose to run the model despite
         self.cursor_changed, self.window_changed, self.overlay_changed = Event(), Event(), Event()
         self.mask_changed, self.review_changed, self.saved_state_changed = Event(), Event(), Event()
 
@@ -88,6 +89,11 @@ class Study:
         if self.classification is not None and self.classification_model:
             found["classification"] = self.classification_model
         return found
+
+    def override_contract(self, task: str, problems: tuple[str, ...]) -> None:
+        """Record that the user ran ``task``'s model although the study does not meet its input contract."""
+        self.overrides[task] = list(problems)
+        self.saved_state_changed.emit()
 
     # reading
     def set_cursor(self, z: int, y: int, x: int) -> None:

@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
     QMenu, QPushButton, QSlider, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
+from engine.contract import check_contract
 from engine.errors import EngineError
 from engine.io import ImageSource, Volume, read_mask
 from engine.io.masks import labels_present
@@ -304,7 +305,7 @@ class MainWindow(QMainWindow):
         except EngineError as err:
             self.show_error("Cannot segment", str(err))
             return
-        if not self.sessions.may_replace_review(self.study):
+        if not self.contract_allows("segmentation", bundle) or not self.sessions.may_replace_review(self.study):
             return
         self.run_job("Segmenting liver", job, self._segmented)
 
@@ -330,7 +331,23 @@ class MainWindow(QMainWindow):
         except EngineError as err:
             self.show_error("Cannot classify", str(err))
             return
+        if not self.contract_allows("classification", bundle):
+            return
         self.run_job("Classifying", job, self._classified, then=self._start_saliency)
+
+    def contract_allows(self, task: str, bundle) -> bool:
+        """Run only on studies the card accepts, unless the user explicitly overrides (recorded in the review)."""
+        check = check_contract(self.study.volume, bundle.card.input)
+        if check.ok:
+            return True
+        listed = "\n".join(f"- {problem}" for problem in check.problems)
+        question = (f"This study does not meet the input contract of {bundle.card.name}:\n{listed}\n\nThe model's output on "
+                    "it may be meaningless. Run it anyway? Your decision is recorded in the review and the report.")
+        if not self.confirm("Outside the model's input contract", question, default_yes=False):
+            self.message.setText(f"Not run: {check.problems[0]}")
+            return False
+        self.study.override_contract(task, check.problems)
+        return True
 
     def _classified(self, result) -> None:
         """Show the findings, then refine RISE maps for all of them in the background."""
@@ -434,9 +451,11 @@ class MainWindow(QMainWindow):
         self.findings.refresh()
         self.segmentation.refresh()
 
-    def confirm(self, title: str, text: str) -> bool:
+    def confirm(self, title: str, text: str, default_yes: bool = True) -> bool:
         """A yes/no question (tests replace this)."""
-        answer = QMessageBox.question(self, title, text, QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No)
+        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        default = QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.No
+        answer = QMessageBox.question(self, title, text, buttons, default)
         return answer == QMessageBox.StandardButton.Yes
 
     # export

@@ -42,8 +42,10 @@ def main(models: str, series: str) -> None:
     QTest.keyClick(window, Qt.Key.Key_A)
     QTest.keyClick(window, Qt.Key.Key_N)
     QTest.keyClick(window, Qt.Key.Key_F)
-    window.review.slice_note.setText("check this slice")
-    window.review.slice_note.editingFinished.emit()
+    QTest.keyClick(window, Qt.Key.Key_C)  # as a user: C focuses the note, type, Enter
+    QTest.keyClicks(window.review.slice_note, "check this slice")
+    QTest.keyClick(window.review.slice_note, Qt.Key.Key_Return)
+    app.processEvents()
     QTest.keyClick(window, Qt.Key.Key_N)
     QTest.keyClick(window, Qt.Key.Key_B)
     z = study.cursor[0]

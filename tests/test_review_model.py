@@ -149,3 +149,20 @@ def test_a_session_whose_prediction_was_changed_is_refused(study, tmp_path):
     (tmp_path / f"{study.key}.session.npz").write_bytes(b"not a zip")
     with pytest.raises(SessionError, match="not a readable session"):
         find_session(study, tmp_path)
+
+
+def test_a_truncated_session_is_kept_aside_with_a_clear_message_and_never_overwritten(study, tmp_path):
+    from viewer.model.session import SessionError, find_session, save_session
+
+    path = save_session(study, tmp_path)
+    damaged = path.read_bytes()[: path.stat().st_size // 2]  # a kill during a copy, a full disk: a truncated zip
+    path.write_bytes(damaged)
+    with pytest.raises(SessionError) as caught:
+        find_session(study, tmp_path)
+    (kept,) = tmp_path.glob("*.damaged-*.npz")
+    assert str(caught.value).startswith(f"{path.name} is not a readable session (BadZipFile: ")
+    assert str(caught.value).endswith(f"The file was kept as {kept.name} (never overwritten) and a new review starts.")
+    assert kept.read_bytes() == damaged and not path.exists()
+    study.mark_slice("accepted")
+    save_session(study, tmp_path)  # the next autosave writes a new file beside the damaged one
+    assert kept.read_bytes() == damaged and find_session(study, tmp_path) is not None

@@ -173,6 +173,7 @@ def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window,
         child.wait()
     assert expected is not None, errors[-3000:]
     assert child.returncode == -signal.SIGKILL
+    assert list(expected["notes"].values()) == ["check this slice"]  # typed with key events: the test can fail
 
     window.confirm = lambda *_: True
     open_series(qtbot, window)

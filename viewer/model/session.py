@@ -18,6 +18,7 @@ import io
 import json
 import os
 import time
+import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -124,9 +125,13 @@ def find_session(study: Study, folder: Path | None = None) -> SavedSession | Non
     _, path = session_paths(study, folder)
     if not path.exists():
         return None
-    state, arrays = _read_npz(path)
-    if state.get("format") != FORMAT or state.get("study") != study.key:
-        raise SessionError(f"{path.name} belongs to another study or another version of the viewer")
+    try:
+        state, arrays = _read_npz(path)
+        if state.get("format") != FORMAT or state.get("study") != study.key:
+            raise SessionError(f"{path.name} belongs to another study or another version of the viewer")
+    except SessionError as err:
+        kept = _set_aside(path, "damaged")
+        raise SessionError(f"{err}. The file was kept as {kept.name} (never overwritten) and a new review starts.") from err
     edited = state.get("edited_slices", [])
     shape = (len(edited), *study.volume.shape[1:])
     slices = np.unpackbits(arrays["edited"], count=int(np.prod(shape))).reshape(shape).astype(bool) if edited else []
@@ -153,9 +158,18 @@ def restore_session(study: Study, saved: SavedSession, folder: Path | None = Non
 
 def archive_session(saved: SavedSession) -> Path:
     """Set a session aside (renamed, never deleted) when the user starts afresh."""
+    return _set_aside(saved.path, "discarded")
+
+
+def _set_aside(path: Path, why: str) -> Path:
+    """Rename a session file beside itself (never over another file)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = saved.path.with_name(saved.path.name.replace(".session.npz", f".discarded-{stamp}.npz"))
-    os.replace(saved.path, target)
+    target = path.with_name(path.name.replace(".session.npz", f".{why}-{stamp}.npz"))
+    counter = 1
+    while target.exists():
+        counter += 1
+        target = path.with_name(path.name.replace(".session.npz", f".{why}-{stamp}-{counter}.npz"))
+    os.replace(path, target)
     return target
 
 
@@ -188,8 +202,8 @@ def _read_npz(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         with np.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
         return json.loads(arrays.pop("state").tobytes().decode()), arrays
-    except (OSError, ValueError, KeyError, EOFError) as err:
-        raise SessionError(f"{path.name} is not a readable session: {err}") from err
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:
+        raise SessionError(f"{path.name} is not a readable session ({type(err).__name__}: {err})") from err
 
 
 def _mask(packed: np.ndarray, shape) -> np.ndarray:

@@ -1,8 +1,8 @@
 """``sadnn-viewer --self-test OUT``: proves an installation works end to end, headless if need be.
 
-Opens the bundled CT sample, segments the liver, exports the review (anonymised: NIfTI, DICOM SEG,
-HTML + PDF report), opens the bundled chest radiograph (JPEG 2000), classifies it with RISE
-saliency, writes ``OUT/self_test.json`` and returns 0; any failure prints one line and returns 1.
+Opens the bundled CT sample, checks the picture is not blank, segments the liver, exports the review
+(anonymised: NIfTI, DICOM SEG, HTML + PDF report), opens the bundled chest radiograph (JPEG 2000),
+checks its picture, classifies it with RISE saliency, exports its review, writes ``OUT/self_test.json`` and returns 0; any failure prints one line and returns 1.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ def run_self_test(app, window, out: Path) -> int:
     window.sessions.folder = out / "sessions"  # the test's autosaves stay in OUT, not in the user's folder
     started = time.perf_counter()
     try:
-        report = {"models": _models(window), "decoders": _decoders(), "ct": _ct(app, window, out), "xray": _xray(app, window)}
+        report = {"models": _models(window), "decoders": _decoders(), "ct": _ct(app, window, out),
+              "xray": _xray(app, window, out)}
     except SelfTestFailed as err:
         print(f"self-test failed: {err}", flush=True)
         return 1
@@ -68,32 +69,58 @@ def _decoders() -> dict:
 
 def _ct(app, window, out: Path) -> dict:
     volume = _open(app, window, sample("ct").path())
+    picture = _picture(app, window, "CT")
     window.segment()
     _wait(app, window, "liver segmentation")
     study = window.study
     if study.segmentation is None or not study.mask.any():
         raise SelfTestFailed(f"segmentation produced no liver ({window.message.text()})")
-    window.export_review(ExportRequest(out / "ct_export", anonymise=True))
-    _wait(app, window, "export")
-    written = sorted(p.name for p in (out / "ct_export").iterdir())
-    for name in ("liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf", "review.json"):
-        if name not in written:
-            raise SelfTestFailed(f"export did not write {name} ({window.message.text()})")
+    written = _export(app, window, out / "ct_export", ("liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf",
+                                                       "review.json"))
     stats = study.statistics()
-    return {"shape": list(volume.shape), "liver_ml": round(stats.millilitres, 1),
+    return {"shape": list(volume.shape), "liver_ml": round(stats.millilitres, 1), "picture": picture,
             "seconds_int8": round(study.segmentation.int8.energy.seconds, 2), "exported": written}
 
 
-def _xray(app, window) -> dict:
+def _export(app, window, folder: Path, expected: tuple[str, ...]) -> list[str]:
+    window.export_review(ExportRequest(folder, anonymise=True))
+    _wait(app, window, "export")
+    written = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    for name in expected:
+        if name not in written:
+            raise SelfTestFailed(f"export did not write {name} ({window.message.text()})")
+    return written
+
+
+def _picture(app, window, what: str) -> dict:
+    """The axial view as the user sees it: fails when it is blank (one grey level over most of the picture)."""
+    import numpy as np
+
+    app.processEvents()
+    shot = window.views["axial"].grab().toImage()
+    image = shot.convertToFormat(shot.Format.Format_Grayscale8)
+    width, height, stride = image.width(), image.height(), image.bytesPerLine()
+    grey = np.frombuffer(image.constBits(), np.uint8, count=stride * height).reshape(height, stride)[:, :width]
+    levels = np.bincount(grey.ravel(), minlength=256)
+    stats = {"mean": round(float(grey.mean()), 1), "std": round(float(grey.std()), 1),
+             "commonest_level_share": round(float(levels.max() / grey.size), 3)}
+    if grey.std() < 10 or levels.max() > 0.9 * grey.size:
+        raise SelfTestFailed(f"the {what} sample renders blank ({stats})")
+    return stats
+
+
+def _xray(app, window, out: Path) -> dict:
     volume = _open(app, window, sample("xray").path())
+    picture = _picture(app, window, "radiograph")
     window.classify()
     _wait(app, window, "classification and saliency")
     study = window.study
     if study.classification is None or study.saliency is None:
         raise SelfTestFailed(f"classification or saliency missing ({window.message.text()})")
     top = study.classification.ranked()[0]
-    return {"shape": list(volume.shape), "top_finding": top[0], "probability": round(top[1], 3),
-            "saliency_masks": study.saliency_progress[1]}
+    written = _export(app, window, out / "xray_export", ("report.html", "report.pdf", "review.json"))
+    return {"shape": list(volume.shape), "top_finding": top[0], "probability": round(top[1], 3), "picture": picture,
+            "saliency_masks": study.saliency_progress[1], "exported": written}
 
 
 def _open(app, window, path: Path):

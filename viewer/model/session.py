@@ -199,7 +199,7 @@ def _npz(state: dict, arrays: dict[str, np.ndarray]) -> bytes:
 
 def _read_npz(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     try:
-        with np.load(path, allow_pickle=False) as data:
+        with open(path, "rb") as stream, np.load(stream, allow_pickle=False) as data:  # closed even when the zip is damaged
             arrays = {name: data[name] for name in data.files}
         return json.loads(arrays.pop("state").tobytes().decode()), arrays
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as err:

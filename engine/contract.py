@@ -60,9 +60,10 @@ def _body_part(volume: Volume, accepts: Acceptance, expects: str) -> list[str]:
         return []
     for keyword in ("BodyPartExamined", "AnatomicRegion"):
         stated = volume.metadata.get(keyword, "").strip()
-        if stated and stated.upper().replace(" ", "") not in GENERIC_BODY_PARTS:
+        code = stated.upper().replace(" ", "")
+        if code and code not in GENERIC_BODY_PARTS:
             accepted = {part.upper() for part in accepts.body_parts}
-            return [] if stated.upper().replace(" ", "") in accepted else [f"{keyword} is {stated}; {expects}"]
+            return [] if code in accepted else [f"{keyword} is {stated}; {expects}"]
     return _body_part_evidence(volume, expects)
 
 
@@ -126,7 +127,7 @@ def _spacing(volume: Volume, accepts: Acceptance, expects: str) -> list[str]:
         return []
     low, high = accepts.pixel_spacing_mm
     size = volume.spacing[1]
-    if any("in pixels, not mm" in warning for warning in volume.warnings):
+    if not volume.pixel_spacing_known:
         return [f"the pixel size is unknown; {expects} with pixels of {low:g}-{high:g} mm"]
     if not low <= size <= high:
         return [f"pixels are {size:.2f} mm; {expects} with pixels of {low:g}-{high:g} mm"]

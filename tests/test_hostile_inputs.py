@@ -13,17 +13,9 @@ from engine.errors import InputError
 from engine.io import find_images, read_image_file
 from engine.io.dicom import NotAnImage
 from tests.conftest import data_path
-from tests.test_io import copy_series, pydicom_data_file, pydicom_test_file, rewrite_positions
-
-
-@pytest.fixture(scope="module")
-def ct_folder() -> Path:
-    return data_path("ct", "totalseg_abd_dicom")
-
-
-@pytest.fixture(scope="module")
-def ct(ct_folder):
-    return find_images(ct_folder)[0].load()
+from tests.test_io import (  # noqa: F401 - ct_series and ct_series_folder are the shared real-CT fixtures
+    copy_series, ct_series, ct_series_folder, pydicom_data_file, pydicom_test_file, rewrite_positions,
+)
 
 
 def world_of(volume, zyx) -> np.ndarray:
@@ -167,11 +159,11 @@ def test_an_enhanced_image_without_functional_groups_is_refused():
 
 # orientation ---------------------------------------------------------------------------------------
 
-def test_a_sagittal_series_is_reformatted_onto_the_patient_axes(ct, tmp_path):
+def test_a_sagittal_series_is_reformatted_onto_the_patient_axes(ct_series, tmp_path):
     """The real CT written as 24 sagittal slices (rows run to the feet): read back, it is the axial CT again."""
-    block = ct.array[:, 100:300, 200:224]  # (z, y, x) in canonical LPS
-    dz, dy, dx = ct.spacing
-    top = np.asarray(ct.origin) + np.array([200 * dx, 100 * dy, (ct.shape[0] - 1) * dz])
+    block = ct_series.array[:, 100:300, 200:224]  # (z, y, x) in canonical LPS
+    dz, dy, dx = ct_series.spacing
+    top = np.asarray(ct_series.origin) + np.array([200 * dx, 100 * dy, (ct_series.shape[0] - 1) * dz])
     slices = [block[::-1, :, k] for k in range(block.shape[2])]  # rows: head to feet; columns: anterior to posterior
     positions = [top + np.array([k * dx, 0, 0]) for k in range(block.shape[2])]
     folder = write_series(tmp_path / "sagittal", next(ct_folder_files()), np.stack(slices), [0, 1, 0, 0, 0, -1], positions, (dz, dy))
@@ -189,10 +181,10 @@ def ct_folder_files():
     return iter(sorted(data_path("ct", "totalseg_abd_dicom").iterdir()))
 
 
-def test_an_oblique_series_keeps_its_tilt_in_the_direction(ct, tmp_path):
+def test_an_oblique_series_keeps_its_tilt_in_the_direction(ct_series, tmp_path):
     angle = np.radians(20)
     row, column = [np.cos(angle), np.sin(angle), 0], [-np.sin(angle), np.cos(angle), 0]
-    slices = ct.array[:6, ::4, ::4]
+    slices = ct_series.array[:6, ::4, ::4]
     positions = [[0, 0, 5.0 * k] for k in range(6)]
     folder = write_series(tmp_path / "oblique", next(ct_folder_files()), slices, [*row, *column], positions, (4, 4))
     volume = find_images(folder)[0].load()
@@ -203,9 +195,9 @@ def test_an_oblique_series_keeps_its_tilt_in_the_direction(ct, tmp_path):
 
 # slice placement -----------------------------------------------------------------------------------
 
-def test_spacing_that_changes_within_a_series_is_said_and_slices_sit_at_their_true_positions(ct, ct_folder, tmp_path):
+def test_spacing_that_changes_within_a_series_is_said_and_slices_sit_at_their_true_positions(ct_series, ct_series_folder, tmp_path):
     """4 mm for the first 13 slices, then 7 mm: before, '13 slices missing' and everything drawn at 4 mm."""
-    uneven = copy_series(ct_folder, tmp_path / "uneven")
+    uneven = copy_series(ct_series_folder, tmp_path / "uneven")
     offsets = [4.0 * k if k < 13 else 48.0 + 7.0 * (k - 12) for k in range(20)]
     rewrite_positions(uneven, lambda i, p: [p[0], p[1], -800.0 + offsets[19 - i]])  # files are stored head first
     volume = find_images(uneven)[0].load()
@@ -214,7 +206,7 @@ def test_spacing_that_changes_within_a_series_is_said_and_slices_sit_at_their_tr
     assert volume.spacing[0] == 4.0 and volume.shape[0] == 25  # 97 mm long: 24 steps of 4 mm
     assert volume.file_slices == tuple(int(round(o / 4)) for o in offsets)
     for source, z in enumerate(volume.file_slices):
-        np.testing.assert_array_equal(volume.array[z], ct.array[source])
+        np.testing.assert_array_equal(volume.array[z], ct_series.array[source])
 
 
 # series splitting ----------------------------------------------------------------------------------
@@ -232,8 +224,8 @@ def edit_headers(folder: Path, change) -> None:
 
 @pytest.mark.parametrize(("keyword", "label"), [("PatientID", "patient"), ("StudyInstanceUID", "study"),
                                                  ("FrameOfReferenceUID", "frame of reference")])
-def test_one_series_uid_with_images_of_another_patient_study_or_frame_is_split(keyword, label, ct_folder, tmp_path):
-    mixed = copy_series(ct_folder, tmp_path / "mixed")
+def test_one_series_uid_with_images_of_another_patient_study_or_frame_is_split(keyword, label, ct_series_folder, tmp_path):
+    mixed = copy_series(ct_series_folder, tmp_path / "mixed")
     edit_headers(mixed, lambda i, ds: setattr(ds, keyword, "1.2.3.4" if i % 2 else "1.2.3.5"))
     sources = find_images(mixed)
     assert sorted(s.series.part for s in sources) == [f"{label} 1.2.3.4", f"{label} 1.2.3.5"]
@@ -241,11 +233,11 @@ def test_one_series_uid_with_images_of_another_patient_study_or_frame_is_split(k
     assert any("listed as separate series, never merged" in note for note in sources[0].series.notes)
 
 
-def test_duplicate_positions_are_split_by_acquisition_or_into_stacks(ct_folder, tmp_path):
+def test_duplicate_positions_are_split_by_acquisition_or_into_stacks(ct_series_folder, tmp_path):
     twice = tmp_path / "twice"
-    copy_series(ct_folder, twice)
+    copy_series(ct_series_folder, twice)
     edit_headers(twice, lambda i, ds: setattr(ds, "AcquisitionNumber", 1))
-    second = copy_series(ct_folder, tmp_path / "second", rename=lambda i, name: "b" + name)
+    second = copy_series(ct_series_folder, tmp_path / "second", rename=lambda i, name: "b" + name)
     edit_headers(second, lambda i, ds: setattr(ds, "AcquisitionNumber", 2))
     for path in second.iterdir():
         shutil.move(path, twice / path.name)
@@ -316,15 +308,15 @@ def test_an_rtstruct_without_preamble_is_named_not_shown():
         read_image_file(pydicom_test_file("rtstruct.dcm"))
 
 
-def test_unreadable_files_in_a_folder_are_named_and_counted(ct, ct_folder, tmp_path):
-    folder = copy_series(ct_folder, tmp_path / "dirty")
+def test_unreadable_files_in_a_folder_are_named_and_counted(ct_series, ct_series_folder, tmp_path):
+    folder = copy_series(ct_series_folder, tmp_path / "dirty")
     first = sorted(folder.iterdir())[0]
     (folder / "truncated.dcm").write_bytes(first.read_bytes()[:300])
     (folder / "notes.txt").write_text("scanner notes")
     shutil.copy(pydicom_test_file("liver_1frame.dcm"), folder / "seg.dcm")
     (source,) = find_images(folder)
     volume = source.load()
-    assert volume.shape == ct.shape
+    assert volume.shape == ct_series.shape
     (note,) = volume.warnings
     assert note == ("3 file(s) in the folder were not opened: notes.txt (not a DICOM file), seg.dcm (a DICOM SEG "
                            "object, not an image), truncated.dcm (a DICOM object without pixels)")

@@ -9,6 +9,7 @@ groups by highdicom. Spacing that is zero, negative, NaN or absurd is treated as
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -95,8 +96,6 @@ def _roi_names(dataset) -> str:
 
 
 def _with_warnings(volume: Volume, notes: tuple[str, ...]) -> Volume:
-    from dataclasses import replace
-
     return replace(volume, warnings=volume.warnings + tuple(notes)) if notes else volume
 
 
@@ -196,8 +195,8 @@ def _pair(value) -> tuple[float, float] | None:
     return (row, column) if all(np.isfinite(v) and low <= v <= high for v in (row, column)) else None
 
 
-def _in_plane_spacing(dataset, warnings: list[str]) -> tuple[float, float]:
-    """PixelSpacing, or for radiographs ImagerPixelSpacing; otherwise 1 (pixels) with a warning."""
+def _in_plane_spacing(dataset, warnings: list[str]) -> tuple[float, float] | None:
+    """PixelSpacing, or for radiographs ImagerPixelSpacing; otherwise None (sizes in pixels) with a warning."""
     stored = dataset.get("PixelSpacing")
     spacing = _pair(stored)
     if spacing is not None:
@@ -210,7 +209,7 @@ def _in_plane_spacing(dataset, warnings: list[str]) -> tuple[float, float]:
                 warnings.append(f"{said}: using ImagerPixelSpacing (at the detector, not corrected for magnification)")
             return imager
     warnings.append(f"{said or 'no pixel spacing in the file'}: sizes and distances are in pixels, not mm")
-    return 1.0, 1.0
+    return None
 
 
 def _header_slice_spacing(dataset, warnings: list[str]) -> float:
@@ -244,7 +243,8 @@ def _single_file_volume(dataset, path: Path) -> Volume:
             frames, window = _invert(frames, window)
         row, column, normal = _orientation(dataset)
         direction = np.stack([row, column, normal], axis=1)
-    dy, dx = _in_plane_spacing(dataset, warnings)
+    pixel_spacing = _in_plane_spacing(dataset, warnings)
+    dy, dx = pixel_spacing or (1.0, 1.0)
     dz = _header_slice_spacing(dataset, warnings) if frames.shape[0] > 1 else 1.0
     if frames.shape[0] > 1:
         warnings.append("multi-frame image without per-frame positions: frames shown in stored order, "
@@ -262,6 +262,7 @@ def _single_file_volume(dataset, path: Path) -> Volume:
         instance_uids=(instance_uid(dataset),),
         files=(str(path),),
         stored_plane="projection" if modality in RADIOGRAPH_MODALITIES else plane_of(direction[:, 2]),
+        pixel_spacing_known=pixel_spacing is not None,
     ).canonical()
 
 
@@ -343,23 +344,25 @@ def _invert(frames: np.ndarray, window: tuple[float, float] | None):
 def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
     warnings: list[str] = []
     row, column, normal = _orientation(datasets[0])
+    positions = None
     if any("ImagePositionPatient" not in ds for ds in datasets):
         order = sorted(range(len(datasets)), key=lambda i: int(datasets[i].get("InstanceNumber", i) or i))
         offsets = np.arange(len(datasets)) * _header_slice_spacing(datasets[0], warnings)
         warnings.append("slices carry no position: ordered by instance number, spacing from the header")
     else:
-        positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in datasets])
-        order = list(np.argsort(positions @ normal, kind="stable"))
-        offsets = positions[order] @ normal
+        unordered = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in datasets])
+        order = list(np.argsort(unordered @ normal, kind="stable"))
+        positions = unordered[order]
+        offsets = positions @ normal
     ordered = [datasets[i] for i in order]
     slices = np.stack([_pixels(ds, Path(series.files[i]).name) for ds, i in zip(ordered, order)])
     window = _window(ordered[0])
     if str(ordered[0].get("PhotometricInterpretation")) == "MONOCHROME1":
         slices, window = _invert(slices, window)
-    dy, dx = _in_plane_spacing(ordered[0], warnings)
+    pixel_spacing = _in_plane_spacing(ordered[0], warnings)
+    dy, dx = pixel_spacing or (1.0, 1.0)
     tilted = False
-    if "ImagePositionPatient" in ordered[0]:
-        positions = np.array([np.asarray(ds.ImagePositionPatient, dtype=float) for ds in ordered])
+    if positions is not None:
         tilt = _tilt_degrees(positions, normal)
         if tilt > 0.5:
             tilted = True
@@ -382,6 +385,7 @@ def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
         resampled=tilted,
         file_slices=grid.file_slices,
         stored_plane=plane_of(normal),
+        pixel_spacing_known=pixel_spacing is not None,
     ).canonical()
 
 

@@ -29,7 +29,7 @@ def read_raster(path: Path) -> Volume:
     if pixels.size == 0 or min(pixels.shape) < 8:
         raise InputError(f"{Path(path).name} is too small to be a radiograph ({pixels.shape[1]}x{pixels.shape[0]} pixels)")
     return Volume(array=pixels[None], modality="XR", source=str(path),
-                  warnings=("no pixel spacing in a picture file: distances are in pixels",),
+                  warnings=("no pixel spacing in a picture file: distances are in pixels",), pixel_spacing_known=False,
                   metadata={"SeriesDescription": Path(path).name})
 
 

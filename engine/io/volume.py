@@ -35,6 +35,7 @@ class Volume:
             were placed on a uniform grid (uneven spacing); empty means one file per slice.
         stored_plane: the plane the source slices were acquired in (axial, coronal, sagittal, oblique).
         nonfinite: how many voxels are NaN or infinite.
+        pixel_spacing_known: False when the file gives no usable pixel size (``spacing`` is then in pixels).
     """
 
     array: np.ndarray
@@ -54,6 +55,7 @@ class Volume:
     file_slices: tuple[int, ...] = ()
     stored_plane: str = "axial"
     nonfinite: int = 0
+    pixel_spacing_known: bool = True
 
     def __post_init__(self) -> None:
         if self.array.ndim != 3:

@@ -312,13 +312,14 @@ def test_unreadable_files_in_a_folder_are_named_and_counted(ct_series, ct_series
     folder = copy_series(ct_series_folder, tmp_path / "dirty")
     first = sorted(folder.iterdir())[0]
     (folder / "truncated.dcm").write_bytes(first.read_bytes()[:300])
-    (folder / "notes.txt").write_text("scanner notes")
+    (folder / "export.bin").write_bytes(b"\x00" * 200)
+    (folder / "NOTICE.txt").write_text("licence of the images")  # a document beside the images: not worth a warning
     shutil.copy(pydicom_test_file("liver_1frame.dcm"), folder / "seg.dcm")
     (source,) = find_images(folder)
     volume = source.load()
     assert volume.shape == ct_series.shape
     (note,) = volume.warnings
-    assert note == ("3 file(s) in the folder were not opened: notes.txt (not a DICOM file), seg.dcm (a DICOM SEG "
+    assert note == ("3 file(s) in the folder were not opened: export.bin (not a DICOM file), seg.dcm (a DICOM SEG "
                            "object, not an image), truncated.dcm (a DICOM object without pixels)")
 
 

@@ -20,6 +20,9 @@ NOT_IMAGES = {"SEG", "RTSTRUCT", "RTPLAN", "RTDOSE", "RTRECORD", "SR", "PR", "KO
 SPLIT_BY = (("PatientID", "patient"), ("StudyInstanceUID", "study"), ("FrameOfReferenceUID", "frame of reference"))
 REPEAT_KEYS = ("AcquisitionNumber", "EchoNumbers", "TemporalPositionIdentifier")
 NAMED_AT_MOST = 5
+# Files that are plainly not images (licences, notes, reports, OS clutter): not worth a warning.
+DOCUMENTS = (".txt", ".md", ".pdf", ".htm", ".html", ".json", ".xml", ".csv", ".ini", ".log", ".rtf", ".doc", ".docx")
+CLUTTER = {"thumbs.db", ".ds_store", "desktop.ini"}
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,8 @@ def scan_dicom(folder: Path, cancel: Callable[[], bool] | None = None) -> list[D
 def _files_under(folder: Path):
     for root, _dirs, names in os.walk(folder):
         for name in sorted(names):
-            if name.upper() != "DICOMDIR":
+            lower = name.lower()
+            if lower != "dicomdir" and lower not in CLUTTER and not lower.endswith(DOCUMENTS):
                 yield Path(root) / name
 
 

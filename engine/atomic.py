@@ -9,9 +9,12 @@ from pathlib import Path
 from typing import Iterator
 
 
-def write_atomic(path: Path, payload: bytes) -> None:
-    """Write ``payload`` to ``path`` through a temporary file in the same folder (flushed, then renamed)."""
-    with atomic_path(Path(path)) as temporary:
+def write_atomic(path: Path, payload: bytes, mode: int | None = None) -> None:
+    """Write ``payload`` to ``path`` through a temporary file in the same folder (flushed, then renamed).
+
+    ``mode`` sets the permissions (e.g. 0o600 for a private key); by default the umask decides.
+    """
+    with atomic_path(Path(path), mode) as temporary:
         with open(temporary, "wb") as stream:
             stream.write(payload)
             stream.flush()
@@ -19,7 +22,7 @@ def write_atomic(path: Path, payload: bytes) -> None:
 
 
 @contextmanager
-def atomic_path(path: Path) -> Iterator[Path]:
+def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that needs a file name (nibabel, pydicom).
 
     When the block succeeds the file is renamed onto ``path``; when it fails it is removed and
@@ -31,10 +34,13 @@ def atomic_path(path: Path) -> Iterator[Path]:
     os.close(descriptor)
     temporary = Path(name)
     try:
+        if mode is not None:
+            os.chmod(temporary, mode)  # before any byte is written
         yield temporary
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets ordinary permissions
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temporary, 0o666 & ~umask)  # mkstemp makes 0600; a written file gets ordinary permissions
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -6,10 +6,13 @@ Layout::
     <bundle>/model_fp32.onnx      float model (ONNX Runtime)
     <bundle>/model_int8.onnx      static int8 QDQ model (ONNX Runtime)
     <bundle>/weights.safetensors  float weights for training and the torch path (optional)
+    <bundle>/signature.json       Ed25519 signature over card.json's bytes (engine.signing)
 
 The card records ``files`` (name -> SHA-256) and ``card_sha256``, the digest of the card itself
-without that field, so an edited card, a tampered or a truncated file are all refused. Nothing
-is unpickled: ONNX and safetensors are data formats.
+without that field, so an edited card, a tampered or a truncated file are all refused; the
+signature, checked against the keys this installation trusts, makes a forged card that was
+re-sealed refused as well. Files are read once, hashed, and those same bytes are used
+(``Bundle.read``). Nothing is unpickled: ONNX and safetensors are data formats.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from typing import Any
 from engine.atomic import write_atomic
 from engine.card import ModelCard
 from engine.errors import BundleChecksumError, BundleError
+from engine.signing import SIGNATURE, Signer, SigningKey, TrustedKeys, default_trusted_keys, sign_bundle, verify_card
 
 CARD = "card.json"
 MODEL_FILES = {"fp32": "model_fp32.onnx", "int8": "model_int8.onnx"}
@@ -33,11 +37,22 @@ REQUIRED_FILES = tuple(MODEL_FILES.values())  # the weights are optional: shippe
 
 @dataclass(frozen=True)
 class Bundle:
-    """A verified bundle: its folder, its card and its identity (``digest``)."""
+    """A verified bundle: its folder, its card, its identity (``digest``) and who signed it."""
 
     path: Path
     card: ModelCard
     digest: str
+    signer: Signer | None = None
+
+    def read(self, name: str) -> bytes:
+        """The bytes of one of the bundle's files, checked against the card's SHA-256 as they are read."""
+        if name not in self.card.files:
+            raise BundleError(f"bundle {self.card.name} has no {name}")
+        return _verified_bytes(self.path, name, self.card.files[name])
+
+    def model_bytes(self, precision: str) -> bytes:
+        """The verified ONNX model for ``precision``: give these bytes, not the path, to ONNX Runtime."""
+        return self.read(self.model_path(precision).name)
 
     def model_path(self, precision: str) -> Path:
         """Path of the ONNX model for ``precision`` ("int8" or "fp32")."""
@@ -48,16 +63,24 @@ class Bundle:
 
     @property
     def identity(self) -> dict[str, str]:
-        """Name, version and SHA-256 that tie a result to this exact model."""
-        return {"name": self.card.name, "version": self.card.version, "sha256": self.digest}
+        """Name, version, SHA-256 and signer that tie a result to this exact model."""
+        identity = {"name": self.card.name, "version": self.card.version, "sha256": self.digest}
+        if self.signer is not None:
+            identity["signed_by"] = str(self.signer)
+        return identity
 
 
-def load_bundle(path: str | os.PathLike) -> Bundle:
-    """Read a bundle and verify its card and every file against their SHA-256."""
+def load_bundle(path: str | os.PathLike, keys: TrustedKeys | None = None, *, require_signature: bool = True) -> Bundle:
+    """Read a bundle, check its signature against ``keys`` (default: the trusted keys) and every SHA-256.
+
+    ``require_signature=False`` is for the exporter's own intermediate bundles only.
+    """
     path = Path(path)
     if not path.is_dir():
         raise BundleError(f"model bundle {path} is not a folder")
-    data = _read_card(path / CARD)
+    raw = _read_card_bytes(path / CARD)
+    data = _parse_card(path / CARD, raw)
+    signer = verify_card(path, raw, keys or default_trusted_keys()) if require_signature else None
     recorded = data.pop("card_sha256", None)
     if recorded != card_digest(data):
         raise BundleChecksumError(f"{path / CARD} was modified after the bundle was sealed (card checksum mismatch)")
@@ -67,19 +90,26 @@ def load_bundle(path: str | os.PathLike) -> Bundle:
         raise BundleError(f"bundle {path} does not list {', '.join(missing)} in its card")
     for name, expected in card.files.items():
         _verify_file(path, name, expected)
-    return Bundle(path, card, recorded)
+    return Bundle(path, card, recorded, signer)
 
 
-def seal_bundle(path: str | os.PathLike, card: ModelCard) -> Bundle:
-    """Hash every file in ``path``, write ``card.json`` with the hashes atomically, and reload."""
+def seal_bundle(path: str | os.PathLike, card: ModelCard, key: SigningKey | None = None) -> Bundle:
+    """Hash every file in ``path``, write ``card.json`` with the hashes atomically, sign it with ``key``, reload.
+
+    A stale signature is removed first, so a bundle sealed without a key is plainly unsigned.
+    """
     path = Path(path)
+    (path / SIGNATURE).unlink(missing_ok=True)
     for item in path.iterdir():
         item.chmod(item.stat().st_mode | 0o644)  # some writers (safetensors) create owner-only files
-    files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and p.name != CARD}
+    files = {p.name: sha256_file(p) for p in sorted(path.iterdir()) if p.is_file() and p.name not in (CARD, SIGNATURE)}
     data = {**card.to_dict(), "files": files}
     data["card_sha256"] = card_digest(data)
     write_atomic(path / CARD, json.dumps(data, indent=2, sort_keys=True).encode())
-    return load_bundle(path)
+    if key is None:
+        return load_bundle(path, require_signature=False)
+    sign_bundle(path, key)
+    return load_bundle(path, TrustedKeys([key.public]))
 
 
 def card_digest(data: dict[str, Any]) -> str:
@@ -97,11 +127,16 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _read_card(path: Path) -> dict[str, Any]:
+def _read_card_bytes(path: Path) -> bytes:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return path.read_bytes()
     except FileNotFoundError:
         raise BundleError(f"{path.parent} is not a model bundle: it has no {CARD}") from None
+
+
+def _parse_card(path: Path, raw: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise BundleError(f"{path} is not valid JSON: {err}") from err
     if not isinstance(data, dict):
@@ -115,7 +150,20 @@ def _verify_file(folder: Path, name: str, expected: str) -> None:
         raise BundleError(f"bundle card lists {name!r}, which is not a plain file name")
     if not target.is_file():
         raise BundleError(f"bundle {folder} is missing {name}")
-    actual = sha256_file(target)
+    _check_digest(target, sha256_file(target), expected)
+
+
+def _verified_bytes(folder: Path, name: str, expected: str) -> bytes:
+    target = folder / name
+    try:
+        payload = target.read_bytes()
+    except FileNotFoundError:
+        raise BundleError(f"bundle {folder} is missing {name}") from None
+    _check_digest(target, hashlib.sha256(payload).hexdigest(), expected)
+    return payload
+
+
+def _check_digest(target: Path, actual: str, expected: str) -> None:
     if actual != expected:
         raise BundleChecksumError(
             f"{target} does not match its recorded SHA-256 (expected {expected[:12]}..., found {actual[:12]}...): "

@@ -17,6 +17,7 @@ from torch import nn
 from engine.bundle import MODEL_FILES, WEIGHTS, Bundle, seal_bundle
 from engine.errors import BundleError
 from engine.card import ModelCard
+from engine.signing import SigningKey
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "output"
@@ -147,6 +148,7 @@ def export_bundle(
     folder: str | Path,
     calibration: Sequence[np.ndarray],
     include_weights: bool = True,
+    key: SigningKey | None = None,
 ) -> Bundle:
     """Write a sealed bundle: weights, fp32 ONNX, int8 ONNX calibrated on ``calibration``, card.
 
@@ -155,6 +157,7 @@ def export_bundle(
         card: the card without files, profile, quantisation or versions (filled in here).
         folder: a new or empty folder.
         calibration: prepared real inputs, each (N, C, H, W) as the card's contract makes them.
+        key: signs the card; without one the bundle is unsigned and only the exporter itself may load it.
     """
     from safetensors.torch import save_file
 
@@ -177,7 +180,7 @@ def export_bundle(
     profile = profile_model(card.architecture, model, shape).summary()
     profile["baseline"] = _baseline_profile(card, shape)
     card = replace(card, quantisation=recipe, profile=profile, versions=_versions(engine.__version__))
-    return seal_bundle(folder, card)
+    return seal_bundle(folder, card, key)
 
 
 # The CNN each self-attention network is compared with (seed paper, Tables 4-5).
@@ -197,14 +200,14 @@ def _baseline_profile(card: ModelCard, shape: tuple[int, ...]) -> dict | None:
 
 def load_model(bundle: Bundle) -> nn.Module:
     """The float torch model of a verified bundle, from its safetensors weights (no pickle)."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load
 
     from engine.models import create_model
 
     model = create_model(bundle.card.architecture, **bundle.card.model_args)
     if WEIGHTS not in bundle.card.files:
         raise BundleError(f"bundle {bundle.card.name} was shipped without {WEIGHTS}; retrain or use the run's checkpoint")
-    model.load_state_dict(load_file(str(bundle.path / WEIGHTS)), strict=True)
+    model.load_state_dict(load(bundle.read(WEIGHTS)), strict=True)
     return model.eval()
 
 

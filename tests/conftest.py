@@ -10,6 +10,26 @@ import pytest
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def test_signing_key(tmp_path_factory):
+    """Bundles made by the tests are signed with a throw-away key that only the tests trust.
+
+    Set in the environment, so the engine-train and viewer subprocesses the tests start see it too.
+    """
+    from engine.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, SigningKey
+
+    folder = tmp_path_factory.mktemp("keys")
+    key = SigningKey.generate("SaDNN test suite")
+    public = key.save(folder / "test_key.json")
+    trusted = folder / "trusted"
+    trusted.mkdir()
+    public.rename(trusted / public.name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SIGNING_KEY_ENV, str(folder / "test_key.json"))
+        patch.setenv(TRUSTED_KEYS_ENV, str(trusted))
+        yield key
+
+
 @pytest.fixture(autouse=True)
 def private_sessions(tmp_path, monkeypatch):
     """Autosaved reviews go to the test's own folder, never the user's data folder."""
@@ -53,7 +73,7 @@ def seeded(name: str, **model_args):
 
 
 @pytest.fixture(scope="session")
-def cls_bundle(tmp_path_factory, chest_xrays):
+def cls_bundle(tmp_path_factory, chest_xrays, test_signing_key):
     """A SaDNN-cls bundle (random-init weights) calibrated on real chest X-rays."""
     from engine.export import export_bundle
     from engine.preprocess import prepare_radiograph
@@ -61,11 +81,11 @@ def cls_bundle(tmp_path_factory, chest_xrays):
 
     card = classification_card()
     calibration = [prepare_radiograph(image, card.input) for image in chest_xrays[::2]]
-    return export_bundle(seeded("sadnn_cls"), card, tmp_path_factory.mktemp("cls") / "bundle", calibration)
+    return export_bundle(seeded("sadnn_cls"), card, tmp_path_factory.mktemp("cls") / "bundle", calibration, key=test_signing_key)
 
 
 @pytest.fixture(scope="session")
-def seg_bundle(tmp_path_factory, ct_volume):
+def seg_bundle(tmp_path_factory, ct_volume, test_signing_key):
     """A SaDNN-seg bundle (random-init weights) calibrated on real CT slices."""
     from engine.export import export_bundle
     from engine.preprocess import prepare_ct_slices
@@ -74,7 +94,7 @@ def seg_bundle(tmp_path_factory, ct_volume):
     card = segmentation_card("sadnn_seg")
     calibration = [prepare_ct_slices(ct_volume[z : z + 1], card.input) for z in range(0, 30, 6)]
     model = centred(seeded("sadnn_seg"), calibration[2])
-    return export_bundle(model, card, tmp_path_factory.mktemp("seg") / "bundle", calibration)
+    return export_bundle(model, card, tmp_path_factory.mktemp("seg") / "bundle", calibration, key=test_signing_key)
 
 
 def centred(model, batch: np.ndarray):
@@ -89,12 +109,12 @@ def centred(model, batch: np.ndarray):
 
 
 @pytest.fixture(scope="session")
-def models_folder(tmp_path_factory, chest_xrays, ct_volume):
+def models_folder(tmp_path_factory, chest_xrays, ct_volume, test_signing_key):
     """Fast viewer bundles (SaDNN-cls at 64 px, UNet-small), calibrated on real images."""
     from tests.viewer_support import build_viewer_models
 
     folder = tmp_path_factory.mktemp("models")
-    build_viewer_models(folder, chest_xrays, ct_volume)
+    build_viewer_models(folder, chest_xrays, ct_volume, test_signing_key)
     return folder
 
 

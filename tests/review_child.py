@@ -1,6 +1,9 @@
 """A viewer process for the kill -9 test: reviews and edits, prints what it did, then waits to be killed.
 
-Usage: python tests/review_child.py MODELS_FOLDER DICOM_FOLDER  (SADNN_SESSIONS set by the test)
+Usage: python tests/review_child.py MODELS_FOLDER DICOM_FOLDER [resegment]  (SADNN_SESSIONS set by the test)
+
+With ``resegment`` it then segments again (agreeing to set the review aside), prints RESEGMENTING
+as the new run starts, and goes on until killed.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ def wait_until(app, condition, timeout: float = 300.0) -> None:
             raise TimeoutError("the viewer did not finish in time")
 
 
-def main(models: str, series: str) -> None:
+def main(models: str, series: str, then: str = "") -> None:
     from PySide6.QtCore import QPointF, Qt
     from PySide6.QtTest import QTest
     from PySide6.QtWidgets import QApplication
@@ -65,10 +68,14 @@ def main(models: str, series: str) -> None:
         "slice": z,
     }
     print("STATE " + json.dumps(state), flush=True)
+    if then == "resegment":
+        window.confirm = lambda *args, **kwargs: True
+        window.segment()
+        print("RESEGMENTING", flush=True)
     while True:  # keep working as a user would, until killed
         app.processEvents()
         time.sleep(0.05)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

@@ -11,7 +11,7 @@ from engine.errors import BundleChecksumError, BundleError
 
 
 @pytest.fixture(scope="module")
-def small_bundle(tmp_path_factory, ct_volume):
+def small_bundle(tmp_path_factory, ct_volume, test_signing_key):
     from engine.export import export_bundle
     from engine.preprocess import prepare_ct_slices
     from tests.cards import segmentation_card
@@ -19,7 +19,7 @@ def small_bundle(tmp_path_factory, ct_volume):
 
     card = segmentation_card("unet_small")
     calibration = [prepare_ct_slices(ct_volume[10:12], card.input)]
-    return export_bundle(seeded("unet_small"), card, tmp_path_factory.mktemp("b") / "unet", calibration)
+    return export_bundle(seeded("unet_small"), card, tmp_path_factory.mktemp("b") / "unet", calibration, key=test_signing_key)
 
 
 @pytest.fixture
@@ -58,8 +58,10 @@ def test_an_edited_card_is_refused(copy_of):
     data = json.loads((copy_of / CARD).read_text())
     data["thresholds"] = [0.1, 0.1]
     (copy_of / CARD).write_text(json.dumps(data))
-    with pytest.raises(BundleChecksumError, match="card checksum"):
+    with pytest.raises(BundleError, match="card was changed after it was signed"):
         load_bundle(copy_of)
+    with pytest.raises(BundleChecksumError, match="card checksum"):  # the seal catches it too, signature or not
+        load_bundle(copy_of, require_signature=False)
 
 
 def test_missing_pieces_get_clear_errors(copy_of, tmp_path):

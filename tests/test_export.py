@@ -16,7 +16,9 @@ from engine.io import find_images, read_image_file, read_mask
 from tests.cards import segmentation_card
 from tests.conftest import data_path
 from tests.test_io import copy_series
+from engine.errors import InputError
 from viewer.model.export import ExportError, ExportExists, ExportFolder, ExportRequest, export_study
+from viewer.model.export_folder import is_complete, leftovers, read_manifest
 from viewer.model.review import ACCEPTED, FLAGGED
 from viewer.model.study import SegmentationResult, Study
 
@@ -78,9 +80,11 @@ def test_nifti_and_dicom_seg_read_back_voxel_for_voxel(phi_series, tmp_path):
 
     volume = find_images(phi_series)[0].load()
     study = reviewed_study(volume)
+    tmp_path = tmp_path / "export"
     result = export_study(study, ExportRequest(tmp_path, report_pdf=False), segmentation_card("sadnn_seg"))
     names = sorted(p.name for p in result.files)
     assert names == ["liver_mask.nii.gz", "liver_seg.dcm", "report.html", "review.json"]
+    assert is_complete(tmp_path) and sorted(read_manifest(tmp_path)["files"]) == names
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_mask.nii.gz", volume) == 1, study.mask)
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", volume) == 1, study.mask)
     seg = pydicom.dcmread(tmp_path / "liver_seg.dcm")
@@ -103,7 +107,7 @@ def test_a_nifti_mask_keeps_the_source_files_own_grid(tmp_path):
     mask = volume.array > 100
     study.set_segmentation(SegmentationResult(Segmentation(mask, mask.astype(np.float32), EnergyMeasurement(1, 1, 1, "x")), MODEL))
     out = tmp_path / "out"
-    out.mkdir()
+    out.mkdir()  # an empty folder the user made for it
     export_study(study, ExportRequest(out, dicom_seg=False, report_html=False, report_pdf=False), None)
     written = sitk.ReadImage(str(out / "liver_mask.nii.gz"))
     assert written.GetSize() == source.GetSize() and written.GetOrigin() == pytest.approx(source.GetOrigin())
@@ -135,7 +139,6 @@ def test_an_anonymised_export_carries_no_source_phi(phi_series, tmp_path):
     study = reviewed_study(volume)
     source_uids = [volume.metadata["StudyInstanceUID"], volume.metadata["SeriesInstanceUID"], *volume.instance_uids]
     plain, anonymous = tmp_path / "plain", tmp_path / "anonymous"
-    plain.mkdir(), anonymous.mkdir()
     export_study(study, ExportRequest(plain, report_pdf=False), None)
     result = export_study(study, ExportRequest(anonymous, report_pdf=False, anonymise=True), None)
     identifiers = [value.encode() for value in (*PHI.values(), "Jane Doe", "1960-02-29", study.volume.source)] + [u.encode() for u in source_uids]
@@ -153,52 +156,96 @@ def test_an_anonymised_export_carries_no_source_phi(phi_series, tmp_path):
 
 def test_existing_files_are_not_replaced_without_consent(phi_series, tmp_path):
     study = reviewed_study(find_images(phi_series)[0].load())
-    request = ExportRequest(tmp_path, dicom_seg=False, report_pdf=False)
+    target = tmp_path / "export"
+    request = ExportRequest(target, dicom_seg=False, report_pdf=False)
     export_study(study, request, None)
-    before = (tmp_path / "report.html").read_bytes()
+    before = (target / "report.html").read_bytes()
     with pytest.raises(ExportExists) as raised:
         export_study(study, request, None)
     assert set(raised.value.names) == {"liver_mask.nii.gz", "report.html", "review.json"}
-    assert (tmp_path / "report.html").read_bytes() == before
+    assert (target / "report.html").read_bytes() == before
     study.set_note("second thoughts")
-    export_study(study, ExportRequest(tmp_path, dicom_seg=False, report_pdf=False, overwrite=True), None)
-    assert b"second thoughts" in (tmp_path / "report.html").read_bytes()
+    export_study(study, ExportRequest(target, dicom_seg=False, report_html=False, report_pdf=False, overwrite=True), None)
+    assert b"second thoughts" in (target / "review.json").read_bytes()
+    assert not (target / "report.html").exists()  # the new export replaced the old one whole: no stale report beside it
+    assert is_complete(target) and leftovers(target) == []
+
+
+def test_a_folder_holding_other_files_is_never_used(phi_series, tmp_path):
+    study = reviewed_study(find_images(phi_series)[0].load())
+    (tmp_path / "thesis.docx").write_text("the user's own work")
+    (tmp_path / "review.json").write_text("{}")
+    for overwrite in (False, True):
+        with pytest.raises(ExportError, match=r"already holds files that are not an export of this app \(thesis.docx\)"):
+            export_study(study, ExportRequest(tmp_path, dicom_seg=False, report_pdf=False, overwrite=overwrite), None)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["review.json", "thesis.docx"]
+    assert (tmp_path / "review.json").read_text() == "{}"
+
+
+def test_an_export_folder_of_an_older_version_may_be_replaced(phi_series, tmp_path):
+    study = reviewed_study(find_images(phi_series)[0].load())
+    target = tmp_path / "old"
+    target.mkdir()
+    (target / "report.html").write_text("old report")  # written before exports had a manifest
+    with pytest.raises(ExportExists):
+        export_study(study, ExportRequest(target, dicom_seg=False, report_pdf=False), None)
+    export_study(study, ExportRequest(target, dicom_seg=False, report_pdf=False, overwrite=True), None)
+    assert "old report" not in (target / "report.html").read_text() and is_complete(target)
 
 
 def test_nothing_is_written_outside_the_chosen_folder(tmp_path):
-    folder = ExportFolder(tmp_path)
+    folder = ExportFolder(tmp_path / "export")
+    folder.begin()
     for name in ("../escape.html", "/etc/passwd", "sub/../../x"):
         with pytest.raises(ExportError, match="not a plain file inside"):
             folder.path(name)
-    (tmp_path / "link.html").symlink_to(tmp_path.parent / "elsewhere.html")
-    with pytest.raises(ExportError, match="not a plain file inside"):
-        folder.path("link.html")
-    ExportFolder(tmp_path / "new")  # a new folder typed into the dialog is created
-    assert (tmp_path / "new").is_dir()
-    with pytest.raises(ExportError, match="is not a folder"):
+    folder.abort()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "sessions") == []
+    with pytest.raises(ExportError, match="is not a folder: choose a folder that exists"):
         ExportFolder(tmp_path / "missing" / "deeper")
     (tmp_path / "a_file").write_text("x")
-    with pytest.raises(ExportError, match="is not a folder"):
+    with pytest.raises(ExportError, match="a_file is not a folder"):
         ExportFolder(tmp_path / "a_file")
 
 
 @pytest.mark.parametrize(("code", "message"), [(errno.ENOSPC, "is full"), (errno.EROFS, "read-only"), (errno.EACCES, "read-only")])
-def test_a_full_disk_or_read_only_folder_gives_a_clear_error_and_leaves_no_debris(tmp_path, monkeypatch, code, message):
+def test_a_full_disk_or_read_only_folder_gives_a_clear_error_and_leaves_no_debris(phi_series, tmp_path, monkeypatch, code, message):
     import os
 
-    import engine.atomic
+    import viewer.model.export_folder
 
-    (tmp_path / "report.html").write_text("the previous report")
-    folder = ExportFolder(tmp_path, overwrite=True)
+    study = reviewed_study(find_images(phi_series)[0].load())
+    target = tmp_path / "export"
+    export_study(study, ExportRequest(target, dicom_seg=False, report_pdf=False), None)
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
 
     def failing_fsync(_fd):
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(engine.atomic.os, "fsync", failing_fsync)
+    monkeypatch.setattr(viewer.model.export_folder.os, "fsync", failing_fsync)
+    study.set_note("never written")
     with pytest.raises(ExportError, match=message):
-        folder.write_bytes("report.html", b"new")
-    assert (tmp_path / "report.html").read_text() == "the previous report"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]  # no temporary file left behind
+        export_study(study, ExportRequest(target, dicom_seg=False, report_pdf=False, overwrite=True), None)
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # the previous export, intact
+    assert leftovers(target) == []  # no staging folder left behind
+
+
+def test_the_export_is_of_a_snapshot_taken_when_it_was_asked_for(phi_series, tmp_path):
+    from viewer.model.export import finish_export, stage_export
+
+    study = reviewed_study(find_images(phi_series)[0].load())
+    snapshot = study.snapshot()
+    marked, voxels = dict(study.review.marks), int(study.mask.sum())
+    study.set_cursor(5, 256, 256)  # the user goes on working while the worker writes
+    study.mark_slice("flagged")
+    study.set_note("typed after export started")
+    study.paint(250, 250, 40)
+    assert int(study.mask.sum()) != voxels
+    finish_export(stage_export(snapshot, ExportRequest(tmp_path / "export", dicom_seg=False, report_pdf=False), None))
+    review = json.loads((tmp_path / "export" / "review.json").read_text())
+    assert review["note"] == "liver outline follows the capsule except at the hilum"
+    assert {s["slice"] - 1: s["mark"] for s in review["segmentation"]["slices"] if s["mark"]} == marked
+    assert int(read_mask(tmp_path / "export" / "liver_mask.nii.gz", study.volume).sum()) == voxels
 
 
 def test_a_seg_of_a_series_stored_right_to_left_reads_back_unflipped(tmp_path):
@@ -226,3 +273,37 @@ def test_a_seg_of_a_series_stored_right_to_left_reads_back_unflipped(tmp_path):
     stored = seg.pixel_array.reshape(-1, 512, 512)
     np.testing.assert_array_equal(stored[10], study.mask[10][:, ::-1])  # written in the file's own column order
     np.testing.assert_array_equal(read_mask(tmp_path / "out" / "liver_seg.dcm", mirrored) == 1, study.mask)
+
+
+def test_an_anonymised_export_of_images_with_burned_in_text_is_refused(phi_series, tmp_path):
+    import pydicom
+
+    folder = copy_series(phi_series, tmp_path / "burned")
+    for path in sorted(folder.iterdir()):
+        dataset = pydicom.dcmread(path)
+        dataset.BurnedInAnnotation = "YES"
+        dataset.save_as(path)
+    study = reviewed_study(find_images(folder)[0].load())
+    with pytest.raises(ExportError, match=r"cannot anonymise: the images declare text burned into their pixels"):
+        export_study(study, ExportRequest(tmp_path / "anonymous", report_pdf=False, anonymise=True), None)
+    assert not (tmp_path / "anonymous").exists() and leftovers(tmp_path / "anonymous") == []
+    export_study(study, ExportRequest(tmp_path / "identified", report_pdf=False), None)  # not anonymised: allowed
+    assert is_complete(tmp_path / "identified")
+
+
+def test_a_seg_whose_frames_are_oriented_otherwise_is_refused_not_misplaced(phi_series, tmp_path):
+    import pydicom
+
+    volume = find_images(phi_series)[0].load()
+    study = reviewed_study(volume)
+    export_study(study, ExportRequest(tmp_path / "out", nifti=False, report_html=False, report_pdf=False), None)
+    seg = pydicom.dcmread(tmp_path / "out" / "liver_seg.dcm")
+    groups = [seg.SharedFunctionalGroupsSequence[0], *seg.PerFrameFunctionalGroupsSequence]
+    assert any("PlaneOrientationSequence" in g for g in groups)
+    for group in groups:
+        if "PlaneOrientationSequence" in group:
+            group.PlaneOrientationSequence[0].ImageOrientationPatient = [0, 1, 0, 1, 0, 0]  # rows and columns swapped
+    seg.save_as(tmp_path / "transposed.dcm")
+    with pytest.raises(InputError, match=r"transposed.dcm stores its frames with orientation \[0.0, 1.0, 0.0, 1.0, 0.0, 0.0\], "
+                                         r"unlike the open series' slices \(\[1.0, 0.0, 0.0, 0.0, 1.0, 0.0\]\)"):
+        read_mask(tmp_path / "transposed.dcm", volume)

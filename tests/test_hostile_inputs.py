@@ -76,6 +76,8 @@ def test_the_sample_radiograph_with_zero_pixel_spacing_is_shown_in_pixels_and_sa
     volume = read_image_file(pydicom_data_file("RG1_J2KR.dcm"))
     assert volume.spacing == (1.0, 1.0, 1.0)
     assert volume.warnings == ("PixelSpacing 0.000/0.000 is not a valid size: sizes and distances are in pixels, not mm",)
+    assert not volume.pixel_spacing_known
+    assert volume.describe().endswith(", pixel size unknown (distances in pixels)")  # the status bar never says "mm"
 
 
 @pytest.mark.filterwarnings("ignore:Invalid value for VR DS")

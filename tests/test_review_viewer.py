@@ -20,6 +20,7 @@ pytest.importorskip("pytestqt")
 
 from tests.conftest import data_path  # noqa: E402
 from tests.viewer_support import finish  # noqa: E402
+from viewer.model.export_folder import read_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -190,6 +191,7 @@ def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, win
     from viewer.model.export import ExportRequest
     from engine.io import read_mask
 
+    tmp_path = tmp_path / "export"
     open_series(qtbot, window)
     liver, shifted = with_reference_prediction(window)
     window.study.set_cursor(12, 256, 150)
@@ -197,6 +199,7 @@ def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, win
     window.export_review(ExportRequest(tmp_path))
     finish(qtbot, window)
     assert "Exported 5 file(s)" in window.message.text(), window.message.text()
+    assert sorted(read_manifest(tmp_path)["files"]) == ["liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf", "review.json"]
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", window.study.volume) == 1, shifted)
     before = (tmp_path / "report.pdf").read_bytes()
@@ -205,10 +208,12 @@ def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, win
     window.export_review(ExportRequest(tmp_path))
     finish(qtbot, window)
     assert asked and "would be replaced" in asked[0] and (tmp_path / "report.pdf").read_bytes() == before
-    window.save_screenshot(tmp_path / "view")
+    window.export_review(ExportRequest(tmp_path.parent))  # the folder holding the export and the sessions: refused
+    assert "already holds files that are not an export of this app" in window.last_error
+    window.save_screenshot(tmp_path.parent / "view")
     from PIL import Image
 
-    with Image.open(tmp_path / "view.png") as shot:
+    with Image.open(tmp_path.parent / "view.png") as shot:
         assert shot.size[0] > 500 and shot.size[1] > 400 and "Screenshot saved" in window.message.text()
 
 
@@ -226,8 +231,55 @@ def test_segmenting_again_asks_and_keeps_the_review_in_progress(qtbot, window, p
     window.segment()
     finish(qtbot, window)
     assert not window.study.review.marks  # a fresh review of the new prediction
-    kept = list(private_sessions.glob("*.discarded-*.npz"))
-    assert len(kept) == 1  # the old review was set aside, not deleted
+    kept = list(private_sessions.glob("*.replaced-*.session.npz"))
+    assert len(kept) == 1  # the old review was set aside with its own prediction, not deleted
+    assert kept[0].with_name(kept[0].name.replace(".session.", ".prediction.")).is_file()
+    old_mask = window.study.segmentation.mask.copy()
+    window.study.mark_slice("accepted")
+
+    reopened = type(window)(window.models)  # reopening offers both reviews; the one set aside comes back whole
+    qtbot.addWidget(reopened)
+    offered = []
+    reopened.choose = lambda title, text, options: offered.append(options) or 1
+    open_series(qtbot, reopened)
+    assert len(offered[0]) == 3 and "(set aside)" not in offered[0][0] and "(set aside)" in offered[0][1]
+    assert "1 flagged" in offered[0][1] and ", test 0," in offered[0][1]  # date, model, progress
+    assert list(reopened.study.review.marks.values()) == ["flagged"]
+    assert len(list(private_sessions.glob("*.session.npz"))) == 3  # live (restored) + the two set aside
+    assert old_mask.shape == reopened.study.segmentation.mask.shape
+
+
+def test_a_kill_while_segmenting_again_never_orphans_the_review(qtbot, window, models_folder, private_sessions):
+    """A real viewer reviews, segments again and is killed mid-run; the earlier review is offered and restored."""
+    command = [sys.executable, str(ROOT / "tests" / "review_child.py"), str(models_folder),
+               str(data_path("ct", "totalseg_abd_dicom")), "resegment"]
+    environment = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "SADNN_SESSIONS": str(private_sessions)}
+    with subprocess.Popen(command, cwd=ROOT, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
+        expected, started = None, False
+        for line in child.stdout:
+            if line.startswith("STATE "):
+                expected = json.loads(line[6:])
+            if line.startswith("RESEGMENTING"):
+                started = True
+                break
+        child.send_signal(signal.SIGKILL)
+        errors = child.stderr.read()
+        child.wait()
+    assert expected is not None and started, errors[-3000:]
+    offered = []
+
+    def choose(title, text, options):
+        offered.append(options)
+        return next(i for i, option in enumerate(options) if "(set aside)" in option and "1 flagged" in option)
+
+    window.choose = choose
+    window.confirm = lambda *_: True
+    open_series(qtbot, window)
+    study = window.study
+    assert offered, "the review set aside was not offered"
+    assert {str(z): m for z, m in study.review.marks.items()} == expected["marks"]
+    assert {str(z): n for z, n in study.review.notes.items()} == expected["notes"]
+    assert int(study.mask.sum()) == expected["mask_voxels"]
 
 
 def test_an_autosave_failure_is_shown_and_the_review_goes_on(qtbot, window, monkeypatch):
@@ -245,3 +297,31 @@ def test_an_autosave_failure_is_shown_and_the_review_goes_on(qtbot, window, monk
     window.study.mark_slice("accepted")
     assert window.banner.isVisible() and "Autosave failed (No space left on device)" in window.banner.text()
     assert window.study.review.marks[window.study.cursor[0]] == "accepted"
+
+
+def test_a_seg_opened_as_an_image_is_offered_as_the_reference_mask(qtbot, window, tmp_path):
+    from engine.io import read_mask
+    from engine.io.writers import write_dicom_seg
+
+    open_series(qtbot, window)
+    volume = window.study.volume
+    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), volume) == 5
+    write_dicom_seg(volume, liver, tmp_path / "liver_seg.dcm", {"name": "expert", "version": "1"}, edited=True)
+    asked = []
+    window.confirm = lambda title, text, default_yes=True: asked.append(text) or True
+    window.open_path(tmp_path / "liver_seg.dcm")
+    finish(qtbot, window)
+    assert asked and asked[0].startswith("liver_seg.dcm is a DICOM segmentation (SEG), not an image.")
+    assert window.study.volume is volume  # the CT stays open
+    np.testing.assert_array_equal(window.study.reference, liver)
+    assert "Reference mask liver_seg.dcm" in window.message.text()
+
+
+def test_a_seg_opened_with_no_ct_open_is_explained(qtbot, window):
+    from tests.test_io import pydicom_test_file
+
+    window.open_path(pydicom_test_file("liver_1frame.dcm"))
+    finish(qtbot, window)
+    finish(qtbot, window)
+    assert window.study is None
+    assert window.last_error.startswith("Not an image: liver_1frame.dcm is a DICOM segmentation (SEG), not an image")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 
-def build_viewer_models(folder, chest_xrays, ct_volume) -> None:
+def build_viewer_models(folder, chest_xrays, ct_volume, key) -> None:
     """A small SaDNN-cls (64 px input) and a UNet-small segmenter, calibrated on real images."""
     from engine.export import export_bundle
     from engine.preprocess import prepare_ct_slices, prepare_radiograph
@@ -14,10 +14,10 @@ def build_viewer_models(folder, chest_xrays, ct_volume) -> None:
 
     cls_card = classification_card(size=64)
     calibration = [prepare_radiograph(image, cls_card.input) for image in chest_xrays[::2]]
-    export_bundle(seeded("sadnn_cls", img_size=64), cls_card, folder / "cls", calibration)
+    export_bundle(seeded("sadnn_cls", img_size=64), cls_card, folder / "cls", calibration, key=key)
     seg_card = segmentation_card("unet_small")
     slices = [prepare_ct_slices(ct_volume[z : z + 1], seg_card.input) for z in range(0, 30, 6)]
-    export_bundle(centred(seeded("unet_small"), slices[2]), seg_card, folder / "seg", slices)
+    export_bundle(centred(seeded("unet_small"), slices[2]), seg_card, folder / "seg", slices, key=key)
 
 
 def finish(qtbot, window, timeout_ms: int = 120_000) -> None:

@@ -39,7 +39,26 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--max-probability-change", type=float, default=0.25, help="refuse int8 beyond this (classification)")
     quantise.add_argument("--mean-probability-change", type=float, default=0.05, help="refuse int8 beyond this mean (classification)")
     quantise.add_argument("--min-mask-dice", type=float, default=0.9, help="refuse int8 below this Dice vs fp32 (segmentation)")
+    _add_key_option(quantise)
+    _add_signing(commands)
     return parser
+
+
+def _add_key_option(command) -> None:
+    command.add_argument("--key", type=Path, help="private signing key (default: $SADNN_SIGNING_KEY, else your own key, "
+                                                  "created on first use in your configuration folder)")
+    command.add_argument("--signer", help="name recorded with a newly created key (default: user@host)")
+
+
+def _add_signing(commands) -> None:
+    keygen = commands.add_parser("keygen", help="create an Ed25519 signing key pair (private key owner-only, public .pub.json beside it)")
+    keygen.add_argument("--out", type=Path, required=True, help="the private key file to create, e.g. release_key.json")
+    keygen.add_argument("--signer", required=True, help="who signs, as users will read it (e.g. 'SaDNN Viewer release')")
+    sign = commands.add_parser("sign", help="sign a sealed bundle's card (after checking every file's SHA-256)")
+    sign.add_argument("--bundle", type=Path, required=True)
+    _add_key_option(sign)
+    trust = commands.add_parser("trust", help="trust a public key: bundles it signed are then accepted on this account")
+    trust.add_argument("public_key", type=Path, help="a .pub.json file from whoever trained the bundles")
 
 
 def _add_train(commands) -> None:
@@ -126,13 +145,53 @@ def _quantise(args) -> int:
     bundle = quantise_run(args.run, args.out, args.calibration, args.name, args.version,
                           max_probability_change=args.max_probability_change,
                           mean_probability_change=args.mean_probability_change, min_mask_dice=args.min_mask_dice,
-                          source_note=args.source_note, include_weights=not args.without_weights)
+                          source_note=args.source_note, include_weights=not args.without_weights, key=_signing_key(args))
     print(json.dumps({k: v for k, v in bundle.card.metrics.items() if k != "full"}, indent=2, default=float))
-    print(f"bundle written to {bundle.path} (sha256 {bundle.digest[:16]}...)")
+    print(f"bundle written to {bundle.path} (sha256 {bundle.digest[:16]}..., signed by {bundle.signer})")
     return 0
 
 
-COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "evaluate": _evaluate, "quantise": _quantise}
+def _signing_key(args):
+    import getpass
+    import socket
+
+    from engine.signing import default_signing_key, load_or_create_signing_key
+
+    path = args.key or default_signing_key()
+    if args.key is None and not path.exists():
+        print(f"creating your signing key at {path}", file=sys.stderr)
+    return load_or_create_signing_key(path, args.signer or f"{getpass.getuser()}@{socket.gethostname()}")
+
+
+def _keygen(args) -> int:
+    from engine.signing import SigningKey
+
+    key = SigningKey.generate(args.signer)
+    public = key.save(args.out)
+    print(f"private key {args.out} (keep it secret), public key {public}, fingerprint {key.public.key_id}")
+    return 0
+
+
+def _sign(args) -> int:
+    from engine.bundle import load_bundle
+    from engine.signing import sign_bundle
+
+    load_bundle(args.bundle, require_signature=False)  # every file still matches the card
+    signer = sign_bundle(args.bundle, _signing_key(args))
+    print(f"signed {args.bundle} as {signer}")
+    return 0
+
+
+def _trust(args) -> int:
+    from engine.signing import trust_key, user_keys_folder
+
+    key = trust_key(args.public_key)
+    print(f"bundles signed by {key.as_signer} are now trusted (key stored in {user_keys_folder()})")
+    return 0
+
+
+COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "evaluate": _evaluate, "quantise": _quantise,
+            "keygen": _keygen, "sign": _sign, "trust": _trust}
 
 
 if __name__ == "__main__":

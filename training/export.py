@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.bundle import Bundle, load_bundle, seal_bundle
+from engine.signing import SigningKey, TrustedKeys, default_signing_key, default_trusted_keys
 from engine.card import ModelCard
 from engine.compare import dice
 from engine.errors import EngineError
@@ -52,7 +53,7 @@ def agreement(task: Task, fp32: np.ndarray, int8: np.ndarray) -> dict:
 
 
 def evaluate_bundle(path: Path, data_root: Path, split: str = "test", limit: int | None = None) -> dict:
-    bundle = load_bundle(path)
+    bundle = load_bundle(path, _with_own_key(None))
     task = task_for(bundle.card)
     data = task.load(Path(data_root), split)
     if limit:
@@ -60,10 +61,19 @@ def evaluate_bundle(path: Path, data_root: Path, split: str = "test", limit: int
     return evaluate(bundle, data, task)
 
 
+def _with_own_key(key: SigningKey | None) -> TrustedKeys:
+    """The trusted keys plus the trainer's own: engine-train may read what it signed itself."""
+    keys = default_trusted_keys().keys
+    own = default_signing_key()
+    if key is None and own.is_file():
+        key = SigningKey.from_file(own)
+    return TrustedKeys(keys + ([key.public] if key else []))
+
+
 def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None = None, version: str = "0.1.0",
                  intended_use: str = NOT_CLINICAL, max_probability_change: float = 0.25,
                  mean_probability_change: float = 0.05, min_mask_dice: float = 0.9, source_note: str = "",
-                 include_weights: bool = True) -> Bundle:
+                 include_weights: bool = True, key: SigningKey | None = None) -> Bundle:
     """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
     from engine.export import export_bundle
 
@@ -88,12 +98,12 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
                   if task.name == "classification" else {"min_mask_dice": min_mask_dice})
         _check_agreement(metrics["agreement"], bounds)
         card = replace(bundle.card, metrics={**_headline(metrics, task), "int8_agreement_bound": bounds, "full": metrics})
-        bundle = seal_bundle(partial, replace(card, files={}))
+        bundle = seal_bundle(partial, replace(card, files={}), key)
         partial.rename(out)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
-    return load_bundle(out)
+    return load_bundle(out, _with_own_key(key), require_signature=key is not None)
 
 
 def _card(config: TrainConfig, task: Task, name, version, intended_use, calibration_images: int) -> ModelCard:

@@ -1,4 +1,4 @@
-"""Where the viewer finds its model bundles, and loading them with every checksum verified."""
+"""Where the viewer finds its model bundles, and loading them with every signature and checksum verified."""
 
 from __future__ import annotations
 
@@ -32,15 +32,16 @@ class InstalledModels:
 
     by_task: dict[str, Bundle] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    folder: Path | None = None
 
     def get(self, task: str) -> Bundle | None:
         return self.by_task.get(task)
 
 
 def installed_models(folder: Path | None = None) -> InstalledModels:
-    """Load every bundle under ``folder``; a tampered or broken bundle is reported, never used."""
+    """Load every bundle under ``folder``; a tampered, unsigned, untrusted or broken bundle is reported, never used."""
     folder = folder or models_folder()
-    found = InstalledModels()
+    found = InstalledModels(folder=folder)
     if not folder.is_dir():
         found.problems.append(f"no model folder at {folder}")
         return found

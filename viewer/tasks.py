@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,9 +26,25 @@ def find_sources(path: Path):
     return run
 
 
-def load_image(source: ImageSource) -> Callable[[Progress, Partial, CancelCheck], Volume]:
-    def run(progress: Progress, _partial: Partial, cancelled: CancelCheck) -> Volume:
-        volume = source.load(progress)
+@dataclass(frozen=True)
+class MaskFile:
+    """A DICOM SEG opened as if it were an image: it can be the open study's reference mask."""
+
+    path: Path
+    message: str
+
+
+def load_image(source: ImageSource) -> Callable[[Progress, Partial, CancelCheck], Volume | MaskFile]:
+    """Read an image; a DICOM SEG comes back as a MaskFile instead of failing."""
+    from engine.io.dicom import NotAnImage
+
+    def run(progress: Progress, _partial: Partial, cancelled: CancelCheck) -> Volume | MaskFile:
+        try:
+            volume = source.load(progress)
+        except NotAnImage as err:
+            if err.modality != "SEG":
+                raise
+            return MaskFile(err.path, str(err))
         if cancelled():
             raise Cancelled("opening cancelled")
         return volume
@@ -87,13 +104,13 @@ def rise_saliency(bundle: Bundle, volume: Volume, masks: int = 512, batch: int =
     return run
 
 
-def export_review(study, request, card):
-    """Write the masks, the HTML report and the review data (the PDF follows on the UI thread)."""
-    from viewer.model.export import export_study
+def export_review(snapshot, request, card):
+    """Stage the masks, the HTML report and the review data of a study snapshot (the PDF follows on the UI thread)."""
+    from viewer.model.export import stage_export
 
     def run(progress: Progress, _partial: Partial, _cancelled: CancelCheck):
         progress(0, 1)
-        result = export_study(study, request, card)
+        result = stage_export(snapshot, request, card)
         progress(1, 1)
         return result
     return run

@@ -26,7 +26,7 @@ METADATA_KEYS = (
     "PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyDescription",
     "StudyInstanceUID", "SeriesInstanceUID", "SeriesDescription", "SeriesNumber", "FrameOfReferenceUID",
     "AccessionNumber", "InstitutionName", "Manufacturer", "BodyPartExamined", "ViewPosition", "PatientOrientation",
-    "ProtocolName", "ImageType",
+    "ProtocolName", "ImageType", "BurnedInAnnotation",
 )
 PIXEL_SPACING_MM = (1e-3, 50.0)  # anything outside is not a pixel size
 SLICE_SPACING_MM = (1e-3, 200.0)

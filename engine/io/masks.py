@@ -58,9 +58,28 @@ def _read_seg(path: Path, reference: Volume) -> np.ndarray:
     frames = np.asarray(seg.pixel_array).reshape(-1, int(seg.Rows), int(seg.Columns))
     shared = seg.get("SharedFunctionalGroupsSequence", [None])[0]
     for frame, group in zip(frames, seg.PerFrameFunctionalGroupsSequence):
+        _check_orientation(group, shared, reference, path.name)
         index = _frame_index(group, reference, path.name)
         stored[index][frame > 0] = _segment_number(group, shared)
     return reference.from_stored(stored)
+
+
+def _check_orientation(group, shared, reference: Volume, name: str) -> None:
+    """The frame's rows and columns must run as the source slices' do: frames are placed as stored, never rotated."""
+    for source in (group, shared):
+        if source is not None and "PlaneOrientationSequence" in source:
+            cosines = np.asarray(source.PlaneOrientationSequence[0].ImageOrientationPatient, dtype=float)
+            break
+    else:
+        return  # no orientation recorded: the referenced instances place the frames
+    direction = np.asarray(reference.direction, dtype=float)
+    row_axis, column_axis = reference.stored_axes[2], reference.stored_axes[1]
+    along_row = direction[:, 2 - row_axis] * (-1 if reference.stored_flips[1] else 1)
+    along_column = direction[:, 2 - column_axis] * (-1 if reference.stored_flips[0] else 1)
+    if np.dot(cosines[:3], along_row) < 0.99 or np.dot(cosines[3:], along_column) < 0.99:
+        raise InputError(f"{name} stores its frames with orientation {cosines.round(3).tolist()}, unlike the open "
+                         f"series' slices ({np.concatenate([along_row, along_column]).round(3).tolist()}): it cannot be "
+                         "placed on this image")
 
 
 def _segment_number(group, shared) -> int:

@@ -132,10 +132,12 @@ class Volume:
         return np.ascontiguousarray(frames.transpose(np.argsort(self.stored_axes)))
 
     def describe(self) -> str:
-        """One line for the status bar: modality, size, spacing."""
+        """One line for the status bar: modality, size, spacing (or that the pixel size is unknown)."""
         z, y, x = self.shape
         dz, dy, dx = self.spacing
         size = f"{x}x{y}" if z == 1 else f"{x}x{y}x{z}"
+        if not self.pixel_spacing_known:
+            return f"{self.modality} {size}, pixel size unknown (distances in pixels)"
         return f"{self.modality} {size}, {dx:.2f}x{dy:.2f}" + ("" if z == 1 else f"x{dz:.2f}") + " mm"
 
 

@@ -58,7 +58,8 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
         f"<p>{escape(card.architecture)}, {escape(card.task)}, input {card.input.size[1]}x{card.input.size[0]} "
         f"{escape(card.input.modality)}</p><p><b>Trained on</b></p><ul>{training}</ul>"
         f"<p><b>Held-out metrics</b></p><ul>{metrics}</ul>{_per_class_table(card)}"
-        f"<p><small>SHA-256 {escape(identity.get('sha256', '')[:16])}...</small></p>"
+        f"<p><small>Signed by {escape(identity.get('signed_by', 'nobody (unsigned)'))}<br>"
+        f"SHA-256 {escape(identity.get('sha256', '')[:16])}...</small></p>"
     )
 
 

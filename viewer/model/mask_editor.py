@@ -51,6 +51,14 @@ class MaskEditor:
         self._sum_sq = np.zeros(mask.shape[0])
         self._restat(range(mask.shape[0]))
 
+    def snapshot(self) -> MaskEditor:
+        """A copy of the mask and its statistics as they are now, without the undo history."""
+        copy = object.__new__(MaskEditor)
+        copy.mask, copy.image, copy.voxel_ml = self.mask.copy(), self.image, self.voxel_ml
+        copy._undo, copy._redo, copy._stroke = [], [], None
+        copy._count, copy._sum, copy._sum_sq = self._count.copy(), self._sum.copy(), self._sum_sq.copy()
+        return copy
+
     # strokes
     def begin_stroke(self) -> None:
         self._stroke = {}

@@ -8,7 +8,10 @@ a study moved to another folder still finds its session. Two files, each written
     <key>.session.npz      review state (JSON) and the edited slices, rewritten on every change
 
 The session records the SHA-256 of the prediction file it belongs to; a mismatch is refused.
-Nothing is unpickled (``allow_pickle=False``).
+A review set aside (segmenting again, or starting afresh) keeps its own copy of the prediction
+beside it (``<key>.<why>-<stamp>.session.npz`` and ``.prediction.npz``), so a later run, or a kill
+during one, never orphans it; ``saved_reviews`` lists them all. Nothing is unpickled
+(``allow_pickle=False``).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import json
 import os
 import time
 import zipfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -43,11 +46,15 @@ class SavedSession:
     path: Path
     state: dict
     edited: dict[int, np.ndarray]
+    prediction: Path  # the model output this review belongs to
+    current: bool = True  # the study's live review (False: one set aside)
 
     def summary(self) -> str:
-        """One line for the restore question."""
+        """One line for the restore question: when, which model, how far."""
         saved = time.strftime("%Y-%m-%d %H:%M", time.localtime(self.state["saved_at"]))
-        parts = [f"saved {saved}"]
+        parts = [f"saved {saved}" + ("" if self.current else " (set aside)")]
+        models = self.state.get("models", {})
+        parts += [f"{m.get('name', '?')} {m.get('version', '')}".strip() for m in models.values()]
         review = self.state.get("slice_review")
         if review:
             marks = list(review["marks"].values())
@@ -103,6 +110,7 @@ def save_session(study: Study, folder: Path | None = None) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {"format": FORMAT, "study": study.key, "saved_at": time.time(), "source": study.volume.source,
              "shape": list(study.volume.shape), "note": study.note, "overrides": study.overrides,
+             "models": study.model_identities(),
              "prediction_sha256": _sha256(prediction) if prediction.exists() else None,
              "finding_review": {"decisions": _keys_to_str(study.finding_review.decisions),
                                 "notes": _keys_to_str(study.finding_review.notes)}}
@@ -121,10 +129,37 @@ def save_session(study: Study, folder: Path | None = None) -> Path:
 
 
 def find_session(study: Study, folder: Path | None = None) -> SavedSession | None:
-    """The saved session of this study, if there is one."""
-    _, path = session_paths(study, folder)
+    """The live saved session of this study, if there is one."""
+    prediction, path = session_paths(study, folder)
     if not path.exists():
         return None
+    return _load_session(study, path, prediction)
+
+
+def saved_reviews(study: Study, folder: Path | None = None) -> list[SavedSession]:
+    """Every saved review of this study: the live one first, then those set aside, newest first.
+
+    A damaged live session raises SessionError (after it is kept aside); a damaged one set aside is skipped.
+    """
+    live_prediction, live = session_paths(study, folder)
+    found = [] if not live.exists() else [_load_session(study, live, live_prediction)]
+    aside = []
+    for path in sorted(live.parent.glob(f"{study.key}.*.npz")):
+        name = path.name
+        if path == live or name.endswith(".prediction.npz") or ".damaged-" in name:
+            continue
+        prediction = (path.with_name(name.replace(".session.npz", ".prediction.npz"))
+                      if name.endswith(".session.npz") else live_prediction)  # older viewers kept no copy
+        try:
+            state, arrays = _read_npz(path)
+        except SessionError:
+            continue
+        if state.get("format") == FORMAT and state.get("study") == study.key:
+            aside.append(replace(_saved(study, path, state, arrays, prediction), current=False))
+    return found + sorted(aside, key=lambda saved: -saved.state.get("saved_at", 0))
+
+
+def _load_session(study: Study, path: Path, prediction: Path) -> SavedSession:
     try:
         state, arrays = _read_npz(path)
         if state.get("format") != FORMAT or state.get("study") != study.key:
@@ -132,15 +167,19 @@ def find_session(study: Study, folder: Path | None = None) -> SavedSession | Non
     except SessionError as err:
         kept = _set_aside(path, "damaged")
         raise SessionError(f"{err}. The file was kept as {kept.name} (never overwritten) and a new review starts.") from err
+    return _saved(study, path, state, arrays, prediction)
+
+
+def _saved(study: Study, path: Path, state: dict, arrays: dict, prediction: Path) -> SavedSession:
     edited = state.get("edited_slices", [])
     shape = (len(edited), *study.volume.shape[1:])
     slices = np.unpackbits(arrays["edited"], count=int(np.prod(shape))).reshape(shape).astype(bool) if edited else []
-    return SavedSession(path, state, {int(z): s for z, s in zip(edited, slices)})
+    return SavedSession(path, state, {int(z): s for z, s in zip(edited, slices)}, prediction)
 
 
 def restore_session(study: Study, saved: SavedSession, folder: Path | None = None) -> None:
     """Put the saved prediction, edits, marks and notes back into ``study``."""
-    prediction_path, _ = session_paths(study, folder)
+    prediction_path = saved.prediction
     expected = saved.state.get("prediction_sha256")
     if expected is not None:
         if not prediction_path.exists() or _sha256(prediction_path) != expected:
@@ -156,20 +195,32 @@ def restore_session(study: Study, saved: SavedSession, folder: Path | None = Non
     study.review_changed.emit()
 
 
-def archive_session(saved: SavedSession) -> Path:
-    """Set a session aside (renamed, never deleted) when the user starts afresh."""
-    return _set_aside(saved.path, "discarded")
+def archive_session(saved: SavedSession, why: str = "set-aside") -> Path:
+    """Set the live review aside with its own copy of the prediction (never deleted, never orphaned).
+
+    The copy is written first and the session renamed last: a kill in between leaves the live review as it was.
+    """
+    target = _free_name(saved.path, why, ".session.npz")
+    if saved.prediction.exists():
+        write_atomic(target.with_name(target.name.replace(".session.npz", ".prediction.npz")), saved.prediction.read_bytes())
+    os.replace(saved.path, target)
+    return target
 
 
 def _set_aside(path: Path, why: str) -> Path:
     """Rename a session file beside itself (never over another file)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    target = path.with_name(path.name.replace(".session.npz", f".{why}-{stamp}.npz"))
-    counter = 1
-    while target.exists():
-        counter += 1
-        target = path.with_name(path.name.replace(".session.npz", f".{why}-{stamp}-{counter}.npz"))
+    target = _free_name(path, why, ".npz")
     os.replace(path, target)
+    return target
+
+
+def _free_name(path: Path, why: str, suffix: str) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    target = path.with_name(path.name.replace(".session.npz", f".{why}-{stamp}{suffix}"))
+    counter = 1
+    while target.exists() or target.with_name(target.name.replace(".session.npz", ".prediction.npz")).exists():
+        counter += 1
+        target = path.with_name(path.name.replace(".session.npz", f".{why}-{stamp}-{counter}{suffix}"))
     return target
 
 

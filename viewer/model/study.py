@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy as _copy
 import hashlib
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -80,6 +81,21 @@ class Study:
         digest.update(repr((self.volume.shape, self.volume.spacing, self.volume.modality)).encode())
         digest.update(np.ascontiguousarray(self.volume.array).tobytes())
         return digest.hexdigest()
+
+    def snapshot(self) -> Study:
+        """A frozen copy of everything the user made (mask, marks, notes, decisions) for work off the UI thread.
+
+        The image and the model outputs are shared (never changed in place); nothing listens to the copy.
+        """
+        copy = _copy.copy(self)
+        copy.editor = None if self.editor is None else self.editor.snapshot()
+        copy.review = _copy.deepcopy(self.review)
+        copy.finding_review = _copy.deepcopy(self.finding_review)
+        copy.overrides = _copy.deepcopy(self.overrides)
+        copy.saliency = None if self.saliency is None else self.saliency.copy()
+        copy.cursor_changed, copy.window_changed, copy.overlay_changed = Event(), Event(), Event()
+        copy.mask_changed, copy.review_changed, copy.saved_state_changed = Event(), Event(), Event()
+        return copy
 
     def model_identities(self) -> dict[str, dict[str, str]]:
         """Task -> identity (name, version, SHA-256) of the model behind each result present."""

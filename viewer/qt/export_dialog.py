@@ -36,8 +36,9 @@ class ExportDialog(QDialog):
         form.addRow("Folder", row)
         for box in (self.nifti, self.seg, self.html, self.pdf, self.anonymise):
             form.addRow(box)
-        form.addRow(QLabel("<small>A review.json with every mark and note is always written. Existing files are "
-                           "only replaced after you confirm.</small>"))
+        form.addRow(QLabel("<small>The export is a folder of its own, written whole or not at all. A review.json "
+                           "with every mark and note is always written. A previous export is only replaced after you "
+                           "confirm; a folder holding other files is never used.</small>"))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.button(QDialogButtonBox.StandardButton.Ok).setText("Export")
         buttons.accepted.connect(self.accept)
@@ -50,6 +51,7 @@ class ExportDialog(QDialog):
                              anonymise=self.anonymise.isChecked())
 
     def _browse(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Export into folder", self.folder.text())
-        if folder:
-            self.folder.setText(folder)
+        current = Path(self.folder.text())
+        parent = QFileDialog.getExistingDirectory(self, "Export into a new folder inside", str(current.parent))
+        if parent:
+            self.folder.setText(str(Path(parent) / current.name))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,7 +13,7 @@ from PySide6.QtWidgets import QDialog, QFileDialog
 from engine.atomic import write_atomic
 from viewer import tasks
 from viewer.model.export import (
-    ExportError, ExportExists, ExportFolder, ExportRequest, ExportResult, explain, planned_names, write_report_pdf,
+    ExportError, ExportExists, ExportRequest, StagedExport, explain, export_folder, finish_export, planned_names,
 )
 from viewer.model.study import Study
 from viewer.qt.export_dialog import ExportDialog
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 class Exporter:
     def __init__(self, window: MainWindow):
         self.window = window
-        self.folder = str(Path.home())  # where the last export went
+        self.folder = str(Path.home() / "SaDNN exports")  # where exports go: each one a new folder inside it
 
     def export_review(self, request: ExportRequest | None = None) -> None:
         """Ask where and what (unless ``request`` says), confirm replacing files, export in the worker."""
@@ -33,12 +34,12 @@ class Exporter:
         if study is None:
             return
         if request is None:
-            dialog = ExportDialog(study, self.folder, window)
+            dialog = ExportDialog(study, str(Path(self.folder) / time.strftime("review-%Y%m%d-%H%M%S")), window)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return
             request = dialog.request()
         try:
-            ExportFolder(request.folder).check_free(planned_names(study, request))
+            export_folder(request).check_free(planned_names(study, request))
         except ExportExists as err:
             if not window.confirm("Replace existing files?", f"{err}.\n\nReplace them?"):
                 return
@@ -46,18 +47,19 @@ class Exporter:
         except ExportError as err:
             window.show_error("Cannot export", str(err))
             return
-        self.folder = str(request.folder)
-        job = tasks.export_review(study, request, self.card_for(study))
-        window.run_job("Exporting the review", job, lambda result: self._exported(request, result))
+        self.folder = str(request.folder.parent)
+        job = tasks.export_review(study.snapshot(), request, self.card_for(study))  # the user may keep editing
+        window.run_job("Exporting the review", job, lambda staged: self._exported(request, staged))
 
-    def _exported(self, request: ExportRequest, result: ExportResult) -> None:
-        files = list(result.files)
-        if request.report_pdf:
-            try:
-                files.append(write_report_pdf(result, request, write_pdf))
-            except ExportError as err:
-                self.window.show_error("Report PDF not written", str(err))
-        self.window.message.setText(f"Exported {len(files)} file(s) to {request.folder}.")
+    def _exported(self, request: ExportRequest, staged: StagedExport) -> None:
+        try:
+            result = finish_export(staged, write_pdf)
+        except ExportError as err:
+            self.window.show_error("Cannot export", str(err))
+            return
+        for problem in result.problems:
+            self.window.show_error("Export incomplete", problem)
+        self.window.message.setText(f"Exported {len(result.files)} file(s) to {request.folder}.")
 
     def card_for(self, study: Study):
         """The installed card of the model that made the study's prediction (None if it is not installed)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from PySide6.QtWidgets import (
 
 from engine.contract import check_contract
 from engine.errors import EngineError
+from engine.signing import PublicKey, trust_key
 from engine.io import ImageSource, Volume, read_mask
 from engine.io.masks import labels_present
 from engine.io.nih import boxes_for
@@ -153,11 +155,43 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, key=item.key: self.open_sample(key))
         menu.addSeparator()
         menu.addAction("About this app...").triggered.connect(self.show_welcome)
+        menu.addAction("Models and signatures...").triggered.connect(self._show_models)
+        menu.addAction("Trust a signing key...").triggered.connect(lambda: self.trust_signing_key())
         button = QToolButton()
         button.setText("Open sample")
         button.setMenu(menu)
         button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         toolbar.insertWidget(toolbar.actions()[2], button)
+
+    def trust_signing_key(self, path: str | Path | None = None) -> None:
+        """Add a public key the user chose to the trusted keys (after showing its signer and fingerprint)."""
+        if path is None:
+            path, _ = QFileDialog.getOpenFileName(self, "Trust a signing key", "", "Public signing keys (*.pub.json)")
+            if not path:
+                return
+        try:
+            key = PublicKey.from_file(Path(path))
+        except EngineError as err:
+            self.show_error("Cannot read the key", str(err))
+            return
+        question = (f"Trust every model bundle signed by\n\n  {key.signer}\n  fingerprint {key.key_id}\n\nOnly do this if "
+                    "whoever trained the models gave you this fingerprint themselves. Trusted models can run on your "
+                    "patients' images.")
+        if not self.confirm("Trust a signing key", question, default_yes=False):
+            return
+        trust_key(Path(path))
+        self.models = installed_models(self.models.folder)
+        self.refresh_actions()
+        self._show_models()
+        self.message.setText(f"Trusted {key.as_signer}")
+
+    def _show_models(self) -> None:
+        rows = "".join(f"<li><b>{escape(b.card.name)}</b> {escape(b.card.version)} ({escape(task)}): signed by "
+                       f"{escape(str(b.signer))}</li>" for task, b in sorted(self.models.by_task.items()))
+        refused = "".join(f"<li>{escape(problem)}</li>" for problem in self.models.problems)
+        self.card.show_html(f"<h3>Installed models</h3><ul>{rows or '<li>none</li>'}</ul>"
+                            + (f"<p><b>Not used</b></p><ul style='color:#c00'>{refused}</ul>" if refused else ""))
+        self.tabs.setCurrentWidget(self.card)
 
     def open_sample(self, key: str) -> None:
         self.open_path(sample(key).path())
@@ -223,7 +257,25 @@ class MainWindow(QMainWindow):
     def _sources_found(self, sources: list[ImageSource]) -> None:
         source = sources[0] if len(sources) == 1 else self._pick_series(sources)
         if source is not None:
-            self._queued = lambda: self.run_job("Opening " + source.label, tasks.load_image(source), self.set_volume)
+            self._queued = lambda: self.run_job("Opening " + source.label, tasks.load_image(source), self._opened)
+
+    def _opened(self, result: Volume | tasks.MaskFile) -> None:
+        if isinstance(result, tasks.MaskFile):
+            self._offer_as_reference(result)
+        else:
+            self.set_volume(result)
+
+    def _offer_as_reference(self, mask: tasks.MaskFile) -> None:
+        """A SEG opened as an image: offered as the reference mask of the open CT, else explained."""
+        study = self.study
+        if study is None or study.volume.is_radiograph:
+            self.show_error("Not an image", mask.message)
+            return
+        name = Path(study.volume.source).name
+        question = (f"{mask.path.name} is a DICOM segmentation (SEG), not an image.\n\nLoad it as the reference mask "
+                    f"of the open study ({name}), to compare the prediction with it?")
+        if self.confirm("Load as reference mask?", question):
+            self.load_reference(mask.path)
 
     def _pick_series(self, sources: list[ImageSource]) -> ImageSource | None:
         labels = [source.label for source in sources]
@@ -457,6 +509,11 @@ class MainWindow(QMainWindow):
         default = QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.No
         answer = QMessageBox.question(self, title, text, buttons, default)
         return answer == QMessageBox.StandardButton.Yes
+
+    def choose(self, title: str, text: str, options: list[str]) -> int | None:
+        """Pick one of ``options`` (the first is preselected); None when cancelled (tests replace this)."""
+        item, accepted = QInputDialog.getItem(self, title, text, options, 0, False)
+        return options.index(item) if accepted and item in options else None
 
     # export
     def export_review(self, request=None) -> None:

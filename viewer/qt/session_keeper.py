@@ -50,33 +50,46 @@ class SessionKeeper:
         try:
             saved = session.find_session(study, self.folder)
             if saved is not None:
-                kept = session.archive_session(saved)
-                self.window.message.setText(f"The previous review is kept as {kept.name}.")
+                session.archive_session(saved, "replaced")
+                self.window.message.setText("The previous review is kept; reopen the study to go back to it.")
         except (session.SessionError, OSError) as err:
             self.window.show_error("Previous review not set aside", str(err))
             return False
         return True
 
     def offer_restore(self, study: Study) -> None:
-        """If this study has a saved review, ask whether to restore it (starting afresh keeps it aside)."""
+        """If this study has saved reviews, offer them (date, model, progress); the one chosen comes back."""
         window = self.window
         try:
-            saved = session.find_session(study, self.folder)
+            reviews = session.saved_reviews(study, self.folder)
         except session.SessionError as err:
             window.show_error("Saved review not usable", str(err))
             return
-        if saved is None:
+        if not reviews:
             return
-        if not window.confirm("Restore your review?", f"This study has a saved review ({saved.summary()}). Restore it?"):
-            kept = session.archive_session(saved)
-            window.message.setText(f"Starting a new review; the previous one is kept as {kept.name}.")
-            return
+        chosen = self._ask_which(reviews)
+        live = reviews[0] if reviews[0].current else None
         try:
-            session.restore_session(study, saved, self.folder)
-        except session.SessionError as err:
+            if live is not None and chosen is not live:
+                kept = session.archive_session(live)  # starting afresh or going back: the live review is kept too
+                window.message.setText(f"Starting a new review; the previous one is kept ({kept.name}).")
+            if chosen is None:
+                return
+            session.restore_session(study, chosen, self.folder)
+        except (session.SessionError, OSError) as err:
             window.show_error("Cannot restore the review", str(err))
             return
+        if not chosen.current:
+            self.save_prediction()  # the review chosen becomes the live one again
         self._show_restored(study)
+
+    def _ask_which(self, reviews: list[session.SavedSession]) -> session.SavedSession | None:
+        if len(reviews) == 1 and reviews[0].current:
+            question = f"This study has a saved review ({reviews[0].summary()}). Restore it?"
+            return reviews[0] if self.window.confirm("Restore your review?", question) else None
+        options = [saved.summary() for saved in reviews] + ["Start a new review (the saved ones are kept)"]
+        index = self.window.choose("Restore a review?", f"This study has {len(reviews)} saved reviews. Which one?", options)
+        return reviews[index] if index is not None and index < len(reviews) else None
 
     def _show_restored(self, study: Study) -> None:
         window = self.window

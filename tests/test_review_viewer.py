@@ -20,7 +20,7 @@ pytest.importorskip("pytestqt")
 
 from tests.conftest import data_path  # noqa: E402
 from tests.viewer_support import finish  # noqa: E402
-from viewer.model.export_folder import read_manifest  # noqa: E402
+from viewer.model.export_folder import is_complete, read_manifest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -325,3 +325,15 @@ def test_a_seg_opened_with_no_ct_open_is_explained(qtbot, window):
     finish(qtbot, window)
     assert window.study is None
     assert window.last_error.startswith("Not an image: liver_1frame.dcm is a DICOM segmentation (SEG), not an image")
+
+
+def test_the_default_export_goes_to_a_new_folder_in_the_apps_exports_folder(qtbot, window, tmp_path, monkeypatch):
+    from viewer.model.export import ExportRequest
+
+    open_series(qtbot, window)
+    with_reference_prediction(window)
+    window.exporter.default_folder = tmp_path / "SaDNN exports"  # as Path.home() / "SaDNN exports" on a first run
+    window.export_review(ExportRequest(tmp_path / "SaDNN exports" / "review-1", report_pdf=False))
+    finish(qtbot, window)
+    assert is_complete(tmp_path / "SaDNN exports" / "review-1"), window.message.text()
+    assert window.exporter.folder == str(tmp_path / "SaDNN exports")  # the next export is proposed beside it

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 class Exporter:
     def __init__(self, window: MainWindow):
         self.window = window
-        self.folder = str(Path.home() / "SaDNN exports")  # where exports go: each one a new folder inside it
+        self.default_folder = Path.home() / "SaDNN exports"
+        self.folder = str(self.default_folder)  # where exports go: each one a new folder inside it
 
     def export_review(self, request: ExportRequest | None = None) -> None:
         """Ask where and what (unless ``request`` says), confirm replacing files, export in the worker."""
@@ -39,6 +40,8 @@ class Exporter:
                 return
             request = dialog.request()
         try:
+            if request.folder.parent == self.default_folder:
+                self.default_folder.mkdir(exist_ok=True)  # the app's own exports folder, made on first use
             export_folder(request).check_free(planned_names(study, request))
         except ExportExists as err:
             if not window.confirm("Replace existing files?", f"{err}.\n\nReplace them?"):
@@ -46,6 +49,9 @@ class Exporter:
             request = replace(request, overwrite=True)
         except ExportError as err:
             window.show_error("Cannot export", str(err))
+            return
+        except OSError as err:
+            window.show_error("Cannot export", explain(err, self.default_folder, self.default_folder.name))
             return
         self.folder = str(request.folder.parent)
         job = tasks.export_review(study.snapshot(), request, self.card_for(study))  # the user may keep editing

@@ -155,13 +155,11 @@ class MainWindow(QMainWindow):
             action.triggered.connect(lambda _checked=False, key=item.key: self.open_sample(key))
         menu.addSeparator()
         menu.addAction("About this app...").triggered.connect(self.show_welcome)
-        menu.addAction("Models and signatures...").triggered.connect(self._show_models)
-        menu.addAction("Trust a signing key...").triggered.connect(lambda: self.trust_signing_key())
-        button = QToolButton()
-        button.setText("Open sample")
-        button.setMenu(menu)
-        button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        toolbar.insertWidget(toolbar.actions()[2], button)
+        toolbar.insertWidget(toolbar.actions()[2], _menu_button("Open sample", menu))
+        models = QMenu(self)
+        models.addAction("Models and signatures...").triggered.connect(self._show_models)
+        models.addAction("Trust a signing key...").triggered.connect(lambda: self.trust_signing_key())
+        toolbar.addWidget(_menu_button("Models", models))
 
     def trust_signing_key(self, path: str | Path | None = None) -> None:
         """Add a public key the user chose to the trusted keys (after showing its signer and fingerprint)."""
@@ -640,3 +638,11 @@ class MainWindow(QMainWindow):
         self.runner.cancel()
         self.runner.wait()
         super().closeEvent(event)
+
+
+def _menu_button(text: str, menu: QMenu) -> QToolButton:
+    button = QToolButton()
+    button.setText(text)
+    button.setMenu(menu)
+    button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+    return button

@@ -27,7 +27,7 @@ def run_self_test(app, window, out: Path) -> int:
     window.sessions.folder = out / "sessions"  # the test's autosaves stay in OUT, not in the user's folder
     started = time.perf_counter()
     try:
-        report = {"models": _models(window), "decoders": _decoders(), "ct": _ct(app, window, out),
+        report = {"models": _models(window), "operators": _operators(), "decoders": _decoders(), "ct": _ct(app, window, out),
               "xray": _xray(app, window, out)}
     except SelfTestFailed as err:
         print(f"self-test failed: {err}", flush=True)
@@ -44,6 +44,16 @@ def _models(window) -> dict:
     if missing:
         raise SelfTestFailed(f"no {', '.join(missing)} model: " + "; ".join(window.models.problems))
     return {task: bundle.identity for task, bundle in names.items()}
+
+
+def _operators() -> dict:
+    """The SaDNN operator library is in the app and loads (on a CPU without AVX2 it says so and is not used)."""
+    from engine import runtime_ops
+
+    found = runtime_ops.status()
+    if found.path is None:
+        raise SelfTestFailed(found.reason)
+    return {"usable": found.usable, "reason": found.reason, "sha256": found.sha256}
 
 
 def _decoders() -> dict:

@@ -1,0 +1,150 @@
+"""The ai.sadnn operators against the torch layers they replace: per block, per model, and on bad input."""
+
+import numpy as np
+import pytest
+import torch
+
+from engine import runtime_ops
+from engine.fused_graph import GraphWriter, _model, fuse_attention_block, fused_sadnn_cls, fused_sadnn_seg
+from engine.layers.blocks import AttentionBlock
+from engine.models import create_model
+
+
+def session(model, threads: int = 2):
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    runtime_ops.register(options)
+    return ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+
+
+def trained_like(module: torch.nn.Module) -> torch.nn.Module:
+    """Eval mode with BatchNorm statistics that are not the identity, so folding them is tested."""
+    generator = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, torch.nn.BatchNorm2d):
+                layer.running_mean.copy_(torch.randn(layer.num_features, generator=generator) * 0.2)
+                layer.running_var.copy_(torch.rand(layer.num_features, generator=generator) + 0.5)
+                layer.weight.copy_(torch.rand(layer.num_features, generator=generator) * 0.4 + 0.8)
+                layer.bias.copy_(torch.randn(layer.num_features, generator=generator) * 0.1)
+    return module.eval()
+
+
+def block_graph(block: AttentionBlock, fold: bool):
+    g = GraphWriter()
+    (x,) = g.node("Transpose", ["input"], perm=[0, 2, 3, 1])
+    fused = fuse_attention_block(block, fold)
+    (projection,) = g.node("MatMul", [x, g.constant("projection", fused.weight.T)])
+    bias = g.constant("bias", fused.bias)
+    if fused.folded:
+        (y,) = g.node("LocalAttention3x3Folded", [projection, x, bias], domain=runtime_ops.DOMAIN)
+    else:
+        (y,) = g.node("LocalAttention3x3", [projection, bias], domain=runtime_ops.DOMAIN, key_channels=fused.key_channels)
+    g.node("Transpose", [y], perm=[0, 3, 1, 2])
+    g.nodes[-1].output[0] = "logits"
+    return _model(g, block[0].in_channels, None, "block")
+
+
+def test_the_library_is_built_and_usable_here():
+    found = runtime_ops.status()
+    assert found.usable, found.reason
+    assert found.version == "1.0.0" and len(found.sha256) == 64 and found.reason == "SaDNN operators 1.0.0 (AVX2)"
+
+
+def test_a_missing_library_is_said_and_registration_refused(tmp_path, monkeypatch):
+    import onnxruntime as ort
+
+    monkeypatch.setenv(runtime_ops.LIBRARY_ENV, str(tmp_path / "libsadnn_ops.so"))
+    assert runtime_ops.status().reason == "the SaDNN operator library was not built (libsadnn_ops.so is missing)"
+    with pytest.raises(RuntimeError, match="was not built"):
+        runtime_ops.register(ort.SessionOptions())
+
+
+@pytest.mark.parametrize("c_in, c_out, height, width", [(1, 64, 17, 23), (64, 128, 12, 9), (256, 128, 5, 7),
+                                                          (32, 16, 1, 6), (3, 8, 2, 1)])
+@pytest.mark.parametrize("fold", [False, True])
+def test_one_block_matches_the_torch_layer(c_in, c_out, height, width, fold):
+    torch.manual_seed(c_in + c_out)
+    block = trained_like(AttentionBlock(c_in, c_out))
+    x = torch.randn(2, c_in, height, width)
+    with torch.no_grad():
+        expected = block(x).numpy()
+    (actual,) = session(block_graph(block, fold)).run(None, {"input": x.numpy()})
+    assert actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_one_block_on_a_real_ct_slice(ct_volume):
+    from engine.preprocess import prepare_ct_slices
+    from tests.cards import segmentation_card
+
+    torch.manual_seed(3)
+    block = trained_like(AttentionBlock(1, 64))
+    x = torch.from_numpy(prepare_ct_slices(ct_volume[14:16], segmentation_card("sadnn_seg").input))
+    with torch.no_grad():
+        expected = block(x).numpy()
+    (actual,) = session(block_graph(block, None)).run(None, {"input": x.numpy()})
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_pooling_and_unpooling_match_torch_including_ties():
+    import onnx.helper as helper
+    from onnx import TensorProto
+
+    x = torch.randn(2, 8, 6, 10)
+    x[:, :, :2, :2] = 0.0  # ties, as after a ReLU
+    skip = torch.randn(2, 5, 6, 10)
+    pooled, indices = torch.nn.functional.max_pool2d(x, 2, return_indices=True)
+    expected = torch.cat([torch.nn.functional.max_unpool2d(pooled, indices, 2), skip], 1)
+    nodes = [helper.make_node("MaxPool2x2", ["x"], ["p", "where"], domain=runtime_ops.DOMAIN),
+             helper.make_node("MaxUnpool2x2Concat", ["p", "where", "s"], ["y"], domain=runtime_ops.DOMAIN)]
+    values = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in ("x", "s", "p", "y")]
+    graph = helper.make_graph(nodes, "pool", values[:2], values[2:])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(runtime_ops.DOMAIN, 1)])
+    nhwc = lambda t: np.ascontiguousarray(t.numpy().transpose(0, 2, 3, 1))  # noqa: E731
+    got_pooled, got = session(model).run(None, {"x": nhwc(x), "s": nhwc(skip)})
+    np.testing.assert_array_equal(got_pooled, nhwc(pooled))
+    np.testing.assert_array_equal(got, nhwc(expected))
+
+
+def test_whole_models_match_torch():
+    """SaDNN-seg: as close to a float64 torch run as torch's own float32 run is (22 stacked blocks whose unscaled
+    attention logits amplify rounding: torch float32 itself strays 4e-4 to 2e-3 from float64). SaDNN-cls: 1e-4."""
+    torch.manual_seed(0)
+    seg = trained_like(create_model("sadnn_seg"))
+    x = torch.randn(1, 1, 64, 48)  # not square
+    with torch.no_grad():
+        single = seg(x).numpy()
+        exact = seg.double()(x.double()).numpy()
+    (fused,) = session(fused_sadnn_seg(seg.float(), None)).run(None, {"input": x.numpy()})
+    scale = np.abs(exact).max()
+    torch_error, fused_error = np.abs(single - exact).max() / scale, np.abs(fused - exact).max() / scale
+    assert fused_error <= max(1e-4, 1.5 * torch_error), (fused_error, torch_error)
+    cls = trained_like(create_model("sadnn_cls", img_size=64))
+    x = torch.randn(3, 1, 64, 64)
+    with torch.no_grad():
+        expected = cls(x).numpy()
+    (actual,) = session(fused_sadnn_cls(cls, 64)).run(None, {"input": x.numpy()})
+    assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
+def test_folding_saves_macs_where_the_input_is_narrower():
+    narrow, wide = AttentionBlock(64, 128).eval(), AttentionBlock(512, 256).eval()
+    assert fuse_attention_block(narrow).folded and not fuse_attention_block(wide).folded
+    assert fuse_attention_block(narrow).macs_per_pixel < fuse_attention_block(narrow, fold=False).macs_per_pixel
+
+
+def test_a_wrong_projection_width_is_a_clear_error_not_a_crash():
+    import onnx.helper as helper
+    from onnx import TensorProto, numpy_helper
+    from onnxruntime.capi.onnxruntime_pybind11_state import InvalidArgument
+
+    node = helper.make_node("LocalAttention3x3", ["p", "b"], ["y"], domain=runtime_ops.DOMAIN, key_channels=8)
+    graph = helper.make_graph([node], "bad", [helper.make_tensor_value_info("p", TensorProto.FLOAT, None)],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(np.zeros(4, np.float32), "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(runtime_ops.DOMAIN, 1)])
+    with pytest.raises(InvalidArgument, match="LocalAttention3x3: proj has 10 channels; expected 29"):  # 8 + 8 + 4 + 9
+        session(model).run(None, {"p": np.zeros((1, 4, 4, 10), np.float32)})

@@ -67,7 +67,7 @@ class GraphWriter:
     """Builds the node list and initializers of one graph with unique names."""
 
     def __init__(self) -> None:
-        self.nodes, self.initializers, self._count = [], [], 0
+        self.nodes, self.initializers, self.value_info, self._count = [], [], [], 0
 
     def name(self, stem: str) -> str:
         self._count += 1
@@ -81,10 +81,13 @@ class GraphWriter:
         return name
 
     def node(self, op: str, inputs: list[str], outputs: int = 1, domain: str = "", **attributes) -> list[str]:
-        from onnx import helper
+        from onnx import TensorProto, helper
 
         names = [self.name(op.lower()) for _ in range(outputs)]
         self.nodes.append(helper.make_node(op, inputs, names, name=self.name(op), domain=domain, **attributes))
+        if domain:  # ONNX cannot infer custom operators' output types; the quantiser needs them
+            types = [TensorProto.UINT8 if op == "MaxPool2x2" and i == 1 else TensorProto.FLOAT for i in range(outputs)]
+            self.value_info += [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, types)]
         return names
 
     def attention(self, x: str, block: AttentionBlock) -> str:
@@ -161,7 +164,7 @@ def _model(g: GraphWriter, channels: int, size: int | None, name: str):
     side = ["height", "width"] if size is None else [size, size]
     inputs = [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", channels, *side])]
     outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT, None)]
-    graph = helper.make_graph(g.nodes, name, inputs, outputs, g.initializers)
+    graph = helper.make_graph(g.nodes, name, inputs, outputs, g.initializers, value_info=g.value_info)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET), helper.make_opsetid(DOMAIN, 1)],
                               producer_name="sadnn-viewer")
     model.ir_version = 8

@@ -12,6 +12,7 @@ from typing import Callable
 
 import numpy as np
 
+from engine import runtime_ops
 from engine.bundle import Bundle
 from engine.energy import EnergyMeasurement, EnergyMeter
 from engine.errors import BundleError, Cancelled, InputError
@@ -28,15 +29,23 @@ class OnnxModel:
     so nothing can swap the file between the check and the load.
     """
 
-    def __init__(self, model: os.PathLike | bytes, threads: int | None = None):
+    def __init__(self, model: os.PathLike | bytes, threads: int | None = None, operators: bool = False):
+        """``operators``: the graph uses the ai.sadnn operators (engine.runtime_ops), registered here."""
         import onnxruntime as ort
 
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or os.cpu_count() or 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        options.enable_cpu_mem_arena = False  # the arena keeps every peak allocation: 2.5 GB vs 1.6 GB for SaDNN-seg
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if operators:
+            try:
+                runtime_ops.register(options)
+            except RuntimeError as err:
+                raise BundleError(str(err)) from err
+            options.enable_mem_pattern = False  # the fused graph's peak is small; the arena saves page faults
+        else:
+            options.enable_cpu_mem_arena = False  # the arena keeps every peak allocation: 2.5 GB vs 1.6 GB for SaDNN-seg
         try:
             source = model if isinstance(model, bytes) else os.fspath(model)
             self.session = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])

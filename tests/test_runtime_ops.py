@@ -148,3 +148,30 @@ def test_a_wrong_projection_width_is_a_clear_error_not_a_crash():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(runtime_ops.DOMAIN, 1)])
     with pytest.raises(InvalidArgument, match="LocalAttention3x3: proj has 10 channels; expected 29"):  # 8 + 8 + 4 + 9
         session(model).run(None, {"p": np.zeros((1, 4, 4, 10), np.float32)})
+
+
+def test_int8_fused_seg_agrees_with_fp32_on_real_ct_slices(ct_volume):
+    from engine.fused_quantize import projection_nodes, quantise_fused_int8
+    from engine.preprocess import prepare_ct_slices
+    from tests.cards import segmentation_card
+    from tests.conftest import centred
+
+    contract = segmentation_card("sadnn_seg").input
+    slices = [prepare_ct_slices(ct_volume[z : z + 1], contract) for z in (4, 10, 16, 22, 27)]
+    torch.manual_seed(0)
+    model = centred(create_model("sadnn_seg").eval(), slices[2])  # random BN statistics make 256 px chaotic in fp32
+    fp32 = fused_sadnn_seg(model, 256)
+    int8, recipe = quantise_fused_int8(fp32, slices[:3])
+    dequantised = [n for n in int8.graph.node if n.op_type == "DequantizeLinear"]
+    assert len(dequantised) == 2 * len(projection_nodes(fp32)) == 32  # every projection: activation and weight
+    assert recipe["calibration_images"] == 3
+    exact, quantised = session(fp32), session(int8)
+    for batch in slices[3:]:  # held out from calibration
+        (a,), (b,) = exact.run(None, {"input": batch}), quantised.run(None, {"input": batch})
+        scale = np.abs(a).max()
+        assert np.abs(a - b).max() <= 0.05 * scale, np.abs(a - b).max() / scale
+        # A random model centred on the median splits the slice at its most ambiguous margin: judge the pixels
+        # whose fp32 margin is not within int8's error (a trained model's margins are wide).
+        margin_a, margin_b = a[:, 1] - a[:, 0], b[:, 1] - b[:, 0]
+        clear = np.abs(margin_a) > 0.1 * scale
+        assert clear.mean() > 0.3 and ((margin_a > 0) == (margin_b > 0))[clear].mean() >= 0.999

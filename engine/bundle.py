@@ -3,8 +3,10 @@
 Layout::
 
     <bundle>/card.json            the model card (engine.card), with the SHA-256 of every file
-    <bundle>/model_fp32.onnx      float model (ONNX Runtime)
-    <bundle>/model_int8.onnx      static int8 QDQ model (ONNX Runtime)
+    <bundle>/model_fp32.onnx      float model, portable graph (plain ONNX Runtime)
+    <bundle>/model_int8.onnx      static int8 QDQ model, portable graph
+    <bundle>/model_fp32_fused.onnx, model_int8_fused.onnx
+                                  the same model over the ai.sadnn operators (SaDNN models; optional)
     <bundle>/weights.safetensors  float weights for training and the torch path (optional)
     <bundle>/signature.json       Ed25519 signature over card.json's bytes (engine.signing)
 
@@ -31,6 +33,7 @@ from engine.signing import SIGNATURE, Signer, SigningKey, TrustedKeys, default_t
 
 CARD = "card.json"
 MODEL_FILES = {"fp32": "model_fp32.onnx", "int8": "model_int8.onnx"}
+FUSED_FILES = {"fp32": "model_fp32_fused.onnx", "int8": "model_int8_fused.onnx"}
 WEIGHTS = "weights.safetensors"
 REQUIRED_FILES = tuple(MODEL_FILES.values())  # the weights are optional: shipped bundles leave them out
 
@@ -50,9 +53,14 @@ class Bundle:
             raise BundleError(f"bundle {self.card.name} has no {name}")
         return _verified_bytes(self.path, name, self.card.files[name])
 
-    def model_bytes(self, precision: str) -> bytes:
+    def model_bytes(self, precision: str, fused: bool = False) -> bytes:
         """The verified ONNX model for ``precision``: give these bytes, not the path, to ONNX Runtime."""
-        return self.read(self.model_path(precision).name)
+        return self.read(FUSED_FILES[precision] if fused else self.model_path(precision).name)
+
+    @property
+    def has_fused(self) -> bool:
+        """True when the bundle carries the graphs over the ai.sadnn operators."""
+        return all(name in self.card.files for name in FUSED_FILES.values())
 
     def model_path(self, precision: str) -> Path:
         """Path of the ONNX model for ``precision`` ("int8" or "fp32")."""

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.bundle import MODEL_FILES, WEIGHTS, Bundle, seal_bundle
+from engine.bundle import FUSED_FILES, MODEL_FILES, WEIGHTS, Bundle, seal_bundle
 from engine.errors import BundleError
 from engine.card import ModelCard
 from engine.signing import SigningKey
@@ -177,10 +177,34 @@ def export_bundle(
     export_onnx(model, (1, *shape), folder / MODEL_FILES["fp32"])
     recipe = quantise_onnx_int8(folder / MODEL_FILES["fp32"], folder / MODEL_FILES["int8"], calibration)
     recipe["calibration_images"] = int(sum(batch.shape[0] for batch in calibration))
+    recipe["fused"] = export_fused(model, card, folder, calibration)
     profile = profile_model(card.architecture, model, shape).summary()
     profile["baseline"] = _baseline_profile(card, shape)
     card = replace(card, quantisation=recipe, profile=profile, versions=_versions(engine.__version__))
     return seal_bundle(folder, card, key)
+
+
+def export_fused(model: nn.Module, card: ModelCard, folder: Path, calibration: Sequence[np.ndarray]) -> dict | None:
+    """The fp32 and int8 graphs over the ai.sadnn operators, for the SaDNN models; the int8 recipe, or None.
+
+    Needs the operator library at export time (the int8 ranges are measured through it); without it the
+    bundle has the portable graphs only, and the recipe says why.
+    """
+    from engine import runtime_ops
+    from engine.fused_graph import FUSED_BUILDERS
+    from engine.fused_quantize import quantise_fused_int8
+
+    builder = FUSED_BUILDERS.get(card.architecture)
+    if builder is None:
+        return None
+    found = runtime_ops.status()
+    if not found.usable:
+        return {"skipped": found.reason}
+    fp32 = builder(model, card.input.size[0])
+    int8, recipe = quantise_fused_int8(fp32, calibration)
+    (folder / FUSED_FILES["fp32"]).write_bytes(fp32.SerializeToString())
+    (folder / FUSED_FILES["int8"]).write_bytes(int8.SerializeToString())
+    return {**recipe, "operators": {"version": found.version, "library_sha256": found.sha256}}
 
 
 # The CNN each self-attention network is compared with (seed paper, Tables 4-5).

@@ -169,3 +169,6 @@ def _model(g: GraphWriter, channels: int, size: int | None, name: str):
                               producer_name="sadnn-viewer")
     model.ir_version = 8
     return model
+
+
+FUSED_BUILDERS = {"sadnn_seg": fused_sadnn_seg, "sadnn_cls": fused_sadnn_cls}  # architecture -> graph builder

@@ -66,6 +66,7 @@ class Classification:
     probabilities: np.ndarray
     thresholds: tuple[float, ...]
     energy: EnergyMeasurement
+    graph: str = ""  # which graph ran: the fused operators or the portable graph (and why)
 
     @property
     def positive(self) -> np.ndarray:
@@ -84,6 +85,17 @@ class Segmentation:
     mask: np.ndarray
     probabilities: np.ndarray
     energy: EnergyMeasurement
+    graph: str = ""  # which graph ran: the fused operators or the portable graph (and why)
+
+
+def load_graph(bundle: Bundle, precision: str, threads: int | None = None) -> tuple[OnnxModel, str]:
+    """The bundle's fused graph where the operators run here, else its portable graph; and which, in words."""
+    if bundle.has_fused:
+        found = runtime_ops.status()
+        if found.usable:
+            return OnnxModel(bundle.model_bytes(precision, fused=True), threads, operators=True), found.reason
+        return OnnxModel(bundle.model_bytes(precision), threads), f"portable graph ({found.reason})"
+    return OnnxModel(bundle.model_bytes(precision), threads), "portable graph (the bundle has no fused graph)"
 
 
 class Classifier:
@@ -92,7 +104,7 @@ class Classifier:
     def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None):
         _check_task(bundle, "classification")
         self.bundle = bundle
-        self.model = OnnxModel(bundle.model_bytes(precision), threads)
+        self.model, self.graph = load_graph(bundle, precision, threads)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
         """Raw logits for prepared inputs (N, 1, H, W)."""
@@ -104,7 +116,7 @@ class Classifier:
         batch = prepare_radiograph(image, card.input)
         with EnergyMeter() as meter:
             probabilities = sigmoid(self.model(batch)[0])
-        return Classification(card.labels, probabilities, card.thresholds, meter.result)
+        return Classification(card.labels, probabilities, card.thresholds, meter.result, self.graph)
 
 
 class Segmenter:
@@ -113,7 +125,7 @@ class Segmenter:
     def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None, batch_size: int = 1):
         _check_task(bundle, "segmentation")
         self.bundle = bundle
-        self.model = OnnxModel(bundle.model_bytes(precision), threads)
+        self.model, self.graph = load_graph(bundle, precision, threads)
         self.batch_size = batch_size
 
     def segment(
@@ -142,7 +154,7 @@ class Segmenter:
                 if progress is not None:
                     progress(stop, total)
         mask = (probabilities >= card.thresholds[foreground]).astype(np.uint8)
-        return Segmentation(mask, probabilities, meter.result)
+        return Segmentation(mask, probabilities, meter.result, self.graph)
 
 
 def _check_task(bundle: Bundle, task: str) -> None:

@@ -175,3 +175,30 @@ def test_int8_fused_seg_agrees_with_fp32_on_real_ct_slices(ct_volume):
         margin_a, margin_b = a[:, 1] - a[:, 0], b[:, 1] - b[:, 0]
         clear = np.abs(margin_a) > 0.1 * scale
         assert clear.mean() > 0.3 and ((margin_a > 0) == (margin_b > 0))[clear].mean() >= 0.999
+
+
+def test_bundles_carry_the_fused_graphs_and_inference_uses_them(cls_bundle, chest_xrays):
+    from engine.inference import Classifier
+
+    assert cls_bundle.has_fused
+    fused = cls_bundle.card.quantisation["fused"]
+    assert fused["operators"]["version"] == "1.0.0" and fused["operators"]["library_sha256"] == runtime_ops.status().sha256
+    fast, portable = Classifier(cls_bundle, "fp32"), Classifier(cls_bundle, "fp32")
+    assert fast.graph == "SaDNN operators 1.0.0 (AVX2)"
+    from engine.inference import OnnxModel
+
+    portable.model = OnnxModel(cls_bundle.model_bytes("fp32"))  # the portable graph of the same bundle
+    image = chest_xrays[0]
+    np.testing.assert_allclose(fast.predict(image).probabilities, portable.predict(image).probabilities, atol=1e-4)
+    assert fast.predict(image).graph == "SaDNN operators 1.0.0 (AVX2)"
+    int8 = Classifier(cls_bundle, "int8").predict(image)
+    assert np.abs(int8.probabilities - fast.predict(image).probabilities).max() < 0.1
+
+
+def test_without_the_library_the_portable_graph_runs_and_says_why(cls_bundle, chest_xrays, tmp_path, monkeypatch):
+    from engine.inference import Classifier
+
+    monkeypatch.setenv(runtime_ops.LIBRARY_ENV, str(tmp_path / "libsadnn_ops.so"))
+    classifier = Classifier(cls_bundle, "int8")
+    assert classifier.graph == "portable graph (the SaDNN operator library was not built (libsadnn_ops.so is missing))"
+    assert classifier.predict(chest_xrays[0]).probabilities.shape == (14,)

@@ -31,13 +31,15 @@ def _per_inference(measured: EnergyMeasurement, runs: int) -> str:
     return f"{measured.seconds / runs * 1000:.0f} ms, {measured.joules / runs:.2f} J"
 
 
-def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int, fp32: EnergyMeasurement | None = None) -> str:
-    """The energy table with how each number was obtained."""
+def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int, fp32: EnergyMeasurement | None = None,
+                graph: str = "") -> str:
+    """The energy table with how each number was obtained (and which graph ran)."""
     header = "<tr><th>Model</th><th>GMAC</th><th>Est. mJ (45 nm)</th><th>Measured per inference</th></tr>"
     rows = energy_rows(card, measured, runs, fp32)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return (
-        f"<p><b>{runs}</b> inference(s) in {measured.seconds:.2f} s (CPU {measured.cpu_seconds:.2f} s)</p>"
+        f"<p><b>{runs}</b> inference(s) in {measured.seconds:.2f} s (CPU {measured.cpu_seconds:.2f} s)"
+        + (f"<br>Ran on: {escape(graph)}" if graph else "") + "</p>"
         f"<table border='1' cellspacing='0' cellpadding='3'>{header}{body}</table>"
         f"<p><small>Estimated energy: multiply-accumulates x 45 nm arithmetic costs (int8 MUL 0.2 pJ, ADD 0.03 pJ; "
         f"fp32 MUL 3.7 pJ, ADD 0.9 pJ), arithmetic only. Measured energy: {escape(measured.source)}.</small></p>"

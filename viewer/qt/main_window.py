@@ -365,7 +365,7 @@ class MainWindow(QMainWindow):
         runs = self.study.volume.shape[0]
         bundle = self.models.get("segmentation")
         fp32 = None if result.fp32 is None else result.fp32.energy
-        self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs, fp32))
+        self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs, fp32, result.int8.graph))
         self.card.show_html(card_html(bundle.card, bundle.identity))
         self.tabs.setCurrentWidget(self.review)
         self.study.go_to_next_unreviewed(from_start=True)
@@ -404,7 +404,7 @@ class MainWindow(QMainWindow):
         bundle = self.models.get("classification")
         self.study.set_classification(result, bundle.identity)
         self.sessions.save_prediction()
-        self.energy.show_html(energy_html(bundle.card, result.energy, 1))
+        self.energy.show_html(energy_html(bundle.card, result.energy, 1, graph=result.graph))
         self.card.show_html(card_html(bundle.card, bundle.identity))
         top = int(np.argmax(result.probabilities))
         self.study.select_finding(top)

@@ -122,12 +122,15 @@ def test_a_damaged_signature_file_gets_a_clear_error(bundle, content, message):
 
 def test_models_run_from_the_bytes_that_were_checked(bundle):
     loaded = load_bundle(bundle)
-    model = loaded.path / "model_int8.onnx"
-    data = bytearray(model.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    model.write_bytes(bytes(data))  # swapped after the check: the bytes read for ONNX Runtime are checked again
+    for name in ("model_int8.onnx", "model_int8_fused.onnx"):
+        model = loaded.path / name
+        data = bytearray(model.read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        model.write_bytes(bytes(data))  # swapped after the check: the bytes read for ONNX Runtime are checked again
     with pytest.raises(BundleChecksumError, match="model_int8.onnx"):
         loaded.model_bytes("int8")
+    with pytest.raises(BundleChecksumError, match="model_int8_fused.onnx"):
+        loaded.model_bytes("int8", fused=True)
     from engine.inference import Classifier
 
     with pytest.raises(BundleChecksumError):

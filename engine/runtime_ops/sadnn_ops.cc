@@ -29,9 +29,12 @@
 
 #if defined(_MSC_VER)
 #include <intrin.h>
-#define SADNN_EXPORT __declspec(dllexport)
 #else
 #include <cpuid.h>
+#endif
+#if defined(_WIN32)
+#define SADNN_EXPORT __declspec(dllexport)
+#else
 #define SADNN_EXPORT __attribute__((visibility("default")))
 #endif
 

@@ -191,7 +191,7 @@ def export_fused(model: nn.Module, card: ModelCard, folder: Path, calibration: S
     bundle has the portable graphs only, and the recipe says why.
     """
     from engine import runtime_ops
-    from engine.fused_graph import FUSED_BUILDERS
+    from engine.fused_graph import FUSED_BUILDERS, fused_profile
     from engine.fused_quantize import quantise_fused_int8
 
     builder = FUSED_BUILDERS.get(card.architecture)
@@ -204,7 +204,8 @@ def export_fused(model: nn.Module, card: ModelCard, folder: Path, calibration: S
     int8, recipe = quantise_fused_int8(fp32, calibration)
     (folder / FUSED_FILES["fp32"]).write_bytes(fp32.SerializeToString())
     (folder / FUSED_FILES["int8"]).write_bytes(int8.SerializeToString())
-    return {**recipe, "operators": {"version": found.version, "library_sha256": found.sha256}}
+    return {**recipe, "operators": {"version": found.version, "library_sha256": found.sha256},
+            "profile": fused_profile(model, card.input.size[0])}
 
 
 # The CNN each self-attention network is compared with (seed paper, Tables 4-5).

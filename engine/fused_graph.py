@@ -171,4 +171,38 @@ def _model(g: GraphWriter, channels: int, size: int | None, name: str):
     return model
 
 
+def fused_profile(model: nn.Module, size: int) -> dict:
+    """MACs and 45 nm arithmetic energy of one inference of the fused graph.
+
+    Projections are the int8 MACs (the folded W_k^T W_q and the 9 position rows included); the
+    attention core (q . k over the window and the weighted sum of v), the decoder's classifier and the
+    MLP head run in fp32.
+    """
+    from engine.energy import mac_energy_joules, model_energy_joules
+
+    sides: dict[nn.Module, tuple[int, int]] = {}
+    hooks = [block.register_forward_hook(lambda module, _in, out: sides.__setitem__(module, tuple(out.shape[-2:])))
+             for block in model.modules() if isinstance(block, AttentionBlock)]
+    first = next(block for block in model.modules() if isinstance(block, AttentionBlock))
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, first[0].in_channels, size, size))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    projection = core = head = 0
+    for block, (height, width) in sides.items():
+        fused = fuse_attention_block(block)
+        projection += height * width * fused.weight.size
+        core += height * width * 9 * (fused.key_channels + len(fused.bias))
+    for layer in model.modules():
+        if isinstance(layer, nn.Linear):
+            head += layer.in_features * layer.out_features
+        elif isinstance(layer, nn.Conv2d):  # SaDNN-seg's 1x1 classifier, at full resolution
+            head += size * size * layer.in_channels * layer.out_channels
+    return {"int8_macs": projection, "fp32_macs": core + head, "gmacs": (projection + core + head) / 1e9,
+            "energy_int8_mj": model_energy_joules(projection, core + head) * 1e3,
+            "energy_fp32_mj": mac_energy_joules(projection + core + head, "fp32") * 1e3}
+
+
 FUSED_BUILDERS = {"sadnn_seg": fused_sadnn_seg, "sadnn_cls": fused_sadnn_cls}  # architecture -> graph builder

@@ -202,3 +202,18 @@ def test_without_the_library_the_portable_graph_runs_and_says_why(cls_bundle, ch
     classifier = Classifier(cls_bundle, "int8")
     assert classifier.graph == "portable graph (the SaDNN operator library was not built (libsadnn_ops.so is missing))"
     assert classifier.predict(chest_xrays[0]).probabilities.shape == (14,)
+
+
+def test_the_energy_table_counts_the_fused_graphs_own_macs(cls_bundle):
+    from engine.energy import EnergyMeasurement
+    from viewer.model.energy_report import energy_rows
+
+    fused = cls_bundle.card.quantisation["fused"]["profile"]
+    layer = cls_bundle.card.profile
+    assert 0.6 * layer["gmacs"] < fused["gmacs"] < layer["gmacs"]  # folded projections: fewer MACs
+    assert fused["int8_macs"] + fused["fp32_macs"] == round(fused["gmacs"] * 1e9)
+    measured = EnergyMeasurement(0.1, 0.2, 1.0, "estimate")
+    rows = energy_rows(cls_bundle.card, measured, 1, fused=True)
+    assert rows[0][0] == "sadnn_cls fused int8 (this run)" and rows[0][1] == f"{fused['gmacs']:.2f}"
+    assert rows[0][2] == f"{fused['energy_int8_mj']:.2f}"
+    assert energy_rows(cls_bundle.card, measured, 1)[0][1] == f"{layer['gmacs']:.2f}"  # the portable graph's count

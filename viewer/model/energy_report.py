@@ -9,14 +9,21 @@ from engine.energy import EnergyMeasurement
 
 
 def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int,
-                fp32: EnergyMeasurement | None = None) -> list[tuple[str, ...]]:
-    """Rows (model, GMAC/inference, estimated mJ/inference, measured) for one job of ``runs`` inferences."""
+                fp32: EnergyMeasurement | None = None, fused: bool = False) -> list[tuple[str, ...]]:
+    """Rows (model, GMAC/inference, estimated mJ/inference, measured) for one job of ``runs`` inferences.
+
+    ``fused``: the run used the fused operator graph, whose MACs (folded projections) are counted instead.
+    """
     profile = card.profile or {}
+    fused_profile = (card.quantisation.get("fused") or {}).get("profile") if fused else None
+    if fused_profile:
+        profile = {**profile, **fused_profile}
     gmacs = profile.get("gmacs", float("nan"))
+    graph = " fused" if fused_profile else ""
     rows = [
-        (f"{card.architecture} int8 (this run)", f"{gmacs:.2f}", f"{profile.get('energy_int8_mj', float('nan')):.2f}",
+        (f"{card.architecture}{graph} int8 (this run)", f"{gmacs:.2f}", f"{profile.get('energy_int8_mj', float('nan')):.2f}",
          _per_inference(measured, runs)),
-        (f"{card.architecture} fp32", f"{gmacs:.2f}", f"{profile.get('energy_fp32_mj', float('nan')):.2f}",
+        (f"{card.architecture}{graph} fp32", f"{gmacs:.2f}", f"{profile.get('energy_fp32_mj', float('nan')):.2f}",
          "not run" if fp32 is None else _per_inference(fp32, runs)),
     ]
     baseline = profile.get("baseline")
@@ -35,7 +42,7 @@ def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int, fp32: E
                 graph: str = "") -> str:
     """The energy table with how each number was obtained (and which graph ran)."""
     header = "<tr><th>Model</th><th>GMAC</th><th>Est. mJ (45 nm)</th><th>Measured per inference</th></tr>"
-    rows = energy_rows(card, measured, runs, fp32)
+    rows = energy_rows(card, measured, runs, fp32, fused=graph.startswith("SaDNN operators"))
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return (
         f"<p><b>{runs}</b> inference(s) in {measured.seconds:.2f} s (CPU {measured.cpu_seconds:.2f} s)"

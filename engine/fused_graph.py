@@ -90,8 +90,8 @@ class GraphWriter:
             self.value_info += [helper.make_tensor_value_info(n, t, None) for n, t in zip(names, types)]
         return names
 
-    def attention(self, x: str, block: AttentionBlock) -> str:
-        fused = fuse_attention_block(block)
+    def attention(self, x: str, block: AttentionBlock, fold: bool | None = None) -> str:
+        fused = fuse_attention_block(block, fold)
         (projection,) = self.node("MatMul", [x, self.constant("projection", fused.weight.T)])
         bias = self.constant("bias", fused.bias)
         if fused.folded:

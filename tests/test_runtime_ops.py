@@ -35,14 +35,7 @@ def trained_like(module: torch.nn.Module) -> torch.nn.Module:
 def block_graph(block: AttentionBlock, fold: bool):
     g = GraphWriter()
     (x,) = g.node("Transpose", ["input"], perm=[0, 2, 3, 1])
-    fused = fuse_attention_block(block, fold)
-    (projection,) = g.node("MatMul", [x, g.constant("projection", fused.weight.T)])
-    bias = g.constant("bias", fused.bias)
-    if fused.folded:
-        (y,) = g.node("LocalAttention3x3Folded", [projection, x, bias], domain=runtime_ops.DOMAIN)
-    else:
-        (y,) = g.node("LocalAttention3x3", [projection, bias], domain=runtime_ops.DOMAIN, key_channels=fused.key_channels)
-    g.node("Transpose", [y], perm=[0, 3, 1, 2])
+    g.node("Transpose", [g.attention(x, block, fold)], perm=[0, 3, 1, 2])
     g.nodes[-1].output[0] = "logits"
     return _model(g, block[0].in_channels, None, "block")
 

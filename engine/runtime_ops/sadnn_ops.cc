@@ -49,6 +49,12 @@ OrtStatus* Error(const std::string& message) {
   return g_api->CreateStatus(ORT_INVALID_ARGUMENT, message.c_str());
 }
 
+template <typename Kernel, typename... Args>
+OrtStatus* NewKernel(void** kernel, Args... args) {
+  *kernel = new (std::nothrow) Kernel(args...);
+  return *kernel ? nullptr : g_api->CreateStatus(ORT_FAIL, "out of memory");
+}
+
 // ---------------------------------------------------------------- CPU features
 
 bool CpuHasAvx2Fma() {
@@ -216,8 +222,7 @@ struct AttentionOp : Ort::CustomOpBase<AttentionOp<Folded>, AttentionKernel, tru
       if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, "key_channels", &key_channels)) return status;
       if (key_channels <= 0) return Error("LocalAttention3x3: key_channels must be positive");
     }
-    *kernel = new (std::nothrow) AttentionKernel(Folded, key_channels);
-    return *kernel ? nullptr : g_api->CreateStatus(ORT_FAIL, "out of memory");
+    return NewKernel<AttentionKernel>(kernel, Folded, key_channels);
   }
   const char* GetName() const { return Folded ? "LocalAttention3x3Folded" : "LocalAttention3x3"; }
   size_t GetInputTypeCount() const { return Folded ? 3 : 2; }
@@ -275,10 +280,7 @@ struct PoolKernel {
 };
 
 struct PoolOp : Ort::CustomOpBase<PoolOp, PoolKernel, true> {
-  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo*, void** kernel) const {
-    *kernel = new (std::nothrow) PoolKernel();
-    return *kernel ? nullptr : g_api->CreateStatus(ORT_FAIL, "out of memory");
-  }
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo*, void** kernel) const { return NewKernel<PoolKernel>(kernel); }
   const char* GetName() const { return "MaxPool2x2"; }
   size_t GetInputTypeCount() const { return 1; }
   ONNXTensorElementDataType GetInputType(size_t) const { return ONNX_TENSOR_ELEMENT_DATA_TYPE_FLOAT; }
@@ -334,10 +336,7 @@ struct UnpoolKernel {
 };
 
 struct UnpoolOp : Ort::CustomOpBase<UnpoolOp, UnpoolKernel, true> {
-  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo*, void** kernel) const {
-    *kernel = new (std::nothrow) UnpoolKernel();
-    return *kernel ? nullptr : g_api->CreateStatus(ORT_FAIL, "out of memory");
-  }
+  OrtStatusPtr CreateKernelV2(const OrtApi&, const OrtKernelInfo*, void** kernel) const { return NewKernel<UnpoolKernel>(kernel); }
   const char* GetName() const { return "MaxUnpool2x2Concat"; }
   size_t GetInputTypeCount() const { return 3; }
   ONNXTensorElementDataType GetInputType(size_t index) const {

@@ -38,6 +38,11 @@ class BurnedInAnnotation(InputError):
     """The source says its pixels carry text; removing headers cannot make it anonymous."""
 
 
+def declares_burned_in_text(header) -> bool:
+    """True when a DICOM header (a dataset, or a Volume's metadata) says text is burned into the pixels."""
+    return str(header.get("BurnedInAnnotation", "")).strip().upper() == "YES"
+
+
 @lru_cache(maxsize=1)
 def profile_table() -> tuple[dict[int, str], tuple[tuple[int, int, str], ...]]:
     """Table E.1-1 as (tag -> action) and (tag, mask, action) for repeating groups such as 60xx."""
@@ -82,7 +87,7 @@ class Deidentifier:
         """De-identify ``dataset`` (and its file meta) in place; refuse burned-in annotation."""
         from pydicom.dataset import Dataset
 
-        if str(dataset.get("BurnedInAnnotation", "")).upper() == "YES":
+        if declares_burned_in_text(dataset):
             raise BurnedInAnnotation(
                 "the images declare text burned into their pixels (BurnedInAnnotation YES), which may identify the "
                 "patient; an anonymised export cannot remove it. Export without anonymising, or remove the text first.")

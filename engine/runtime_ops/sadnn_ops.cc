@@ -55,6 +55,18 @@ OrtStatus* NewKernel(void** kernel, Args... args) {
   return *kernel ? nullptr : g_api->CreateStatus(ORT_FAIL, "out of memory");
 }
 
+// Runs a kernel body and turns any C++ exception into a status: nothing throws into ONNX Runtime.
+template <typename Body>
+OrtStatus* Guarded(Body&& body) {
+  try {
+    return body();
+  } catch (const Ort::Exception& err) {
+    return g_api->CreateStatus(err.GetOrtErrorCode(), err.what());
+  } catch (const std::exception& err) {
+    return g_api->CreateStatus(ORT_FAIL, err.what());
+  }
+}
+
 // ---------------------------------------------------------------- CPU features
 
 bool CpuHasAvx2Fma() {
@@ -168,7 +180,7 @@ struct AttentionKernel {
   AttentionKernel(bool folded, int64_t key_channels) : folded_(folded), key_channels_(key_channels) {}
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw) {
-    try {
+    return Guarded([&]() -> OrtStatus* {
       Ort::KernelContext context(raw);
       const Ort::ConstValue proj = context.GetInput(0);
       const Ort::ConstValue keys = folded_ ? context.GetInput(1) : proj;
@@ -203,11 +215,7 @@ struct AttentionKernel {
       const size_t rows = static_cast<size_t>(shape[0] * shape[1]);
       if (rows > 0) context.ParallelFor(AttentionRow, rows, 0, &job);
       return nullptr;
-    } catch (const Ort::Exception& err) {
-      return g_api->CreateStatus(err.GetOrtErrorCode(), err.what());
-    } catch (const std::exception& err) {
-      return g_api->CreateStatus(ORT_FAIL, err.what());
-    }
+    });
   }
 
   bool folded_;
@@ -262,7 +270,7 @@ void PoolRow(void* data, size_t row_index) {
 
 struct PoolKernel {
   OrtStatusPtr ComputeV2(OrtKernelContext* raw) {
-    try {
+    return Guarded([&]() -> OrtStatus* {
       Ort::KernelContext context(raw);
       const Ort::ConstValue x = context.GetInput(0);
       const auto shape = ShapeOf(x);
@@ -273,9 +281,7 @@ struct PoolKernel {
       const size_t rows = static_cast<size_t>(pooled[0] * pooled[1]);
       if (rows > 0) context.ParallelFor(PoolRow, rows, 0, &job);
       return nullptr;
-    } catch (const std::exception& err) {
-      return g_api->CreateStatus(ORT_FAIL, err.what());
-    }
+    });
   }
 };
 
@@ -314,7 +320,7 @@ void UnpoolRow(void* data, size_t row_index) {
 
 struct UnpoolKernel {
   OrtStatusPtr ComputeV2(OrtKernelContext* raw) {
-    try {
+    return Guarded([&]() -> OrtStatus* {
       Ort::KernelContext context(raw);
       const Ort::ConstValue y = context.GetInput(0), where = context.GetInput(1), skip = context.GetInput(2);
       const auto shape = ShapeOf(y), where_shape = ShapeOf(where), skip_shape = ShapeOf(skip);
@@ -329,9 +335,7 @@ struct UnpoolKernel {
       const size_t rows = static_cast<size_t>(out_shape[0] * out_shape[1]);
       if (rows > 0) context.ParallelFor(UnpoolRow, rows, 0, &job);
       return nullptr;
-    } catch (const std::exception& err) {
-      return g_api->CreateStatus(ORT_FAIL, err.what());
-    }
+    });
   }
 };
 

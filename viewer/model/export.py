@@ -16,7 +16,7 @@ from typing import Callable
 
 from engine.card import ModelCard
 from engine.errors import EngineError
-from engine.io.deidentify import Deidentifier
+from engine.io.deidentify import Deidentifier, declares_burned_in_text
 from engine.io.writers import write_deidentified_series, write_dicom_seg, write_nifti_mask
 from viewer.model.export_folder import MANIFEST, ExportError, ExportExists, ExportFolder, explain  # noqa: F401 (re-exported)
 from viewer.model.report import Report, build_report
@@ -83,7 +83,7 @@ def stage_export(study: Study, request: ExportRequest, card: ModelCard | None) -
     folder = export_folder(request)
     names = planned_names(study, request)
     folder.check_free(names)
-    if request.anonymise and str(study.volume.metadata.get("BurnedInAnnotation", "")).upper() == "YES":
+    if request.anonymise and declares_burned_in_text(study.volume.metadata):
         raise ExportError("cannot anonymise: the images declare text burned into their pixels (BurnedInAnnotation YES), "
                           "which may identify the patient and would appear in the report and the copied images")
     deidentifier = Deidentifier() if request.anonymise else None

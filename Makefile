@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 
 .PHONY: run test bench bench-train bench-viewer demo-models samples installer lint clean
 
-$(VENV)/.installed-%: pyproject.toml setup.py engine/runtime_ops/sadnn_ops.cc
+$(VENV)/.installed-%: pyproject.toml setup.py engine/runtime/operators/sadnn_ops.cc
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[$*]'

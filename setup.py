@@ -1,7 +1,7 @@
 """The package build compiles the SaDNN operator library for ONNX Runtime (metadata: pyproject.toml).
 
-``pip install .`` (or ``-e .``) compiles ``engine/runtime_ops/sadnn_ops.cc`` into
-``engine/runtime_ops/libsadnn_ops.so`` (``sadnn_ops.dll`` with MSVC) against ONNX Runtime's C/C++ API
+``pip install .`` (or ``-e .``) compiles ``engine/runtime/operators/sadnn_ops.cc`` into
+``engine/runtime/operators/libsadnn_ops.so`` (``sadnn_ops.dll`` with MSVC) against ONNX Runtime's C/C++ API
 headers: ``$ORT_INCLUDE_DIR``, else fetched once by ``packaging/ort_headers.py``. Where no compiler or
 no headers can be had, the build says so and goes on: the engine then runs the portable graph.
 """
@@ -17,7 +17,7 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-SOURCE = ROOT / "engine" / "runtime_ops" / "sadnn_ops.cc"
+SOURCE = ROOT / "engine" / "runtime" / "operators" / "sadnn_ops.cc"
 
 
 def library_name() -> str:
@@ -56,7 +56,7 @@ class BuildWithOperators(build_py):
 
     def run(self) -> None:
         super().run()
-        folder = SOURCE.parent if getattr(self, "editable_mode", False) else Path(self.build_lib) / "engine" / "runtime_ops"
+        folder = SOURCE.parent if getattr(self, "editable_mode", False) else Path(self.build_lib) / "engine" / "runtime" / "operators"
         folder.mkdir(parents=True, exist_ok=True)
         try:
             print(f"sadnn-viewer: built {compile_library(folder)}")

@@ -36,8 +36,8 @@ def median_seconds(run, repeats: int) -> float:
 
 def calibration_inputs(size: int) -> list[np.ndarray]:
     """Real images for calibration and timing: the NIH X-ray or CT slices, prepared like inference."""
-    from engine.card import InputContract
-    from engine.preprocess import prepare_ct_slices, prepare_radiograph
+    from engine.runtime.card import InputContract
+    from engine.runtime.preprocess import prepare_ct_slices, prepare_radiograph
 
     if size == 512:
         from PIL import Image
@@ -49,7 +49,7 @@ def calibration_inputs(size: int) -> list[np.ndarray]:
 
 
 def read_ct_series() -> np.ndarray:
-    from engine.io import find_images
+    from engine.runtime.io import find_images
 
     return find_images(CT_SERIES)[0].load().array
 
@@ -57,10 +57,10 @@ def read_ct_series() -> np.ndarray:
 def bench_model(name: str, size: int, folder: Path, repeats: int) -> dict:
     import torch
 
-    from engine.export import export_onnx, quantise_onnx_int8
-    from engine.inference import OnnxModel
-    from engine.models import create_model
-    from engine.quantize import quantise_eager
+    from engine.modelling.export import export_onnx, quantise_onnx_int8
+    from engine.runtime.inference import OnnxModel
+    from engine.modelling.models import create_model
+    from engine.modelling.quantize import quantise_eager
 
     torch.manual_seed(0)
     model = create_model(name).eval()
@@ -90,9 +90,9 @@ import json, resource, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
 from benchmarks.engine_bench import read_ct_series
-from engine.card import InputContract
-from engine.inference import OnnxModel
-from engine.preprocess import prepare_ct_slices
+from engine.runtime.card import InputContract
+from engine.runtime.inference import OnnxModel
+from engine.runtime.preprocess import prepare_ct_slices
 series = read_ct_series()
 volume = np.concatenate([series] * 5)  # the real 20-slice 512x512 series, 5 times: 100 slices
 contract = InputContract("CT", (256, 256), "hu_window", window=(-160.0, 240.0))

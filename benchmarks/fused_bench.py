@@ -32,11 +32,11 @@ def measure(repeats: int) -> dict:
     """Median ms of every variant, interleaved round by round."""
     import torch
 
-    from engine.export import export_onnx, quantise_onnx_int8
-    from engine.fused_graph import fused_sadnn_cls, fused_sadnn_seg
-    from engine.fused_quantize import quantise_fused_int8
-    from engine.inference import OnnxModel
-    from engine.models import create_model
+    from engine.modelling.export import export_onnx, quantise_onnx_int8
+    from engine.modelling.fused_graph import fused_sadnn_cls, fused_sadnn_seg
+    from engine.modelling.fused_quantize import quantise_fused_int8
+    from engine.runtime.inference import OnnxModel
+    from engine.modelling.models import create_model
 
     torch.manual_seed(0)
     results = {}
@@ -53,8 +53,8 @@ def measure(repeats: int) -> dict:
         sessions = {
             "old fp32": OnnxModel(folder / "old_fp32.onnx", threads=2),
             "old int8": OnnxModel(folder / "old_int8.onnx", threads=2),
-            "fused fp32": OnnxModel(fused_fp32.SerializeToString(), threads=2, operators=True),
-            "fused int8": OnnxModel(fused_int8.SerializeToString(), threads=2, operators=True),
+            "fused fp32": OnnxModel(fused_fp32.SerializeToString(), threads=2, sadnn_ops=True),
+            "fused int8": OnnxModel(fused_int8.SerializeToString(), threads=2, sadnn_ops=True),
         }
         batch = inputs[-1][:1]
         times = {variant: [] for variant in sessions}

@@ -30,7 +30,7 @@ STEP = """
 import json, resource, statistics, sys, time
 import torch
 sys.path.insert(0, {root!r})
-from engine.energy import EnergyMeter
+from engine.runtime.energy import EnergyMeter
 from training.loop import TrainConfig, build_model, make_optimiser, load_split, make_task
 from training.optim8bit import optimiser_state_bytes
 torch.set_num_threads(2)

@@ -33,9 +33,9 @@ def window_with_liver(repeat: int = 1):
     import numpy as np
     from PySide6.QtWidgets import QApplication
 
-    from engine.energy import EnergyMeasurement
-    from engine.inference import Segmentation
-    from engine.io import find_images, read_mask
+    from engine.runtime.energy import EnergyMeasurement
+    from engine.runtime.inference import Segmentation
+    from engine.runtime.io import find_images, read_mask
     from viewer.bundles import InstalledModels
     from viewer.model.study import SegmentationResult
     from viewer.qt.main_window import MainWindow

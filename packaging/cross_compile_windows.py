@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCE = ROOT / "engine" / "runtime_ops" / "sadnn_ops.cc"
+SOURCE = ROOT / "engine" / "runtime" / "operators" / "sadnn_ops.cc"
 COMPILER, OBJDUMP = "x86_64-w64-mingw32-g++", "x86_64-w64-mingw32-objdump"
 EXPORTS = {"RegisterCustomOps", "SadnnOpsCpuSupported", "SadnnOpsVersion"}
 ALLOWED_IMPORTS = {"KERNEL32.dll", "msvcrt.dll"}  # libgcc and libstdc++ are linked in

@@ -1,7 +1,7 @@
 """Model cards for bundles built in tests."""
 
-from engine.card import InputContract, ModelCard
-from engine.labels import CHESTXRAY14, LIVER
+from engine.runtime.card import InputContract, ModelCard
+from engine.runtime.labels import CHESTXRAY14, LIVER
 
 TEST_USE = "test bundle with random weights; not for clinical use"
 

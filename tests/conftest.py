@@ -16,7 +16,7 @@ def test_signing_key(tmp_path_factory):
 
     Set in the environment, so the engine-train and viewer subprocesses the tests start see it too.
     """
-    from engine.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, SigningKey
+    from engine.runtime.signing import SIGNING_KEY_ENV, TRUSTED_KEYS_ENV, SigningKey
 
     folder = tmp_path_factory.mktemp("keys")
     key = SigningKey.generate("SaDNN test suite")
@@ -66,7 +66,7 @@ def chest_xrays() -> list[np.ndarray]:
 def seeded(name: str, **model_args):
     import torch
 
-    from engine.models import create_model
+    from engine.modelling.models import create_model
 
     torch.manual_seed(0)
     return create_model(name, **model_args).eval()
@@ -75,8 +75,8 @@ def seeded(name: str, **model_args):
 @pytest.fixture(scope="session")
 def cls_bundle(tmp_path_factory, chest_xrays, test_signing_key):
     """A SaDNN-cls bundle (random-init weights) calibrated on real chest X-rays."""
-    from engine.export import export_bundle
-    from engine.preprocess import prepare_radiograph
+    from engine.modelling.export import export_bundle
+    from engine.runtime.preprocess import prepare_radiograph
     from tests.cards import classification_card
 
     card = classification_card()
@@ -87,8 +87,8 @@ def cls_bundle(tmp_path_factory, chest_xrays, test_signing_key):
 @pytest.fixture(scope="session")
 def seg_bundle(tmp_path_factory, ct_volume, test_signing_key):
     """A SaDNN-seg bundle (random-init weights) calibrated on real CT slices."""
-    from engine.export import export_bundle
-    from engine.preprocess import prepare_ct_slices
+    from engine.modelling.export import export_bundle
+    from engine.runtime.preprocess import prepare_ct_slices
     from tests.cards import segmentation_card
 
     card = segmentation_card("sadnn_seg")

@@ -57,9 +57,9 @@ class OsWithCheckpoints:
 
 
 def main(series: str, target: str, mode: str) -> None:
-    from engine.energy import EnergyMeasurement
-    from engine.inference import Segmentation
-    from engine.io import find_images
+    from engine.runtime.energy import EnergyMeasurement
+    from engine.runtime.inference import Segmentation
+    from engine.runtime.io import find_images
     from viewer.model.study import SegmentationResult, Study
 
     volume = find_images(Path(series))[0].load()

@@ -6,14 +6,14 @@ import shutil
 import numpy as np
 import pytest
 
-from engine.bundle import CARD, load_bundle
-from engine.errors import BundleChecksumError, BundleError
+from engine.runtime.bundle import CARD, load_bundle
+from engine.runtime.errors import BundleChecksumError, BundleError
 
 
 @pytest.fixture(scope="module")
 def small_bundle(tmp_path_factory, ct_volume, test_signing_key):
-    from engine.export import export_bundle
-    from engine.preprocess import prepare_ct_slices
+    from engine.modelling.export import export_bundle
+    from engine.runtime.preprocess import prepare_ct_slices
     from tests.cards import segmentation_card
     from tests.conftest import seeded
 
@@ -80,9 +80,9 @@ def test_missing_pieces_get_clear_errors(copy_of, tmp_path):
 def test_weights_reload_into_the_same_model(small_bundle, ct_volume):
     import torch
 
-    from engine.export import load_model
-    from engine.inference import OnnxModel
-    from engine.preprocess import prepare_ct_slices
+    from engine.modelling.export import load_model
+    from engine.runtime.inference import OnnxModel
+    from engine.runtime.preprocess import prepare_ct_slices
 
     batch = prepare_ct_slices(ct_volume[15:16], small_bundle.card.input)
     with torch.no_grad():
@@ -92,7 +92,7 @@ def test_weights_reload_into_the_same_model(small_bundle, ct_volume):
 
 
 def test_export_refuses_a_used_folder(small_bundle, ct_volume):
-    from engine.export import export_bundle
+    from engine.modelling.export import export_bundle
     from tests.cards import segmentation_card
     from tests.conftest import seeded
 

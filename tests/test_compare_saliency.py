@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.compare import AGREE, OVER, UNDER, compare_masks, dice
-from engine.saliency import rise, rise_masks
+from engine.runtime.compare import AGREE, OVER, UNDER, compare_masks, dice
+from engine.runtime.saliency import rise, rise_masks
 
 
 def test_over_and_under_segmentation_are_separated():
@@ -41,8 +41,8 @@ def test_rise_masks_are_smooth_and_half_open():
 
 
 def test_rise_highlights_the_region_a_classifier_looks_at(chest_xrays):
-    from engine.card import InputContract
-    from engine.preprocess import prepare_radiograph
+    from engine.runtime.card import InputContract
+    from engine.runtime.preprocess import prepare_radiograph
 
     image = prepare_radiograph(chest_xrays[0], InputContract("DX", (64, 64), "mean_std", mean=0.5, std=0.25))
 

@@ -9,10 +9,10 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from engine.card import Acceptance, InputContract
-from engine.contract import check_contract
-from engine.io import Volume, find_images, read_image_file
-from engine.labels import CHEST_FILM_ACCEPTS, LIVER_CT_ACCEPTS
+from engine.runtime.card import Acceptance, InputContract
+from engine.runtime.contract import check_contract
+from engine.runtime.io import Volume, find_images, read_image_file
+from engine.runtime.labels import CHEST_FILM_ACCEPTS, LIVER_CT_ACCEPTS
 from tests.conftest import data_path
 from tests.test_io import pydicom_data_file
 

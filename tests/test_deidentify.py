@@ -9,7 +9,7 @@ from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.tag import Tag
 
-from engine.io.deidentify import CATEGORIES, TABLE_EDITION, BurnedInAnnotation, Deidentifier
+from engine.runtime.io.deidentify import CATEGORIES, TABLE_EDITION, BurnedInAnnotation, Deidentifier
 
 MARK = "IDENT"  # every identifying value the test writes contains this
 

@@ -10,13 +10,13 @@ import json
 import numpy as np
 import pytest
 
-from engine.energy import EnergyMeasurement
-from engine.inference import Segmentation
-from engine.io import find_images, read_image_file, read_mask
+from engine.runtime.energy import EnergyMeasurement
+from engine.runtime.inference import Segmentation
+from engine.runtime.io import find_images, read_image_file, read_mask
 from tests.cards import segmentation_card
 from tests.conftest import data_path
 from tests.test_io import copy_series
-from engine.errors import InputError
+from engine.runtime.errors import InputError
 from viewer.model.export import ExportError, ExportExists, ExportFolder, ExportRequest, export_study
 from viewer.model.export_folder import is_complete, leftovers, read_manifest
 from viewer.model.review import ACCEPTED, FLAGGED

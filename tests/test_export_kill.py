@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.energy import EnergyMeasurement
-from engine.inference import Segmentation
-from engine.io import find_images
+from engine.runtime.energy import EnergyMeasurement
+from engine.runtime.inference import Segmentation
+from engine.runtime.io import find_images
 from tests.conftest import data_path
 from viewer.model.export import ExportRequest, export_study
 from viewer.model.export_folder import is_complete, leftovers, read_manifest, recover

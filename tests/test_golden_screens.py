@@ -63,9 +63,9 @@ def window(qtbot):
 
 
 def test_ct_with_the_agree_over_under_comparison(qtbot, window):
-    from engine.energy import EnergyMeasurement
-    from engine.inference import Segmentation
-    from engine.io import find_images, read_mask
+    from engine.runtime.energy import EnergyMeasurement
+    from engine.runtime.inference import Segmentation
+    from engine.runtime.io import find_images, read_mask
     from viewer.model.study import SegmentationResult
 
     window.set_volume(find_images(data_path("ct", "totalseg_abd_dicom"))[0].load())
@@ -82,7 +82,7 @@ def test_ct_with_the_agree_over_under_comparison(qtbot, window):
 
 
 def test_monochrome1_radiograph(qtbot, window):
-    from engine.io import read_image_file
+    from engine.runtime.io import read_image_file
 
     window.set_volume(read_image_file(data_path("cxr", "nih_txv", "Fake_MONOHR1.dcm")))
     qtbot.wait(50)
@@ -91,9 +91,9 @@ def test_monochrome1_radiograph(qtbot, window):
 
 def review_in_progress(window):
     """The real series mid-review: a shifted liver 'prediction', reference loaded, marks, a note and an edit."""
-    from engine.energy import EnergyMeasurement
-    from engine.inference import Segmentation
-    from engine.io import find_images, read_mask
+    from engine.runtime.energy import EnergyMeasurement
+    from engine.runtime.inference import Segmentation
+    from engine.runtime.io import find_images, read_mask
     from viewer.model.study import SegmentationResult
 
     window.set_volume(find_images(data_path("ct", "totalseg_abd_dicom"))[0].load())

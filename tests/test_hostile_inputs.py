@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import find_images, read_image_file
-from engine.io.dicom import NotAnImage
+from engine.runtime.errors import InputError
+from engine.runtime.io import find_images, read_image_file
+from engine.runtime.io.dicom import NotAnImage
 from tests.conftest import data_path
 from tests.test_io import (  # noqa: F401 - ct_series and ct_series_folder are the shared real-CT fixtures
     copy_series, ct_series, ct_series_folder, pydicom_data_file, pydicom_test_file, rewrite_positions,

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from engine.errors import BundleError, Cancelled, InputError
-from engine.inference import Classifier, Segmenter
+from engine.runtime.errors import BundleError, Cancelled, InputError
+from engine.runtime.inference import Classifier, Segmenter
 
 # Agreement bounds for int8 vs fp32 (same weights, calibrated on real images).
 LOGIT_ERROR_OF_RANGE = 0.05  # max |int8 - fp32| logit error, as a fraction of the fp32 logit range
@@ -17,7 +17,7 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def test_int8_classifier_agrees_with_fp32_on_real_xrays(cls_bundle, chest_xrays):
-    from engine.preprocess import prepare_radiograph
+    from engine.runtime.preprocess import prepare_radiograph
 
     fp32, int8 = Classifier(cls_bundle, "fp32"), Classifier(cls_bundle, "int8")
     batch = np.concatenate([prepare_radiograph(image, cls_bundle.card.input) for image in chest_xrays[1::2]])
@@ -62,8 +62,8 @@ def test_cancel_stops_between_slices(seg_bundle, ct_volume):
 def test_torch_eager_int8_agrees_with_fp32(chest_xrays):
     import torch
 
-    from engine.preprocess import prepare_radiograph
-    from engine.quantize import quantise_eager
+    from engine.runtime.preprocess import prepare_radiograph
+    from engine.modelling.quantize import quantise_eager
     from tests.cards import classification_card
     from tests.conftest import seeded
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.errors import InputError
-from engine.io import find_images, read_image_file, read_mask
+from engine.runtime.errors import InputError
+from engine.runtime.io import find_images, read_image_file, read_mask
 from tests.conftest import data_path
 
 

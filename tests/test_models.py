@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from engine.models import create_model, list_models
+from engine.modelling.models import create_model, list_models
 
 PAPER_PARAMS = {  # millions, from the seed paper and the reference code
     "sadnn_cls": 4.56,
@@ -41,7 +41,7 @@ def test_segmenters_keep_the_slice_size(name):
 
 
 def test_sadnn_seg_is_built_from_attention_only():
-    from engine.layers import LocalSelfAttention2d
+    from engine.modelling.layers import LocalSelfAttention2d
 
     model = create_model("sadnn_seg")
     convs = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.compare import compare_masks
-from engine.energy import EnergyMeasurement
-from engine.inference import Segmentation
-from engine.io import Volume
+from engine.runtime.compare import compare_masks
+from engine.runtime.energy import EnergyMeasurement
+from engine.runtime.inference import Segmentation
+from engine.runtime.io import Volume
 from viewer.model.mask_editor import MaskEditor
 from viewer.model.review import ACCEPTED, EDITED, FLAGGED, SliceReview, review_range
 from viewer.model.study import SegmentationResult, Study

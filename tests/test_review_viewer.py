@@ -34,9 +34,9 @@ def open_series(qtbot, window) -> None:
 
 def with_reference_prediction(window):
     """The real series with the TotalSegmentator liver shifted 12 px as the 'prediction' and the original as reference."""
-    from engine.energy import EnergyMeasurement
-    from engine.inference import Segmentation
-    from engine.io import read_mask
+    from engine.runtime.energy import EnergyMeasurement
+    from engine.runtime.inference import Segmentation
+    from engine.runtime.io import read_mask
     from viewer.model.study import SegmentationResult
 
     liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), window.study.volume) == 5
@@ -189,7 +189,7 @@ def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window,
 
 def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, window, tmp_path):
     from viewer.model.export import ExportRequest
-    from engine.io import read_mask
+    from engine.runtime.io import read_mask
 
     tmp_path = tmp_path / "export"
     open_series(qtbot, window)
@@ -300,8 +300,8 @@ def test_an_autosave_failure_is_shown_and_the_review_goes_on(qtbot, window, monk
 
 
 def test_a_seg_opened_as_an_image_is_offered_as_the_reference_mask(qtbot, window, tmp_path):
-    from engine.io import read_mask
-    from engine.io.writers import write_dicom_seg
+    from engine.runtime.io import read_mask
+    from engine.runtime.io.writers import write_dicom_seg
 
     open_series(qtbot, window)
     volume = window.study.volume

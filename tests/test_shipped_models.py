@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.bundle import load_bundle
+from engine.runtime.bundle import load_bundle
 from tests.conftest import data_path
 
 MODELS = Path(__file__).resolve().parents[1] / "resources" / "models"
@@ -31,8 +31,8 @@ def test_cards_state_data_metrics_and_that_they_are_not_for_clinical_use(path):
 
 
 def test_the_classifier_runs_on_a_real_xray():
-    from engine.inference import Classifier
-    from engine.io import read_image_file
+    from engine.runtime.inference import Classifier
+    from engine.runtime.io import read_image_file
 
     bundle = next(load_bundle(p) for p in SHIPPED if load_bundle(p).card.task == "classification")
     image = read_image_file(data_path("cxr", "nih_txv", "00000001_000.png")).array[0]
@@ -42,9 +42,9 @@ def test_the_classifier_runs_on_a_real_xray():
 
 def test_the_segmenter_finds_liver_on_the_held_out_ct():
     """The held-out demo patient (example_ct_sm): the shipped model's mask must overlap the reference liver."""
-    from engine.compare import dice
-    from engine.inference import Segmenter
-    from engine.io import read_image_file, read_mask
+    from engine.runtime.compare import dice
+    from engine.runtime.inference import Segmenter
+    from engine.runtime.io import read_image_file, read_mask
 
     bundle = next(load_bundle(p) for p in SHIPPED if load_bundle(p).card.task == "segmentation")
     volume = read_image_file(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz"))

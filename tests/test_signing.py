@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from engine.bundle import CARD, load_bundle, seal_bundle
-from engine.errors import BundleChecksumError, BundleError
-from engine.signing import (
+from engine.runtime.bundle import CARD, load_bundle, seal_bundle
+from engine.runtime.errors import BundleChecksumError, BundleError
+from engine.runtime.signing import (
     SIGNATURE,
     BundleSignatureError,
     SigningKey,
@@ -131,14 +131,14 @@ def test_models_run_from_the_bytes_that_were_checked(bundle):
         loaded.model_bytes("int8")
     with pytest.raises(BundleChecksumError, match="model_int8_fused.onnx"):
         loaded.model_bytes("int8", fused=True)
-    from engine.inference import Classifier
+    from engine.runtime.inference import Classifier
 
     with pytest.raises(BundleChecksumError):
         Classifier(loaded)
 
 
 def test_the_shipped_keys_are_public_keys_only():
-    from engine.signing import shipped_keys_folder
+    from engine.runtime.signing import shipped_keys_folder
 
     files = sorted(shipped_keys_folder().iterdir())
     assert files and all(path.name.endswith(".pub.json") for path in files)

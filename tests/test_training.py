@@ -74,7 +74,7 @@ def test_classification_train_quantise_evaluate(nih_subset, tmp_path):
     result = engine_train("quantise", "--run", str(run), "--out", str(bundle), "--calibration", "24",
                           "--max-probability-change", "0.5")
     assert result.returncode == 0, result.stderr
-    from engine.bundle import load_bundle
+    from engine.runtime.bundle import load_bundle
 
     card = load_bundle(bundle).card
     assert "not for clinical use" in card.intended_use and "NIH ChestX-ray14 images" in card.training["data"]

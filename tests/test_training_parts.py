@@ -49,7 +49,7 @@ def test_fixed_point_rounds_to_power_of_two_steps_with_a_straight_through_gradie
 
 
 def test_qat_keeps_the_first_and_last_layers_in_full_precision():
-    from engine.models import create_model
+    from engine.modelling.models import create_model
 
     model = create_model("unet_small")
     report = apply_fixed_point(model, weight_bits=4, act_bits=6)

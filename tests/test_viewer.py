@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from engine.compare import AGREE, OVER, UNDER  # noqa: E402
+from engine.runtime.compare import AGREE, OVER, UNDER  # noqa: E402
 from tests.conftest import data_path  # noqa: E402
 from tests.viewer_support import finish, rendered  # noqa: E402
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.compare import AGREE, OVER, UNDER
-from engine.io import Volume
+from engine.runtime.compare import AGREE, OVER, UNDER
+from engine.runtime.io import Volume
 from viewer.model import planes
 from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba
 from viewer.model.study import Study

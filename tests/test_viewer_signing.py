@@ -9,8 +9,8 @@ from dataclasses import replace
 
 import pytest
 
-from engine.bundle import load_bundle, seal_bundle
-from engine.signing import SigningKey, user_keys_folder
+from engine.runtime.bundle import load_bundle, seal_bundle
+from engine.runtime.signing import SigningKey, user_keys_folder
 from viewer.bundles import installed_models
 
 

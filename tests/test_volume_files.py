@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.io.resample import resample_nearest
-from engine.io.volume import Volume
-from engine.io.volume_files import read_stored
+from engine.runtime.io.resample import resample_nearest
+from engine.runtime.io.volume import Volume
+from engine.runtime.io.volume_files import read_stored
 from tests.conftest import data_path
 
 sitk = pytest.importorskip("SimpleITK")
@@ -72,7 +72,7 @@ def test_nearest_resampling_matches_itk_on_a_real_mask(tmp_path):
 
 
 def test_the_nifti_writer_is_read_back_by_itk_with_the_same_geometry(tmp_path):
-    from engine.io.nifti import write_nifti
+    from engine.runtime.io.nifti import write_nifti
 
     image = oblique(sitk.ReadImage(str(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz"))))
     sitk.WriteImage(image, str(tmp_path / "source.nii.gz"))
@@ -82,7 +82,7 @@ def test_the_nifti_writer_is_read_back_by_itk_with_the_same_geometry(tmp_path):
 
 
 def test_damaged_files_get_a_specific_error(tmp_path):
-    from engine.errors import InputError
+    from engine.runtime.errors import InputError
 
     (tmp_path / "bad.nii.gz").write_bytes(b"\x1f\x8bnot really gzip")
     (tmp_path / "bad.mha").write_text("NDims = 3\nDimSize = 4 4 4\nElementType = MET_SHORT\nElementDataFile = LOCAL\n\x00\x01")

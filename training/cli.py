@@ -92,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print("engine-train needs torch: pip install 'sadnn-viewer[train]'", file=sys.stderr)
         return 2
-    from engine.errors import EngineError
+    from engine.runtime.errors import EngineError
 
     try:
         return COMMANDS[args.command](args)
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(args) -> int:
-    from engine.report import main as report_main
+    from engine.modelling.report import main as report_main
 
     return report_main(["--out", str(args.out)])
 
@@ -155,7 +155,7 @@ def _signing_key(args):
     import getpass
     import socket
 
-    from engine.signing import default_signing_key, load_or_create_signing_key
+    from engine.runtime.signing import default_signing_key, load_or_create_signing_key
 
     path = args.key or default_signing_key()
     if args.key is None and not path.exists():
@@ -164,7 +164,7 @@ def _signing_key(args):
 
 
 def _keygen(args) -> int:
-    from engine.signing import SigningKey
+    from engine.runtime.signing import SigningKey
 
     key = SigningKey.generate(args.signer)
     public = key.save(args.out)
@@ -173,8 +173,8 @@ def _keygen(args) -> int:
 
 
 def _sign(args) -> int:
-    from engine.bundle import load_bundle
-    from engine.signing import sign_bundle
+    from engine.runtime.bundle import load_bundle
+    from engine.runtime.signing import sign_bundle
 
     load_bundle(args.bundle, require_signature=False)  # every file still matches the card
     signer = sign_bundle(args.bundle, _signing_key(args))
@@ -183,7 +183,7 @@ def _sign(args) -> int:
 
 
 def _trust(args) -> int:
-    from engine.signing import trust_key, user_keys_folder
+    from engine.runtime.signing import trust_key, user_keys_folder
 
     key = trust_key(args.public_key)
     print(f"bundles signed by {key.as_signer} are now trusted (key stored in {user_keys_folder()})")

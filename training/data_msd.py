@@ -1,8 +1,8 @@
 """Medical Segmentation Decathlon Task03 Liver in its public layout, as 2D axial slices.
 
 ``dataset.json`` + ``imagesTr/*.nii.gz`` + ``labelsTr/*.nii.gz``; label 1 liver, 2 tumour, both
-count as liver. Volumes are read with ``engine.io`` (the viewer's reader, so orientation and HU
-agree with inference) and prepared with ``engine.preprocess`` (HU window, resize); masks are
+count as liver. Volumes are read with ``engine.runtime.io`` (the viewer's reader, so orientation and HU
+agree with inference) and prepared with ``engine.runtime.preprocess`` (HU window, resize); masks are
 resized with nearest neighbour and re-binarised. The split is patient-wise (one volume = one
 patient): a stable hash of the case name decides, and with two or more cases each split gets one.
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.card import InputContract
-from engine.errors import InputError
-from engine.io.volume_files import read_volume_file
-from engine.io.masks import read_mask
-from engine.preprocess import prepare_ct_slices, resize_mask
+from engine.runtime.card import InputContract
+from engine.runtime.errors import InputError
+from engine.runtime.io.volume_files import read_volume_file
+from engine.runtime.io.masks import read_mask
+from engine.runtime.preprocess import prepare_ct_slices, resize_mask
 from training.errors import DatasetError
 
 

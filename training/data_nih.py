@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.labels import CHESTXRAY14
+from engine.runtime.labels import CHESTXRAY14
 from training.errors import DatasetError
 
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import write_atomic
-from engine.io import find_images, read_image_file, read_mask
-from engine.io.nifti import write_nifti
+from engine.runtime.atomic import write_atomic
+from engine.runtime.io import find_images, read_image_file, read_mask
+from engine.runtime.io.nifti import write_nifti
 from training.errors import DatasetError
 
 TOTALSEG_LIVER = 5

@@ -1,6 +1,6 @@
 """Errors a training user sees as one clear line."""
 
-from engine.errors import EngineError
+from engine.runtime.errors import EngineError
 
 
 class DatasetError(EngineError):

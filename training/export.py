@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.bundle import Bundle, load_bundle, seal_bundle
-from engine.signing import SigningKey, TrustedKeys, default_signing_key, default_trusted_keys
-from engine.card import ModelCard
-from engine.compare import dice
-from engine.errors import EngineError
-from engine.inference import OnnxModel
+from engine.runtime.bundle import Bundle, load_bundle, seal_bundle
+from engine.runtime.signing import SigningKey, TrustedKeys, default_signing_key, default_trusted_keys
+from engine.runtime.card import ModelCard
+from engine.runtime.compare import dice
+from engine.runtime.errors import EngineError
+from engine.runtime.inference import OnnxModel
 from training.loop import TrainConfig, load_split, load_trained, make_task
 from training.tasks import Task, TaskData, classification_task, segmentation_task
 
@@ -75,7 +75,7 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
                  mean_probability_change: float = 0.05, min_mask_dice: float = 0.9, source_note: str = "",
                  include_weights: bool = True, key: SigningKey | None = None) -> Bundle:
     """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
-    from engine.export import export_bundle
+    from engine.modelling.export import export_bundle
 
     out = Path(out)
     if out.exists():

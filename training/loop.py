@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from engine.atomic import write_atomic
-from engine.energy import EnergyMeter
-from engine.models import create_model
+from engine.runtime.atomic import write_atomic
+from engine.runtime.energy import EnergyMeter
+from engine.modelling.models import create_model
 from training.augment import augment
 from training.errors import DatasetError
 from training.tasks import Task, TaskData, class_weights, classification_task, segmentation_task

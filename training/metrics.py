@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.compare import compare_masks
+from engine.runtime.compare import compare_masks
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:

@@ -10,9 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.card import Acceptance, InputContract
-from engine.labels import CHEST_FILM_ACCEPTS, CHESTXRAY14, LIVER, LIVER_CT_ACCEPTS
-from engine.preprocess import prepare_radiograph
+from engine.runtime.card import Acceptance, InputContract
+from engine.runtime.labels import CHEST_FILM_ACCEPTS, CHESTXRAY14, LIVER, LIVER_CT_ACCEPTS
+from engine.runtime.preprocess import prepare_radiograph
 from training import data_msd, data_nih
 from training.metrics import classification_metrics, segmentation_metrics
 

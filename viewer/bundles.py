@@ -7,8 +7,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.bundle import Bundle, load_bundle
-from engine.errors import BundleError
+from engine.runtime.bundle import Bundle, load_bundle
+from engine.runtime.errors import BundleError
 
 MODELS_ENV = "SADNN_MODELS"
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from engine.bundle import Bundle
-from engine.errors import Cancelled, InputError
-from engine.io import ImageSource, Volume, find_images
+from engine.runtime.bundle import Bundle
+from engine.runtime.errors import Cancelled, InputError
+from engine.runtime.io import ImageSource, Volume, find_images
 from viewer.model.study import SegmentationResult
 
 Progress = Callable[[int, int], None]
@@ -36,7 +36,7 @@ class MaskFile:
 
 def load_image(source: ImageSource) -> Callable[[Progress, Partial, CancelCheck], Volume | MaskFile]:
     """Read an image; a DICOM SEG comes back as a MaskFile instead of failing."""
-    from engine.io.dicom import NotAnImage
+    from engine.runtime.io.dicom import NotAnImage
 
     def run(progress: Progress, _partial: Partial, cancelled: CancelCheck) -> Volume | MaskFile:
         try:
@@ -53,7 +53,7 @@ def load_image(source: ImageSource) -> Callable[[Progress, Partial, CancelCheck]
 
 def segment_liver(bundle: Bundle, volume: Volume, with_fp32: bool = False):
     """Segment a CT with the int8 model (and the fp32 one, to show where they disagree)."""
-    from engine.inference import Segmenter
+    from engine.runtime.inference import Segmenter
 
     if volume.modality != "CT" or volume.shape[0] < 2:
         raise InputError(f"liver segmentation needs a CT volume; this is a {volume.modality} image with {volume.shape[0]} slice(s)")
@@ -70,7 +70,7 @@ def segment_liver(bundle: Bundle, volume: Volume, with_fp32: bool = False):
 
 
 def classify_radiograph(bundle: Bundle, volume: Volume):
-    from engine.inference import Classifier
+    from engine.runtime.inference import Classifier
 
     if not volume.is_radiograph:
         raise InputError(f"classification needs a chest radiograph; this is a {volume.modality} volume of {volume.shape[0]} slices")
@@ -85,9 +85,9 @@ def classify_radiograph(bundle: Bundle, volume: Volume):
 
 def rise_saliency(bundle: Bundle, volume: Volume, masks: int = 512, batch: int = 8):
     """Progressive RISE maps for every finding; each refinement is sent as a partial result."""
-    from engine.inference import Classifier, sigmoid
-    from engine.preprocess import prepare_radiograph
-    from engine.saliency import rise
+    from engine.runtime.inference import Classifier, sigmoid
+    from engine.runtime.preprocess import prepare_radiograph
+    from engine.runtime.saliency import rise
 
     def run(progress: Progress, partial: Partial, cancelled: CancelCheck):
         classifier = Classifier(bundle, "int8")

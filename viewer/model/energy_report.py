@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from engine.card import ModelCard
-from engine.energy import EnergyMeasurement
+from engine.runtime.card import ModelCard
+from engine.runtime.energy import EnergyMeasurement
 
 
 def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int,

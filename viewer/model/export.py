@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from engine.card import ModelCard
-from engine.errors import EngineError
-from engine.io.deidentify import Deidentifier, declares_burned_in_text
-from engine.io.writers import write_deidentified_series, write_dicom_seg, write_nifti_mask
+from engine.runtime.card import ModelCard
+from engine.runtime.errors import EngineError
+from engine.runtime.io.deidentify import Deidentifier, declares_burned_in_text
+from engine.runtime.io.writers import write_deidentified_series, write_dicom_seg, write_nifti_mask
 from viewer.model.export_folder import MANIFEST, ExportError, ExportExists, ExportFolder, explain  # noqa: F401 (re-exported)
 from viewer.model.report import Report, build_report
 from viewer.model.study import Study

@@ -26,7 +26,7 @@ from typing import Iterator
 
 import psutil
 
-from engine.errors import EngineError
+from engine.runtime.errors import EngineError
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "sadnn-viewer-export"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.compare import AGREE, OVER, UNDER
+from engine.runtime.compare import AGREE, OVER, UNDER
 
 # Seed paper Fig. 4: correct white, over-segmented green, under-segmented red.
 COMPARISON_COLOURS = {AGREE: (255, 255, 255), OVER: (0, 200, 0), UNDER: (230, 0, 0)}

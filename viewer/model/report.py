@@ -14,7 +14,7 @@ from html import escape
 
 import numpy as np
 
-from engine.card import ModelCard
+from engine.runtime.card import ModelCard
 from viewer.model.energy_report import card_html, energy_html
 from viewer.model.overlay import mask_rgba
 from viewer.model.review import STRIP_COLOURS

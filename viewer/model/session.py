@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.atomic import write_atomic
-from engine.energy import EnergyMeasurement
-from engine.inference import Classification, Segmentation
+from engine.runtime.atomic import write_atomic
+from engine.runtime.energy import EnergyMeasurement
+from engine.runtime.inference import Classification, Segmentation
 from viewer.model.review import FindingReview, SliceReview
 from viewer.model.study import SegmentationResult, Study
 

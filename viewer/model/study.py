@@ -9,10 +9,10 @@ from functools import cached_property
 
 import numpy as np
 
-from engine.compare import MaskComparison, compare_masks
-from engine.inference import Classification, Segmentation
-from engine.io import Volume
-from engine.preprocess import resize
+from engine.runtime.compare import MaskComparison, compare_masks
+from engine.runtime.inference import Classification, Segmentation
+from engine.runtime.io import Volume
+from engine.runtime.preprocess import resize
 from viewer.model.events import Event
 from viewer.model.mask_editor import MaskEditor, MaskStatistics
 from viewer.model.review import EDITED, FindingReview, SliceReview, review_range

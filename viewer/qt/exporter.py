@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QBuffer, QIODevice
 from PySide6.QtWidgets import QDialog, QFileDialog
 
-from engine.atomic import write_atomic
+from engine.runtime.atomic import write_atomic
 from viewer import tasks
 from viewer.model.export import (
     ExportError, ExportExists, ExportRequest, StagedExport, explain, export_folder, finish_export, planned_names,

@@ -14,12 +14,12 @@ from PySide6.QtWidgets import (
     QMenu, QPushButton, QSlider, QTabWidget, QToolButton, QVBoxLayout, QWidget,
 )
 
-from engine.contract import check_contract
-from engine.errors import EngineError
-from engine.signing import PublicKey, trust_key
-from engine.io import ImageSource, Volume, read_mask
-from engine.io.masks import labels_present
-from engine.io.nih import boxes_for
+from engine.runtime.contract import check_contract
+from engine.runtime.errors import EngineError
+from engine.runtime.signing import PublicKey, trust_key
+from engine.runtime.io import ImageSource, Volume, read_mask
+from engine.runtime.io.masks import labels_present
+from engine.runtime.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, energy_html

@@ -48,9 +48,9 @@ def _models(window) -> dict:
 
 def _operators() -> dict:
     """The SaDNN operator library is in the app and loads (on a CPU without AVX2 it says so and is not used)."""
-    from engine import runtime_ops
+    from engine.runtime import operators
 
-    found = runtime_ops.status()
+    found = operators.status()
     if found.path is None:
         raise SelfTestFailed(found.reason)
     return {"usable": found.usable, "reason": found.reason, "sha256": found.sha256}

@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from engine.errors import Cancelled, EngineError
+from engine.runtime.errors import Cancelled, EngineError
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,1 @@
+"""The torch side: layers, models, quantisation, export and profile (used by training and reports)."""

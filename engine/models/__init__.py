@@ -1,6 +1,0 @@
-"""Model families, one per file, registered by name. Imported explicitly (no folder walking)."""
-
-from engine.models import resnet, sadnn, sumnet, unet  # noqa: F401  (registers the factories)
-from engine.models.registry import create_model, list_models, register_model
-
-__all__ = ["create_model", "list_models", "register_model"]

@@ -1,0 +1,1 @@
+"""The torch-free runtime: readers, signed bundles, inference, saliency, comparison, energy."""

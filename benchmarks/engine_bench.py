@@ -86,9 +86,10 @@ def bench_model(name: str, size: int, folder: Path, repeats: int) -> dict:
 
 
 WHOLE_VOLUME = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 sys.path.insert(0, {root!r})
+from benchmarks.memory import peak_rss_mib
 from benchmarks.engine_bench import read_ct_series
 from engine.runtime.card import InputContract
 from engine.runtime.inference import OnnxModel
@@ -102,7 +103,7 @@ for z in range(volume.shape[0]):  # one slice at a time, as the viewer's Segment
     model(prepare_ct_slices(volume[z : z + 1], contract))
 seconds = time.perf_counter() - start
 print(json.dumps({{"slices": int(volume.shape[0]), "shape": list(volume.shape), "seconds": seconds,
-                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
+                  "peak_rss_mib": peak_rss_mib()}}))
 """
 
 

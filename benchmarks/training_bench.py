@@ -27,9 +27,10 @@ CONFIGS = {
 }
 
 STEP = """
-import json, resource, statistics, sys, time
+import json, statistics, sys, time
 import torch
 sys.path.insert(0, {root!r})
+from benchmarks.memory import peak_rss_mib
 from engine.runtime.energy import EnergyMeter
 from training.loop import TrainConfig, build_model, make_optimiser, load_split, make_task
 from training.optim8bit import optimiser_state_bytes
@@ -51,7 +52,7 @@ times = []
 with EnergyMeter() as meter:
     for _ in range({steps}):
         start = time.perf_counter(); step(); times.append(time.perf_counter() - start)
-print(json.dumps({{"seconds_per_step": statistics.median(times), "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({{"seconds_per_step": statistics.median(times), "peak_rss_mib": peak_rss_mib(),
                   "optimiser_state_mib": optimiser_state_bytes(optimiser) / 2**20, "energy_j_per_step": meter.result.joules / {steps},
                   "energy_source": meter.result.source}}))
 """

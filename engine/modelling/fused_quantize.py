@@ -51,25 +51,30 @@ def activation_ranges(model, calibration: Sequence[np.ndarray]) -> dict[str, tup
     return {name: (low[name], high[name]) for name in names}
 
 
-def quantise_fused_int8(model, calibration: Sequence[np.ndarray]):
-    """The int8 QDQ copy of a fused or portable graph, calibrated on ``calibration``, and the recipe used."""
+def quantise_fused_int8(model, calibration: Sequence[np.ndarray], weight_bits: int = 7):
+    """The int8 QDQ copy of a fused or portable graph, calibrated on ``calibration``, and the recipe used.
+
+    ``weight_bits`` 8 exists to show why 7 is the default: without VNNI it saturates (tests/test_avx2_proxy.py)."""
     import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantType
     from onnxruntime.quantization.calibrate import TensorsData
     from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
 
+    if weight_bits not in (7, 8):
+        raise ValueError(f"weights are 7 or 8 bits, not {weight_bits}")
     ranges = activation_ranges(model, calibration)
     tensors = TensorsData(CalibrationMethod.MinMax, {n: (np.float32(lo), np.float32(hi)) for n, (lo, hi) in ranges.items()})
     options = {"ActivationSymmetric": False, "WeightSymmetric": True, "OpTypesToExcludeOutputQuantization": ["MatMul"]}
     with _quiet():
-        quantiser = QDQQuantizer(onnx.shape_inference.infer_shapes(model), True, True, QuantType.QInt8, QuantType.QUInt8,
+        quantiser = QDQQuantizer(onnx.shape_inference.infer_shapes(model), True, weight_bits == 7, QuantType.QInt8, QuantType.QUInt8,
                                  tensors, [node.name for node in projection_nodes(model)], [], ["MatMul"], options)
         quantiser.quantize_model()
     recipe = {
         "runtime": "onnxruntime + ai.sadnn operators" if uses_operators(model) else "onnxruntime (standard operators only)",
         "format": "QDQ",
         "activations": "uint8, asymmetric, per tensor, min/max over the calibration images; projection inputs only",
-        "weights": "int8 symmetric per output channel, 7-bit range (reduce_range: no saturation without VNNI)",
+        "weights": "int8 symmetric per output channel, " + ("7-bit range (reduce_range: no saturation without VNNI)"
+                                                             if weight_bits == 7 else "8-bit range"),
         "int8_ops": ["MatMul (projections)"],
         "float_ops": "attention core (q.k, softmax, a.v, bias, ReLU), pooling, unpooling, classifier",
         "calibration_images": int(sum(len(batch) for batch in calibration)),

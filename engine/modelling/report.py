@@ -1,6 +1,8 @@
 """The model comparison of the seed paper's Tables 4-5 and Fig. 5, for every model we ship or compare.
 
 ``python -m engine.modelling.report --out DIR`` writes ``models.json``, ``models.md`` and ``radar.png``.
+Beside the paper's analytic columns it counts the fused graph's own MACs (SaDNN models) and measures the
+latency of the graph the engine runs, fp32 and int8, on this machine in this run (``--no-latency`` skips it).
 """
 
 from __future__ import annotations
@@ -30,26 +32,90 @@ COLUMNS = (
     ("energy_int8_mj", "Energy int8 (mJ)", 1.0),
     ("energy_saving", "fp32/int8 energy", 1.0),
 )
+MEASURED = (
+    ("fused_gmacs", "Fused MACs (G)"),
+    ("fused_energy_int8_mj", "Fused energy int8 (mJ)"),
+    ("latency_fp32_ms", "Latency fp32 (ms)"),
+    ("latency_int8_ms", "Latency int8 (ms)"),
+)
 RADAR_AXES = ("params", "gmacs", "size_int8_mib", "energy_int8_mj")
 
 
-def profile_all(models: Sequence[tuple] = MODELS) -> list[dict]:
-    """One summary row per model, with its display name and task."""
+def profile_all(models: Sequence[tuple] = MODELS, latency_repeats: int = 5) -> list[dict]:
+    """One summary row per model, with its display name and task; latency measured where ``latency_repeats``."""
+    import torch
+
+    from engine.modelling.fused_graph import FUSED_BUILDERS, fused_profile
     from engine.modelling.models import create_model
 
     rows = []
     for name, label, shape, task in models:
-        profile: ModelProfile = profile_model(name, create_model(name), shape)
-        rows.append({"label": label, "task": task, **profile.summary()})
+        torch.manual_seed(0)
+        model = create_model(name, **({"img_size": shape[-1]} if name == "sadnn_cls" else {})).eval()
+        profile: ModelProfile = profile_model(name, model, shape)
+        row = {"label": label, "task": task, **profile.summary()}
+        if name in FUSED_BUILDERS:
+            fused = fused_profile(model, shape[-1])
+            row.update(fused_gmacs=fused["gmacs"], fused_energy_int8_mj=fused["energy_int8_mj"])
+        if latency_repeats:
+            row.update(measure_latency(name, model, shape, latency_repeats))
+        rows.append(row)
     return rows
+
+
+def measure_latency(name: str, model, shape: Sequence[int], repeats: int) -> dict:
+    """Median ms of one inference, fp32 and int8 interleaved, 2 threads, of the graph the engine would run.
+
+    The SaDNN models run their fused graph where the operator library is usable (else the portable graph),
+    the CNNs their exported graph with int8 convolutions. Weights are random and the int8 ranges come from
+    random inputs: speed does not depend on either.
+    """
+    import tempfile
+    import time
+
+    import numpy as np
+
+    from engine.modelling.export import export_onnx, quantise_onnx_int8
+    from engine.modelling.fused_graph import FUSED_BUILDERS, PortableGraphWriter
+    from engine.modelling.fused_quantize import quantise_fused_int8
+    from engine.runtime import operators
+    from engine.runtime.inference import OnnxModel
+
+    inputs = [np.random.default_rng(seed).random((1, *shape), dtype=np.float32) for seed in range(2)]
+    builder = FUSED_BUILDERS.get(name)
+    if builder is not None:
+        fused = operators.status().usable
+        fp32 = builder(model, shape[-1]) if fused else builder(model, shape[-1], writer=PortableGraphWriter)
+        int8, _ = quantise_fused_int8(fp32, inputs)
+        sessions = {precision: OnnxModel(graph.SerializeToString(), threads=2, sadnn_ops=fused)
+                    for precision, graph in (("fp32", fp32), ("int8", int8))}
+        graph = "fused operators" if fused else "portable graph"
+    else:
+        with tempfile.TemporaryDirectory() as folder:
+            fp32_path, int8_path = Path(folder) / "fp32.onnx", Path(folder) / "int8.onnx"
+            export_onnx(model, (1, *shape), fp32_path)
+            quantise_onnx_int8(fp32_path, int8_path, inputs)
+            sessions = {"fp32": OnnxModel(fp32_path, threads=2), "int8": OnnxModel(int8_path, threads=2)}
+        graph = "exported graph"
+    times: dict[str, list[float]] = {precision: [] for precision in sessions}
+    for round_ in range(repeats + 1):
+        for precision, session in sessions.items():
+            start = time.perf_counter()
+            session(inputs[0])
+            if round_:  # the first round warms up
+                times[precision].append(time.perf_counter() - start)
+    return {"latency_fp32_ms": 1e3 * float(np.median(times["fp32"])), "latency_int8_ms": 1e3 * float(np.median(times["int8"])),
+            "latency_graph": graph}
 
 
 def to_markdown(rows: list[dict]) -> str:
     """A markdown table with the paper's columns, plus how the numbers were obtained."""
-    head = "| Model | Task | Input | " + " | ".join(title for _, title, _ in COLUMNS) + " |"
-    lines = [head, "|" + "---|" * (3 + len(COLUMNS))]
+    measured = [(key, title) for key, title in MEASURED if any(key in row for row in rows)]
+    head = "| Model | Task | Input | " + " | ".join(title for _, title in [(k, t) for k, t, _ in COLUMNS] + measured) + " |"
+    lines = [head, "|" + "---|" * (3 + len(COLUMNS) + len(measured))]
     for row in rows:
         cells = [f"{row[key] * scale:.2f}" for key, _, scale in COLUMNS]
+        cells += [f"{row[key]:.2f}" if key in row else "-" for key, _ in measured]
         shape = "x".join(str(s) for s in row["input_shape"])
         lines.append(f"| {row['label']} | {row['task']} | {shape} | " + " | ".join(cells) + " |")
     lines += [
@@ -59,7 +125,25 @@ def to_markdown(rows: list[dict]) -> str:
         "a lower bound. In the int8 models the attention math (q.k, softmax, a.v) stays fp32. "
         "Sizes in MiB (2^20 bytes).",
     ]
+    if any("fused_gmacs" in row for row in rows):
+        lines.append("Fused MACs: the operator graph's own count (engine/modelling/fused_graph.py): W_k^T W_q folded "
+                     "where C_in < 2 C_out, position logits in the projection; its energy counts projections as int8 "
+                     "and the attention core and heads as fp32.")
+    if any("latency_int8_ms" in row for row in rows):
+        graphs = [f"{row['label']}: {row['latency_graph']}" for row in rows if "latency_graph" in row]
+        lines.append(f"Latency: median of one inference, batch 1, 2 threads, ONNX Runtime, measured in this run on "
+                     f"{_cpu()} ({'; '.join(graphs)}).")
     return "\n".join(lines) + "\n"
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or "this CPU"
 
 
 def radar_chart(rows: list[dict], path: str | Path) -> Path:
@@ -93,9 +177,10 @@ def radar_chart(rows: list[dict], path: str | Path) -> Path:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
+    parser.add_argument("--no-latency", action="store_true", help="skip the measured latency columns (about 2 minutes)")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = profile_all()
+    rows = profile_all(latency_repeats=0 if args.no_latency else 5)
     (args.out / "models.json").write_text(json.dumps(rows, indent=2))
     (args.out / "models.md").write_text(to_markdown(rows))
     radar_chart(rows, args.out / "radar.png")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.engine_bench import calibration_inputs, median_seconds
+from engine.runtime.energy import cpu_name
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIM_SOURCE = ROOT.parent / "shared" / "prototypes" / "fused-attention" / "avx2only.c"
@@ -70,13 +71,6 @@ def avx512_visible() -> bool:
     from numpy._core._multiarray_umath import __cpu_features__
 
     return bool(__cpu_features__.get("AVX512F"))
-
-
-def cpu_name() -> str:
-    try:
-        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        return "unknown"
 
 
 def shim() -> Path | None:

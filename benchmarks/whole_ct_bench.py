@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args(argv)
-    from benchmarks.fused_bench import cpu_name
+    from engine.runtime.energy import cpu_name
 
     with tempfile.TemporaryDirectory() as tmp:
         bundle, old = build(Path(tmp))

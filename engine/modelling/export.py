@@ -189,17 +189,22 @@ def export_portable(model: nn.Module, card: ModelCard, folder: Path, calibration
     the CNN baselines the torch export with int8 convolutions.
     """
     from engine.modelling.fused_graph import FUSED_BUILDERS, PortableGraphWriter
-    from engine.modelling.fused_quantize import quantise_fused_int8
 
     builder = FUSED_BUILDERS.get(card.architecture)
     if builder is None:
         export_onnx(model, (1, calibration[0].shape[1], *card.input.size), folder / MODEL_FILES["fp32"])
         recipe = quantise_onnx_int8(folder / MODEL_FILES["fp32"], folder / MODEL_FILES["int8"], calibration)
         return {**recipe, "calibration_images": int(sum(batch.shape[0] for batch in calibration))}
-    fp32 = builder(model, card.input.size[0], writer=PortableGraphWriter)
+    return _write_with_int8(builder(model, card.input.size[0], writer=PortableGraphWriter), calibration, folder, MODEL_FILES)
+
+
+def _write_with_int8(fp32, calibration: Sequence[np.ndarray], folder: Path, files: dict[str, str]) -> dict:
+    """Write an operator-graph-style fp32 graph and its int8 copy (projections only) as ``files``; the recipe."""
+    from engine.modelling.fused_quantize import quantise_fused_int8
+
     int8, recipe = quantise_fused_int8(fp32, calibration)
-    (folder / MODEL_FILES["fp32"]).write_bytes(fp32.SerializeToString())
-    (folder / MODEL_FILES["int8"]).write_bytes(int8.SerializeToString())
+    (folder / files["fp32"]).write_bytes(fp32.SerializeToString())
+    (folder / files["int8"]).write_bytes(int8.SerializeToString())
     return recipe
 
 
@@ -211,7 +216,6 @@ def export_fused(model: nn.Module, card: ModelCard, folder: Path, calibration: S
     """
     from engine.runtime import operators
     from engine.modelling.fused_graph import FUSED_BUILDERS, fused_profile
-    from engine.modelling.fused_quantize import quantise_fused_int8
 
     builder = FUSED_BUILDERS.get(card.architecture)
     if builder is None:
@@ -219,10 +223,7 @@ def export_fused(model: nn.Module, card: ModelCard, folder: Path, calibration: S
     found = operators.status()
     if not found.usable:
         return {"skipped": found.reason}
-    fp32 = builder(model, card.input.size[0])
-    int8, recipe = quantise_fused_int8(fp32, calibration)
-    (folder / FUSED_FILES["fp32"]).write_bytes(fp32.SerializeToString())
-    (folder / FUSED_FILES["int8"]).write_bytes(int8.SerializeToString())
+    recipe = _write_with_int8(builder(model, card.input.size[0]), calibration, folder, FUSED_FILES)
     return {**recipe, "operators": {"version": found.version, "library_sha256": found.sha256},
             "profile": fused_profile(model, card.input.size[0])}
 

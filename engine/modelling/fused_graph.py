@@ -91,8 +91,12 @@ class GraphWriter:
         return names
 
     def attention(self, x: str, block: AttentionBlock, fold: bool | None = None) -> str:
+        """The block's projection MatMul, then its attention core over the projection."""
         fused = fuse_attention_block(block, fold)
         (projection,) = self.node("MatMul", [x, self.constant("projection", fused.weight.T)])
+        return self.attention_core(x, projection, fused)
+
+    def attention_core(self, x: str, projection: str, fused: FusedAttention) -> str:
         bias = self.constant("bias", fused.bias)
         if fused.folded:
             return self.node("LocalAttention3x3Folded", [projection, x, bias], domain=DOMAIN)[0]
@@ -116,11 +120,9 @@ class PortableGraphWriter(GraphWriter):
 
     EXCLUDED = -1e9
 
-    def attention(self, x: str, block: AttentionBlock, fold: bool | None = None) -> str:
+    def attention_core(self, x: str, projection: str, fused: FusedAttention) -> str:
         from onnx import numpy_helper
 
-        fused = fuse_attention_block(block, fold)
-        (projection,) = self.node("MatMul", [x, self.constant("projection", fused.weight.T)])
         keys_width, values_width = fused.key_channels, len(fused.bias)
         if fused.folded:
             query, value, position = self._split(projection, [keys_width, values_width, 9])

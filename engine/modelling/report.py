@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from engine.modelling.profile import ModelProfile, profile_model
+from engine.runtime.energy import cpu_name
 
 # (registry name, display name, input (C, H, W), task)
 MODELS = (
@@ -132,18 +133,8 @@ def to_markdown(rows: list[dict]) -> str:
     if any("latency_int8_ms" in row for row in rows):
         graphs = [f"{row['label']}: {row['latency_graph']}" for row in rows if "latency_graph" in row]
         lines.append(f"Latency: median of one inference, batch 1, 2 threads, ONNX Runtime, measured in this run on "
-                     f"{_cpu()} ({'; '.join(graphs)}).")
+                     f"{cpu_name()} ({'; '.join(graphs)}).")
     return "\n".join(lines) + "\n"
-
-
-def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo") as info:
-            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
-    except (OSError, StopIteration):
-        import platform
-
-        return platform.processor() or "this CPU"
 
 
 def radar_chart(rows: list[dict], path: str | Path) -> Path:

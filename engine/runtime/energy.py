@@ -107,3 +107,14 @@ def _delta_uj(zone: Path, start: int) -> int:
 def _process_cpu_seconds() -> float:
     times = os.times()
     return times.user + times.system
+
+
+def cpu_name() -> str:
+    """The CPU's model name, for saying where a measurement was taken."""
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        import platform
+
+        return platform.processor() or "unknown CPU"

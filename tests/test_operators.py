@@ -53,7 +53,7 @@ def block_graph(block: AttentionBlock, fold: bool, writer: type[GraphWriter] = G
 def test_the_library_is_built_and_usable_here():
     found = operators.status()
     assert found.usable, found.reason
-    assert found.version == "1.0.0" and len(found.sha256) == 64 and found.reason == "SaDNN operators 1.0.0 (AVX2)"
+    assert found.version == "1.1.0" and len(found.sha256) == 64 and found.reason == "SaDNN operators 1.1.0 (AVX2)"
 
 
 def test_a_missing_library_is_said_and_registration_refused(tmp_path, monkeypatch):
@@ -66,7 +66,7 @@ def test_a_missing_library_is_said_and_registration_refused(tmp_path, monkeypatc
 
 
 @pytest.mark.parametrize("c_in, c_out, height, width", [(1, 64, 17, 23), (64, 128, 12, 9), (256, 128, 5, 7),
-                                                          (32, 16, 1, 6), (3, 8, 2, 1)])
+                                                          (32, 16, 1, 6), (3, 8, 2, 1), (13, 12, 4, 3)])
 @pytest.mark.parametrize("fold", [False, True])
 @pytest.mark.parametrize("portable", [False, True], ids=["operator", "portable"])
 def test_one_block_matches_the_torch_layer(c_in, c_out, height, width, fold, portable):
@@ -97,12 +97,30 @@ def test_one_block_on_a_real_ct_slice(ct_volume):
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
+def test_a_nan_pixel_makes_exactly_its_3x3_window_nan_and_leaves_the_rest_exact():
+    """A NaN never becomes a finite value (that would be a silently wrong picture), nor leaks past the window."""
+    torch.manual_seed(5)
+    block = trained_like(AttentionBlock(3, 12))
+    x = torch.randn(1, 3, 7, 9)
+    with torch.no_grad():
+        expected = block(x).numpy()  # no pixel outside the window sees the NaN pixel's value
+    x[0, 1, 3, 4] = float("nan")
+    window = np.zeros((7, 9), bool)
+    window[2:5, 3:6] = True
+    for fold in (True, False):
+        (actual,) = session(block_graph(block, fold)).run(None, {"input": x.numpy()})
+        assert np.isnan(actual[0][:, window]).all() and not np.isnan(actual[0][:, ~window]).any()
+        np.testing.assert_allclose(actual[0][:, ~window], expected[0][:, ~window], rtol=1e-5,
+                                   atol=1e-5 * np.abs(expected).max())
+
+
 def test_pooling_and_unpooling_match_torch_including_ties():
     import onnx.helper as helper
     from onnx import TensorProto
 
-    x = torch.randn(2, 8, 6, 10)
+    x = torch.randn(2, 11, 6, 10)  # 8 channels in a vector, 3 in the scalar tail
     x[:, :, :2, :2] = 0.0  # ties, as after a ReLU
+    x[0, 3, 2, 3] = x[1, 9, 4, 5] = x[0, 9, 1, 1] = float("nan")  # NaN takes its window, as in torch
     skip = torch.randn(2, 5, 6, 10)
     pooled, indices = torch.nn.functional.max_pool2d(x, 2, return_indices=True)
     expected = torch.cat([torch.nn.functional.max_unpool2d(pooled, indices, 2), skip], 1)
@@ -199,9 +217,9 @@ def test_bundles_carry_the_fused_graphs_and_inference_uses_them(cls_bundle, ches
 
     assert cls_bundle.has_fused
     fused = cls_bundle.card.quantisation["fused"]
-    assert fused["operators"]["version"] == "1.0.0" and fused["operators"]["library_sha256"] == operators.status().sha256
+    assert fused["operators"]["version"] == "1.1.0" and fused["operators"]["library_sha256"] == operators.status().sha256
     fast, portable = Classifier(cls_bundle, "fp32"), Classifier(cls_bundle, "fp32")
-    assert fast.graph == "SaDNN operators 1.0.0 (AVX2)"
+    assert fast.graph == "SaDNN operators 1.1.0 (AVX2)"
     from engine.runtime.inference import OnnxModel
 
     portable.model = OnnxModel(cls_bundle.model_bytes("fp32"))  # the portable graph of the same bundle
@@ -212,7 +230,7 @@ def test_bundles_carry_the_fused_graphs_and_inference_uses_them(cls_bundle, ches
     assert {"MatMul", "Softmax", "Slice", "DequantizeLinear"} <= {node.op_type for node in portable_graph.graph.node}
     image = chest_xrays[0]
     np.testing.assert_allclose(fast.predict(image).probabilities, portable.predict(image).probabilities, atol=1e-4)
-    assert fast.predict(image).graph == "SaDNN operators 1.0.0 (AVX2)"
+    assert fast.predict(image).graph == "SaDNN operators 1.1.0 (AVX2)"
     int8 = Classifier(cls_bundle, "int8").predict(image)
     assert np.abs(int8.probabilities - fast.predict(image).probabilities).max() < 0.1
 

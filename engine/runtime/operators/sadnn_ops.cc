@@ -41,7 +41,7 @@
 namespace {
 
 constexpr const char* kDomain = "ai.sadnn";
-constexpr const char* kVersion = "1.0.0";
+constexpr const char* kVersion = "1.1.0";
 
 const OrtApi* g_api = nullptr;
 
@@ -92,35 +92,76 @@ bool CpuHasAvx2Fma() {
 
 // ---------------------------------------------------------------- vector helpers
 
-inline float Dot(const float* a, const float* b, int64_t n) {
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
-  }
-  for (; i + 8 <= n; i += 8) acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-  acc0 = _mm256_add_ps(acc0, acc1);
-  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(acc0), _mm256_extractf128_ps(acc0, 1));
+// Lanes [0, n) of 8 set, for masked loads and stores of a channel tail (0 < n < 8).
+inline __m256i TailMask(int64_t n) {
+  const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)), lanes);
+}
+
+inline float HorizontalSum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
   sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
   sum = _mm_add_ss(sum, _mm_shuffle_ps(sum, sum, 1));
-  float total = _mm_cvtss_f32(sum);
-  for (; i < n; ++i) total += a[i] * b[i];
-  return total;
+  return _mm_cvtss_f32(sum);
 }
 
-inline void Axpy(float weight, const float* x, float* y, int64_t n) {  // y += weight * x
-  const __m256 w = _mm256_set1_ps(weight);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_fmadd_ps(w, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
-  for (; i < n; ++i) y[i] += weight * x[i];
+inline float HorizontalMax(__m256 v) {
+  __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_max_ss(m, _mm_shuffle_ps(m, m, 1));
+  return _mm_cvtss_f32(m);
 }
 
-inline void BiasRelu(const float* bias, float* y, int64_t n) {
-  const __m256 zero = _mm256_setzero_ps();
+// q . k[d] for the 8 keys k[0..7] at once, returned as one vector (lane d = the d-th dot product):
+// eight accumulators reduced together by a tree of horizontal adds, not eight separate reductions.
+inline __m256 Dots8(const float* q, const float* const* k, int64_t n) {
+  __m256 acc[8];
+  for (int d = 0; d < 8; ++d) acc[d] = _mm256_setzero_ps();
   int64_t i = 0;
-  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_max_ps(zero, _mm256_add_ps(_mm256_loadu_ps(y + i), _mm256_loadu_ps(bias + i))));
-  for (; i < n; ++i) y[i] = std::max(0.0f, y[i] + bias[i]);
+  for (; i + 8 <= n; i += 8) {
+    const __m256 qv = _mm256_loadu_ps(q + i);
+    for (int d = 0; d < 8; ++d) acc[d] = _mm256_fmadd_ps(qv, _mm256_loadu_ps(k[d] + i), acc[d]);
+  }
+  if (i < n) {
+    const __m256i mask = TailMask(n - i);
+    const __m256 qv = _mm256_maskload_ps(q + i, mask);
+    for (int d = 0; d < 8; ++d) acc[d] = _mm256_fmadd_ps(qv, _mm256_maskload_ps(k[d] + i, mask), acc[d]);
+  }
+  const __m256 pair01 = _mm256_hadd_ps(acc[0], acc[1]), pair23 = _mm256_hadd_ps(acc[2], acc[3]);
+  const __m256 pair45 = _mm256_hadd_ps(acc[4], acc[5]), pair67 = _mm256_hadd_ps(acc[6], acc[7]);
+  const __m256 low = _mm256_hadd_ps(pair01, pair23), high = _mm256_hadd_ps(pair45, pair67);
+  return _mm256_add_ps(_mm256_permute2f128_ps(low, high, 0x20), _mm256_permute2f128_ps(low, high, 0x31));
+}
+
+inline float Dot(const float* a, const float* b, int64_t n) {
+  __m256 acc = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc);
+  if (i < n) {
+    const __m256i mask = TailMask(n - i);
+    acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + i, mask), _mm256_maskload_ps(b + i, mask), acc);
+  }
+  return HorizontalSum(acc);
+}
+
+// exp(x) for 8 lanes: 2^n * p(r) with x = n ln2 + r, |r| <= ln2/2, a degree-6 polynomial (relative error
+// ~2e-7, below float32's own rounding of the softmax); x below -87.3 (exp(-inf) included) gives 0, NaN stays NaN.
+inline __m256 Exp(__m256 x) {
+  const __m256 lowest = _mm256_set1_ps(-87.33f);
+  const __m256 underflow = _mm256_cmp_ps(x, lowest, _CMP_LT_OQ);
+  x = _mm256_max_ps(lowest, _mm256_min_ps(_mm256_set1_ps(88.37f), x));  // in this order a NaN stays NaN
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i scale = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(scale)));
 }
 
 std::vector<int64_t> ShapeOf(const Ort::ConstValue& value) {
@@ -143,37 +184,51 @@ struct AttentionJob {
   int64_t height, width, proj_stride, key_stride, qk, dv, v_offset, pos_offset;
 };
 
+// One output pixel: the 9 logits (8 in a vector, the 9th alone), a masked softmax, then the weighted sum of
+// the values with bias and ReLU, accumulated in registers one 8-channel block at a time.
+void AttentionPixel(const AttentionJob& job, int64_t n, int64_t i, int64_t j) {
+  const int64_t plane = job.height * job.width, pixel = n * plane + i * job.width + j;
+  const float* p = job.proj + pixel * job.proj_stride;
+  const float* keys[9];
+  const float* values[9];
+  alignas(32) float valid[9];
+  for (int d = 0; d < 9; ++d) {
+    const int64_t r = i + d / 3 - 1, c = j + d % 3 - 1;
+    const bool inside = r >= 0 && r < job.height && c >= 0 && c < job.width;
+    const int64_t other = inside ? n * plane + r * job.width + c : pixel;  // outside: any readable pixel, masked below
+    keys[d] = job.keys + other * job.key_stride;
+    values[d] = job.proj + other * job.proj_stride + job.v_offset;
+    valid[d] = inside ? 0.0f : -std::numeric_limits<float>::infinity();
+  }
+  const __m256 logits = _mm256_add_ps(_mm256_add_ps(Dots8(p, keys, job.qk), _mm256_loadu_ps(p + job.pos_offset)), _mm256_load_ps(valid));
+  const float last = Dot(p, keys[8], job.qk) + p[job.pos_offset + 8] + valid[8];
+  const float largest = std::max(HorizontalMax(logits), last);  // the centre is always inside: finite
+  alignas(32) float weight[9];
+  const __m256 e = Exp(_mm256_sub_ps(logits, _mm256_set1_ps(largest)));
+  weight[8] = std::exp(last - largest);
+  const float inverse = 1.0f / (HorizontalSum(e) + weight[8]);
+  _mm256_store_ps(weight, _mm256_mul_ps(e, _mm256_set1_ps(inverse)));
+  weight[8] *= inverse;
+  float* y = job.out + pixel * job.dv;
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= job.dv; c += 8) {
+    __m256 acc = _mm256_loadu_ps(job.bias + c);
+    for (int d = 0; d < 9; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(weight[d]), _mm256_loadu_ps(values[d] + c), acc);
+    _mm256_storeu_ps(y + c, _mm256_max_ps(zero, acc));
+  }
+  if (c < job.dv) {
+    const __m256i mask = TailMask(job.dv - c);
+    __m256 acc = _mm256_maskload_ps(job.bias + c, mask);
+    for (int d = 0; d < 9; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(weight[d]), _mm256_maskload_ps(values[d] + c, mask), acc);
+    _mm256_maskstore_ps(y + c, mask, _mm256_max_ps(zero, acc));
+  }
+}
+
 void AttentionRow(void* data, size_t row_index) {
   const auto& job = *static_cast<const AttentionJob*>(data);
   const int64_t n = static_cast<int64_t>(row_index) / job.height, i = static_cast<int64_t>(row_index) % job.height;
-  const int64_t plane = job.height * job.width;
-  for (int64_t j = 0; j < job.width; ++j) {
-    const int64_t pixel = n * plane + i * job.width + j;
-    const float* p = job.proj + pixel * job.proj_stride;
-    float logits[9];
-    int64_t neighbours[9];
-    int count = 0;
-    float largest = -std::numeric_limits<float>::infinity();
-    for (int a = 0; a < 3; ++a) {
-      const int64_t r = i + a - 1;
-      if (r < 0 || r >= job.height) continue;
-      for (int b = 0; b < 3; ++b) {
-        const int64_t c = j + b - 1;
-        if (c < 0 || c >= job.width) continue;
-        const int64_t other = n * plane + r * job.width + c;
-        const float logit = Dot(p, job.keys + other * job.key_stride, job.qk) + p[job.pos_offset + 3 * a + b];
-        logits[count] = logit;
-        neighbours[count++] = other;
-        largest = std::max(largest, logit);
-      }
-    }
-    float total = 0.0f;
-    for (int d = 0; d < count; ++d) total += (logits[d] = std::exp(logits[d] - largest));
-    float* y = job.out + pixel * job.dv;
-    std::memset(y, 0, sizeof(float) * job.dv);
-    for (int d = 0; d < count; ++d) Axpy(logits[d] / total, job.proj + neighbours[d] * job.proj_stride + job.v_offset, y, job.dv);
-    BiasRelu(job.bias, y, job.dv);
-  }
+  for (int64_t j = 0; j < job.width; ++j) AttentionPixel(job, n, i, j);
 }
 
 struct AttentionKernel {
@@ -257,7 +312,21 @@ void PoolRow(void* data, size_t row_index) {
     const float* corner[4];
     for (int k = 0; k < 4; ++k)
       corner[k] = job.x + ((n * 2 * job.height + 2 * i + k / 2) * in_width + 2 * j + k % 2) * c_count;
-    for (int64_t c = 0; c < c_count; ++c) {
+    int64_t c = 0;
+    for (; c + 8 <= c_count; c += 8) {  // the scalar rule below, 8 channels at a time
+      __m256 best = _mm256_loadu_ps(corner[0] + c), at = _mm256_setzero_ps();
+      for (int k = 1; k < 4; ++k) {
+        const __m256 v = _mm256_loadu_ps(corner[k] + c);
+        const __m256 take = _mm256_or_ps(_mm256_cmp_ps(v, best, _CMP_GT_OQ), _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+        best = _mm256_blendv_ps(best, v, take);
+        at = _mm256_blendv_ps(at, _mm256_set1_ps(static_cast<float>(k)), take);
+      }
+      _mm256_storeu_ps(job.y + out + c, best);
+      alignas(32) int32_t index[8];
+      _mm256_store_si256(reinterpret_cast<__m256i*>(index), _mm256_cvtps_epi32(at));
+      for (int lane = 0; lane < 8; ++lane) job.where[out + c + lane] = static_cast<uint8_t>(index[lane]);
+    }
+    for (; c < c_count; ++c) {  // a larger value or a NaN takes the window (torch's rule: NaN propagates)
       float best = corner[0][c];
       uint8_t at = 0;
       for (uint8_t k = 1; k < 4; ++k)

@@ -55,7 +55,8 @@ def test_the_nih_loader_splits_by_patient(nih_subset):
 
 
 def test_the_msd_demo_has_the_public_layout(msd_demo):
-    from training.data_msd import list_cases, split_cases
+    from training.data_liver import split_cases
+    from training.data_msd import list_cases
 
     manifest = json.loads((msd_demo / "dataset.json").read_text())
     assert manifest["labels"]["1"] == "liver" and len(manifest["training"]) == 2
@@ -140,7 +141,7 @@ def test_bad_nih_folders_get_one_clear_line(tmp_path, make, message):
 
 def test_bad_msd_folders_get_one_clear_line(tmp_path, msd_demo):
     result = engine_train("train", "--task", "segmentation", "--data", str(tmp_path), "--run", str(tmp_path / "run"))
-    assert result.returncode == 2 and "no dataset.json" in result.stderr
+    assert result.returncode == 2 and "is neither a Decathlon folder (dataset.json) nor a 3D-IRCADb folder" in result.stderr
     broken = tmp_path / "broken"
     shutil.copytree(msd_demo, broken)
     import SimpleITK as sitk
@@ -150,4 +151,4 @@ def test_bad_msd_folders_get_one_clear_line(tmp_path, msd_demo):
     blank.CopyInformation(reference)
     sitk.WriteImage(blank, str(broken / "labelsTr" / "liver_0.nii.gz"))
     result = engine_train("train", "--task", "segmentation", "--data", str(broken), "--run", str(tmp_path / "run2"), "--epochs", "1")
-    assert result.returncode == 2 and "no liver or tumour voxels" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "case liver_0 has no liver voxels (empty mask)" in result.stderr and "Traceback" not in result.stderr

@@ -25,7 +25,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     evaluate = commands.add_parser("evaluate", help="held-out metrics of a bundle, fp32 and int8 side by side")
     evaluate.add_argument("--bundle", type=Path, required=True)
-    evaluate.add_argument("--data", type=Path, required=True, help="NIH ChestX-ray14 or MSD Task03 root")
+    evaluate.add_argument("--data", type=Path, required=True, action="append",
+                          help="NIH ChestX-ray14 root, or an MSD Task03 / 3D-IRCADb root (repeat to pool several)")
+    evaluate.add_argument("--test-case", dest="test_cases", action="append", default=[],
+                          help="with --split test: evaluate these cases by name (repeatable; default: the hash split)")
     evaluate.add_argument("--split", choices=("train", "test"), default="test")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N samples only")
     evaluate.add_argument("--json", type=Path, help="also write the metrics here")
@@ -65,7 +68,12 @@ def _add_signing(commands) -> None:
 def _add_train(commands) -> None:
     train = commands.add_parser("train", help="train SaDNN-cls on NIH ChestX-ray14 or SaDNN-seg on MSD liver")
     train.add_argument("--task", choices=("classification", "segmentation"), required=True)
-    train.add_argument("--data", type=Path, required=True, help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv) or MSD Task03 root")
+    train.add_argument("--data", type=Path, required=True, action="append",
+                       help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv), or an MSD Task03 or 3D-IRCADb root; "
+                            "segmentation pools several (repeat --data)")
+    train.add_argument("--test-case", dest="test_cases", action="append", default=[],
+                       help="hold out this case (patient) by name, e.g. for leave-one-patient-out (repeatable; "
+                            "default: a stable hash split)")
     train.add_argument("--run", type=Path, required=True, help="run folder (config, checkpoint, metrics, curves)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run after an interruption")
     train.add_argument("--architecture", default="", help="registry name (default sadnn_cls / sadnn_seg)")
@@ -122,8 +130,8 @@ def _train(args) -> int:
     from training.loop import TrainConfig, train
 
     options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "seed", "augment",
-                                              "amp_bf16", "optim_8bit", "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every")}
-    config = TrainConfig(data=str(args.data), **options)
+                                              "amp_bf16", "optim_8bit", "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every", "test_cases")}
+    config = TrainConfig(data=[str(root) for root in args.data], **options)
     last = train(config, args.run, resume=args.resume, quiet=args.quiet)
     print(json.dumps(last))
     return 0
@@ -132,7 +140,7 @@ def _train(args) -> int:
 def _evaluate(args) -> int:
     from training.export import evaluate_bundle
 
-    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit)
+    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit, args.test_cases)
     text = json.dumps(metrics, indent=2, default=float)
     if args.json:
         args.json.write_text(text)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
@@ -52,10 +53,11 @@ def agreement(task: Task, fp32: np.ndarray, int8: np.ndarray) -> dict:
     return {"mask_dice_int8_vs_fp32": dice(int8.argmax(1) == 1, fp32.argmax(1) == 1)}
 
 
-def evaluate_bundle(path: Path, data_root: Path, split: str = "test", limit: int | None = None) -> dict:
+def evaluate_bundle(path: Path, roots: Path | Sequence[Path], split: str = "test", limit: int | None = None,
+                    test_cases: Sequence[str] = ()) -> dict:
     bundle = load_bundle(path, _with_own_key(None))
     task = task_for(bundle.card)
-    data = task.load(Path(data_root), split)
+    data = task.load([roots] if isinstance(roots, (str, Path)) else list(roots), split, test_cases)
     if limit:
         data = TaskData(data.inputs[:limit], data.targets[:limit], data.groups[:limit], data.description + f", first {limit}")
     return evaluate(bundle, data, task)

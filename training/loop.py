@@ -33,7 +33,7 @@ class TrainConfig:
     """Everything that defines a run (saved to config.json; a resumed run reuses it)."""
 
     task: str
-    data: str
+    data: list[str]  # one or more dataset roots (pooled; segmentation only for more than one)
     architecture: str = ""
     image_size: int = 0
     epochs: int = 10
@@ -49,9 +49,11 @@ class TrainConfig:
     limit: int | None = None
     threads: int | None = None
     eval_every: int = 1
+    test_cases: list[str] = field(default_factory=list)  # held-out cases by name (segmentation)
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        self.data = [self.data] if isinstance(self.data, str) else [str(root) for root in self.data]
         if self.task not in ("classification", "segmentation"):
             raise DatasetError(f"unknown task {self.task!r}: classification or segmentation")
         self.architecture = self.architecture or ("sadnn_cls" if self.task == "classification" else "sadnn_seg")
@@ -90,7 +92,7 @@ def make_optimiser(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
 
 
 def load_split(config: TrainConfig, task: Task, split: str) -> TaskData:
-    data = task.load(Path(config.data), split)
+    data = task.load([Path(root) for root in config.data], split, config.test_cases)
     if config.limit:
         keep = slice(0, config.limit)
         data = TaskData(data.inputs[keep], data.targets[keep], data.groups[keep], data.description + f", first {config.limit}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from engine.runtime.card import Acceptance, InputContract
 from engine.runtime.labels import CHEST_FILM_ACCEPTS, CHESTXRAY14, LIVER, LIVER_CT_ACCEPTS
 from engine.runtime.preprocess import prepare_radiograph
-from training import data_msd, data_nih
+from training import data_liver, data_nih
+from training.errors import DatasetError
 from training.metrics import classification_metrics, segmentation_metrics
 
 # NIH ChestX-ray14 grey-level statistics after min-max scaling (the contract's mean/std).
@@ -36,7 +37,7 @@ class Task:
     name: str
     contract: InputContract
     labels: tuple[str, ...]
-    load: Callable[[Path, str], TaskData]
+    load: Callable[..., TaskData]  # (roots, split, test_cases=()) -> TaskData
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
     metrics: Callable[..., dict]  # (outputs, data, thresholds=None) -> metrics
     headline: str  # the metric plotted and reported per epoch
@@ -46,9 +47,13 @@ def classification_task(size: int, pos_weight: torch.Tensor | None = None) -> Ta
     contract = InputContract("CR/DX", (size, size), "mean_std", mean=NIH_MEAN, std=NIH_STD,
                              geometry="whole radiograph resized to the input size", accepts=Acceptance(**CHEST_FILM_ACCEPTS))
 
-    def load(root: Path, split: str) -> TaskData:
+    def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = ()) -> TaskData:
         from PIL import Image
 
+        if len(roots) != 1 or test_cases:
+            raise DatasetError("classification reads one NIH ChestX-ray14 folder and splits it by patient itself "
+                               "(no --test-case)")
+        root = Path(roots[0])
         samples = data_nih.load_nih(root, split)
         images = [prepare_radiograph(np.asarray(Image.open(s.path)), contract)[0] for s in samples]
         patients = len({s.patient for s in samples})
@@ -77,11 +82,13 @@ def segmentation_task(size: int) -> Task:
     contract = InputContract("CT", (size, size), "hu_window", window=LIVER_WINDOW, accepts=Acceptance(**LIVER_CT_ACCEPTS),
                              geometry=f"axial slices in canonical orientation, resized to {size}x{size}; masks bilinear back")
 
-    def load(root: Path, split: str) -> TaskData:
-        cases = data_msd.split_cases(data_msd.list_cases(root), split)
-        slices = data_msd.load_slices(cases, contract)
+    def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = ()) -> TaskData:
+        cases = data_liver.split_cases(data_liver.find_cases(roots), split, test_cases)
+        slices = data_liver.load_slices(cases, contract)
+        names = ", ".join(case.name for case in cases)
         return TaskData(torch.from_numpy(slices.inputs), torch.from_numpy(slices.masks.astype(np.int64)), slices.cases,
-                        f"{len(slices.cases)} axial slices of {len(cases)} CT volume(s) ({split} split) from {root.name}")
+                        f"{len(slices.cases)} axial slices of {len(cases)} CT volume(s) ({split} split: {names}) "
+                        f"from {', '.join(Path(r).name for r in roots)}")
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_dice_loss(logits, targets) + F.cross_entropy(logits.float(), targets)

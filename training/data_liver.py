@@ -1,0 +1,89 @@
+"""Liver CT cases from any accepted layout, split patient-wise and prepared as 2D axial slices.
+
+Accepted layouts (one or several roots, pooled): the Medical Segmentation Decathlon Task03
+(``dataset.json``, ``training.data_msd``) and 3D-IRCADb-01 (patient folders with PATIENT_DICOM and
+MASKS_DICOM/liver, ``training.data_ircadb``). One case is one patient. The held-out cases are named
+(``test_cases``: leave-one-patient-out folds, or a sample kept out of training) or, when none are named,
+chosen by a stable hash of the case name so that each split gets at least one of two or more cases.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from engine.runtime.card import InputContract
+from engine.runtime.io import Volume
+from engine.runtime.preprocess import prepare_ct_slices, resize_mask
+from training import data_ircadb, data_msd
+from training.errors import DatasetError
+
+
+class Case(Protocol):
+    name: str
+
+    def read(self) -> tuple[Volume, np.ndarray]: ...
+
+
+@dataclass
+class LiverSlices:
+    """Prepared slices of some cases: inputs (N, 1, H, W) float32, masks (N, H, W) uint8, case of each slice."""
+
+    inputs: np.ndarray
+    masks: np.ndarray
+    cases: list[str]
+
+
+def find_cases(roots: Sequence[Path]) -> list[Case]:
+    """Every case under ``roots`` (each an MSD or a 3D-IRCADb folder); case names must be unique."""
+    cases: list[Case] = []
+    for root in map(Path, roots):
+        if not root.is_dir():
+            raise DatasetError(f"{root} does not exist" if not root.exists() else f"{root} is not a folder")
+        if (root / "dataset.json").is_file():
+            cases.extend(data_msd.list_cases(root))
+        elif data_ircadb.is_ircadb_root(root):
+            cases.extend(data_ircadb.list_cases(root))
+        else:
+            raise DatasetError(f"{root} is neither a Decathlon folder (dataset.json) nor a 3D-IRCADb folder "
+                               f"(patient folders with PATIENT_DICOM/ and MASKS_DICOM/liver/)")
+    names = [case.name for case in cases]
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise DatasetError(f"case names repeat across the data folders: {', '.join(repeated)}")
+    return cases
+
+
+def split_cases(cases: Sequence[Case], split: str, test_cases: Sequence[str] = (), test_fraction: float = 0.2) -> list[Case]:
+    """The ``split`` ("train" or "test") of ``cases``: the named test cases, else a stable hash split."""
+    if test_cases:
+        unknown = sorted(set(test_cases) - {case.name for case in cases})
+        if unknown:
+            raise DatasetError(f"no case named {', '.join(unknown)}; the cases are {', '.join(c.name for c in cases)}")
+        chosen = [c for c in cases if (c.name in test_cases) == (split == "test")]
+    else:
+        ranked = sorted(cases, key=lambda c: hashlib.sha256(c.name.encode()).hexdigest())
+        test_count = max(1, round(test_fraction * len(ranked))) if len(ranked) > 1 else 0
+        chosen = ranked[:test_count] if split == "test" else ranked[test_count:]
+    if not chosen:
+        raise DatasetError(f"the {split} split is empty ({len(cases)} case(s) in all)")
+    return chosen
+
+
+def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = 3) -> LiverSlices:
+    """Slices containing liver, plus ``margin`` slices above and below, of every case."""
+    inputs, masks, names = [], [], []
+    for case in cases:
+        volume, liver = case.read()
+        rows = np.flatnonzero(liver.any(axis=(1, 2)))
+        if rows.size == 0:
+            raise DatasetError(f"case {case.name} has no liver voxels (empty mask)")
+        keep = range(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, volume.shape[0]))
+        inputs.append(prepare_ct_slices(volume.array[keep.start : keep.stop], contract))
+        masks.extend((resize_mask(liver[z], contract.size) > 0).astype(np.uint8) for z in keep)
+        names.extend([case.name] * len(keep))
+    return LiverSlices(np.concatenate(inputs), np.stack(masks), names)

@@ -41,6 +41,15 @@ def mini_root(tmp_path, ircadb_root) -> Path:
     return tmp_path / "root"
 
 
+def _rewrite_masks(root: Path, change) -> None:
+    """Apply ``change`` to every mask slice of the mini patient, as a new file in place of the link."""
+    for path in (root / "patient_mini" / "MASKS_DICOM" / "liver").iterdir():
+        mask = pydicom.dcmread(path)
+        change(mask)
+        path.unlink()
+        mask.save_as(path)
+
+
 def test_both_expert_patients_match_an_independent_pydicom_reading(ircadb_root):
     cases = list_cases(ircadb_root)
     assert [c.name for c in cases] == ["patient_1.1", "patient_1.7"]
@@ -67,12 +76,10 @@ def test_a_ct_slice_without_its_mask_slice_is_named(mini_root):
 
 
 def test_a_mask_on_other_positions_is_refused_not_paired_by_order(mini_root):
-    masks = mini_root / "patient_mini" / "MASKS_DICOM" / "liver"
-    for path in _files_by_z(masks):
-        mask = pydicom.dcmread(path)
+    def move_up(mask):
         mask.ImagePositionPatient = [float(v) + (5.0 if i == 2 else 0.0) for i, v in enumerate(mask.ImagePositionPatient)]
-        path.unlink()
-        mask.save_as(path)
+
+    _rewrite_masks(mini_root, move_up)
     ct_first = _files_by_z(mini_root / "patient_mini" / "PATIENT_DICOM")[0]
     with pytest.raises(DatasetError, match=rf"^case patient_mini: CT slice {ct_first.name} at \(.*\) mm has no liver "
                                            r"mask slice at that position \(nearest is 5\.00 mm away\)$"):
@@ -80,14 +87,12 @@ def test_a_mask_on_other_positions_is_refused_not_paired_by_order(mini_root):
 
 
 def test_a_mask_of_another_size_is_refused(mini_root):
-    masks = mini_root / "patient_mini" / "MASKS_DICOM" / "liver"
-    for path in masks.iterdir():
-        mask = pydicom.dcmread(path)
+    def halve(mask):
         small = np.ascontiguousarray(mask.pixel_array[::2, ::2])
         mask.Rows, mask.Columns = small.shape
         mask.PixelData = small.tobytes()
-        path.unlink()
-        mask.save_as(path)
+
+    _rewrite_masks(mini_root, halve)
     with pytest.raises(DatasetError, match=r"^case patient_mini: the liver mask slices are 256x256, the CT slices 512x512$"):
         list_cases(mini_root)[0].read()
 

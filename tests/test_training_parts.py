@@ -93,3 +93,34 @@ def test_youden_thresholds_separate_the_classes():
     probabilities = np.array([[0.1, 0.5], [0.2, 0.5], [0.7, 0.5], [0.9, 0.5]])
     labels = np.array([[0, 1], [0, 1], [1, 1], [1, 1]])
     assert youden_thresholds(probabilities, labels) == (0.7, 0.5)
+
+
+def test_random_crops_are_regions_of_their_image_and_favour_the_liver():
+    from training.augment import random_crops
+
+    generator = torch.Generator().manual_seed(0)
+    images = torch.arange(4 * 64 * 64, dtype=torch.float32).reshape(4, 1, 64, 64)  # every pixel unique
+    masks = torch.zeros(4, 64, 64, dtype=torch.int64)
+    masks[:, 50:54, 2:6] = 1  # a small organ in a corner
+    masks[3] = 0  # no foreground at all on the last one
+    patches, labels = random_crops(images, masks, 16, generator, foreground=1.0)
+    assert patches.shape == (4, 1, 16, 16) and labels.shape == (4, 16, 16)
+    for image, mask, patch, label in zip(images, masks, patches, labels):
+        top, left = divmod(int(patch[0, 0, 0]) % (64 * 64), 64)  # where the patch came from
+        assert torch.equal(patch, image[:, top : top + 16, left : left + 16])
+        assert torch.equal(label, mask[top : top + 16, left : left + 16])
+    assert all(label.any() for label in labels[:3]) and not labels[3].any()
+
+
+def test_noise_is_drawn_only_when_asked_and_crop_options_are_checked():
+    from training.errors import DatasetError
+    from training.loop import TrainConfig
+
+    images = torch.zeros(2, 1, 32, 32)
+    quiet = augment(images, torch.Generator().manual_seed(1), degrees=0.0, scale=0.0)
+    noisy = augment(images, torch.Generator().manual_seed(1), degrees=0.0, scale=0.0, noise_std=0.04)
+    assert 0 < (noisy - quiet).std() < 0.04
+    with pytest.raises(DatasetError, match="^--crop must lie between 16 and the image size 256, got 300$"):
+        TrainConfig("segmentation", ["x"], crop=300)
+    with pytest.raises(DatasetError, match="^--pixel-spacing-mm and --crop are for segmentation$"):
+        TrainConfig("classification", ["x"], crop=64)

@@ -1,4 +1,5 @@
-"""Mild, anatomy-preserving augmentation on CPU tensors: small affine jitter, brightness and contrast.
+"""Mild, anatomy-preserving augmentation on CPU tensors: small affine jitter, brightness, contrast and noise,
+and random patches for segmentation.
 
 No left-right flips: the heart's side and the liver's side are anatomy, not noise.
 """
@@ -22,16 +23,41 @@ def random_affine(batch: torch.Tensor, generator: torch.Generator, degrees: floa
     return torch.stack([torch.stack([cos, -sin, move[:, 0]], 1), torch.stack([sin, cos, move[:, 1]], 1)], 1)
 
 
-def augment(images: torch.Tensor, generator: torch.Generator, masks: torch.Tensor | None = None):
-    """Jittered copies of images (N, 1, H, W) and, with the same geometry, masks (N, H, W)."""
-    theta = random_affine(images, generator)
+def augment(images: torch.Tensor, generator: torch.Generator, masks: torch.Tensor | None = None,
+            degrees: float = 8.0, scale: float = 0.08, noise_std: float = 0.0):
+    """Jittered copies of images (N, 1, H, W) and, with the same geometry, masks (N, H, W); Gaussian noise of a
+    random standard deviation up to ``noise_std`` (in input units) where asked."""
+    theta = random_affine(images, generator, degrees, scale)
     grid = F.affine_grid(theta, list(images.shape), align_corners=False)
     background = images.amin(dim=(2, 3), keepdim=True)
     moved = F.grid_sample(images - background, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + background
     gain = 1 + (torch.rand(images.shape[0], 1, 1, 1, generator=generator) * 2 - 1) * 0.1
     bias = (torch.rand(images.shape[0], 1, 1, 1, generator=generator) * 2 - 1) * 0.1
     moved = moved * gain + bias
+    if noise_std:
+        level = torch.rand(images.shape[0], 1, 1, 1, generator=generator) * noise_std
+        moved = moved + level * torch.randn(images.shape, generator=generator)
     if masks is None:
         return moved
     warped = F.grid_sample(masks[:, None].float(), grid, mode="nearest", padding_mode="zeros", align_corners=False)
     return moved, warped[:, 0].round().to(masks.dtype)
+
+
+def random_crops(images: torch.Tensor, masks: torch.Tensor, side: int, generator: torch.Generator,
+                 foreground: float = 0.5) -> tuple[torch.Tensor, torch.Tensor]:
+    """One ``side`` x ``side`` patch per image (N, 1, H, W) and mask (N, H, W): with probability ``foreground``
+    centred on a random foreground pixel (where the mask has one), else anywhere."""
+    height, width = images.shape[-2:]
+    patches, labels = [], []
+    for image, mask in zip(images, masks):
+        pixels = torch.nonzero(mask)
+        if len(pixels) and torch.rand(1, generator=generator).item() < foreground:
+            centre = pixels[torch.randint(len(pixels), (1,), generator=generator).item()]
+            top, left = int(centre[0]) - side // 2, int(centre[1]) - side // 2
+        else:
+            top = int(torch.randint(height - side + 1, (1,), generator=generator))
+            left = int(torch.randint(width - side + 1, (1,), generator=generator))
+        top, left = min(max(top, 0), height - side), min(max(left, 0), width - side)
+        patches.append(image[:, top : top + side, left : left + side])
+        labels.append(mask[top : top + side, left : left + side])
+    return torch.stack(patches), torch.stack(labels)

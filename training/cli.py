@@ -71,6 +71,10 @@ def _add_train(commands) -> None:
     train.add_argument("--data", type=Path, required=True, action="append",
                        help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv), or an MSD Task03 or 3D-IRCADb root; "
                             "segmentation pools several (repeat --data)")
+    train.add_argument("--pixel-spacing-mm", type=float, help="segmentation: resample slices to this many mm per "
+                       "input pixel, centred (e.g. 1.6 at 256 px: a 410 mm field); default: resize the whole slice")
+    train.add_argument("--crop", type=int, help="segmentation: train on random patches of this side (e.g. 128), "
+                       "half of them centred on liver; held-out evaluation stays on whole slices")
     train.add_argument("--test-case", dest="test_cases", action="append", default=[],
                        help="hold out this case (patient) by name, e.g. for leave-one-patient-out (repeatable; "
                             "default: a stable hash split)")
@@ -130,7 +134,8 @@ def _train(args) -> int:
     from training.loop import TrainConfig, train
 
     options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "seed", "augment",
-                                              "amp_bf16", "optim_8bit", "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every", "test_cases")}
+                                              "amp_bf16", "optim_8bit", "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every", "test_cases",
+                                              "pixel_spacing_mm", "crop")}
     config = TrainConfig(data=[str(root) for root in args.data], **options)
     last = train(config, args.run, resume=args.resume, quiet=args.quiet)
     print(json.dumps(last))

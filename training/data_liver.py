@@ -18,7 +18,7 @@ import numpy as np
 
 from engine.runtime.card import InputContract
 from engine.runtime.io import Volume
-from engine.runtime.preprocess import prepare_ct_slices, resize_mask
+from engine.runtime.preprocess import prepare_ct_slices, prepare_mask
 from training import data_ircadb, data_msd
 from training.errors import DatasetError
 
@@ -83,7 +83,7 @@ def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = 3)
         if rows.size == 0:
             raise DatasetError(f"case {case.name} has no liver voxels (empty mask)")
         keep = range(max(rows[0] - margin, 0), min(rows[-1] + margin + 1, volume.shape[0]))
-        inputs.append(prepare_ct_slices(volume.array[keep.start : keep.stop], contract))
-        masks.extend((resize_mask(liver[z], contract.size) > 0).astype(np.uint8) for z in keep)
+        inputs.append(prepare_ct_slices(volume.array[keep.start : keep.stop], contract, volume.pixel_spacing))
+        masks.extend(prepare_mask(liver[z].astype(np.uint8), contract, volume.pixel_spacing) for z in keep)
         names.extend([case.name] * len(keep))
     return LiverSlices(np.concatenate(inputs), np.stack(masks), names)

@@ -78,9 +78,14 @@ def class_weights(targets: torch.Tensor) -> torch.Tensor:
     return torch.where(positives > 0, weights.clamp(1, 100), torch.ones_like(weights))
 
 
-def segmentation_task(size: int) -> Task:
+def segmentation_task(size: int, pixel_spacing_mm: float | None = None) -> Task:
+    if pixel_spacing_mm is None:
+        geometry = f"axial slices in canonical orientation, resized to {size}x{size}; masks bilinear back"
+    else:
+        geometry = (f"axial slices in canonical orientation, resampled to {pixel_spacing_mm:g} mm pixels and centred in "
+                    f"{size}x{size} ({size * pixel_spacing_mm:g} mm field, cropped or padded with air); masks bilinear back")
     contract = InputContract("CT", (size, size), "hu_window", window=LIVER_WINDOW, accepts=Acceptance(**LIVER_CT_ACCEPTS),
-                             geometry=f"axial slices in canonical orientation, resized to {size}x{size}; masks bilinear back")
+                             pixel_spacing_mm=pixel_spacing_mm, geometry=geometry)
 
     def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = ()) -> TaskData:
         cases = data_liver.split_cases(data_liver.find_cases(roots), split, test_cases)

@@ -60,11 +60,13 @@ def segment_liver(bundle: Bundle, volume: Volume, with_fp32: bool = False):
 
     def run(progress: Progress, _partial: Partial, cancelled: CancelCheck) -> SegmentationResult:
         total = volume.shape[0] * (2 if with_fp32 else 1)
-        int8 = Segmenter(bundle, "int8").segment(volume.array, progress=lambda d, _t: progress(d, total), cancel=cancelled)
+        int8 = Segmenter(bundle, "int8").segment(volume.array, progress=lambda d, _t: progress(d, total), cancel=cancelled,
+                                                  spacing=volume.pixel_spacing)
         fp32 = None
         if with_fp32:
             offset = volume.shape[0]
-            fp32 = Segmenter(bundle, "fp32").segment(volume.array, progress=lambda d, _t: progress(offset + d, total), cancel=cancelled)
+            fp32 = Segmenter(bundle, "fp32").segment(volume.array, progress=lambda d, _t: progress(offset + d, total),
+                                                      cancel=cancelled, spacing=volume.pixel_spacing)
         return SegmentationResult(int8, bundle.identity, fp32)
     return run
 

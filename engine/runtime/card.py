@@ -58,6 +58,9 @@ class InputContract:
             or "hu_window" (clip Hounsfield units to ``window``, scale to [0, 1]).
         mean, std: for "mean_std".
         window: (low, high) HU for "hu_window".
+        pixel_spacing_mm: when set, each slice is resampled to this many mm per input pixel and centre-cropped
+            or padded (with air) to ``size``, so anatomy has the same size in pixels on every scanner and field
+            of view; when None, the whole slice is resized to ``size`` (older bundles).
         geometry: how source geometry maps to the input and back, in words.
         accepts: which studies the model may be run on (None: only the modality is checked).
     """
@@ -68,6 +71,7 @@ class InputContract:
     mean: float | None = None
     std: float | None = None
     window: tuple[float, float] | None = None
+    pixel_spacing_mm: float | None = None
     geometry: str = ""
     accepts: Acceptance | None = None
 
@@ -78,6 +82,8 @@ class InputContract:
             raise BundleError("normalisation 'mean_std' needs a mean and a non-zero std")
         if self.normalisation == "hu_window" and (self.window is None or self.window[0] >= self.window[1]):
             raise BundleError("normalisation 'hu_window' needs a window (low, high) with low < high")
+        if self.pixel_spacing_mm is not None and not self.pixel_spacing_mm > 0:
+            raise BundleError(f"pixel_spacing_mm must be positive, got {self.pixel_spacing_mm}")
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from engine.runtime import operators
 from engine.runtime.bundle import Bundle
 from engine.runtime.energy import EnergyMeasurement, EnergyMeter
 from engine.runtime.errors import BundleError, Cancelled, InputError
-from engine.runtime.preprocess import prepare_ct_slices, prepare_radiograph, restore_probabilities
+from engine.runtime.preprocess import prepare_ct_slices, prepare_radiograph, restore_probabilities, slice_geometry
 
 Progress = Callable[[int, int], None]
 CancelCheck = Callable[[], bool]
@@ -133,12 +133,15 @@ class Segmenter:
         volume: np.ndarray,
         progress: Progress | None = None,
         cancel: CancelCheck | None = None,
+        spacing: tuple[float, float] | None = None,
     ) -> Segmentation:
-        """Segment a CT volume (Z, Y, X) in HU; the mask has the volume's shape."""
+        """Segment a CT volume (Z, Y, X) in HU with in-plane ``spacing`` (row, column mm, needed by models whose
+        contract fixes the pixel spacing); the mask has the volume's shape."""
         card = self.bundle.card
         volume = np.asarray(volume)
         if volume.ndim != 3:
             raise InputError(f"expected a CT volume (slices, rows, columns), got shape {volume.shape}")
+        geometry = slice_geometry(volume.shape[1:], card.input, spacing)
         total = volume.shape[0]
         foreground = card.labels.index("liver") if "liver" in card.labels else len(card.labels) - 1
         probabilities = np.zeros(volume.shape, dtype=np.float32)
@@ -147,10 +150,10 @@ class Segmenter:
                 if cancel is not None and cancel():
                     raise Cancelled(f"segmentation cancelled after {start} of {total} slices")
                 stop = min(start + self.batch_size, total)
-                batch = prepare_ct_slices(volume[start:stop], card.input)
+                batch = prepare_ct_slices(volume[start:stop], card.input, spacing)
                 softmax = _softmax(self.model(batch), axis=1)[:, foreground]
                 for offset, slice_probabilities in enumerate(softmax):
-                    probabilities[start + offset] = restore_probabilities(slice_probabilities, volume.shape[1:])
+                    probabilities[start + offset] = restore_probabilities(slice_probabilities, geometry)
                 if progress is not None:
                     progress(stop, total)
         mask = (probabilities >= card.thresholds[foreground]).astype(np.uint8)

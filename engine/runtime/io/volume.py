@@ -66,6 +66,11 @@ class Volume:
         return tuple(self.array.shape)  # type: ignore[return-value]
 
     @property
+    def pixel_spacing(self) -> tuple[float, float] | None:
+        """In-plane (row, column) spacing in mm, or None where the file gives no usable pixel size."""
+        return (self.spacing[1], self.spacing[2]) if self.pixel_spacing_known else None
+
+    @property
     def is_radiograph(self) -> bool:
         """A single projection image (chest X-ray) rather than a cross-sectional volume."""
         return self.array.shape[0] == 1 and self.modality in RADIOGRAPH_MODALITIES

@@ -73,7 +73,7 @@ def test_classification_train_quantise_evaluate(nih_subset, tmp_path):
     assert [row["epoch"] for row in metrics["epochs"]] == [1, 2]
     assert (run / "curves.png").stat().st_size > 0 and (run / "metrics.csv").read_text().startswith("epoch,")
     result = engine_train("quantise", "--run", str(run), "--out", str(bundle), "--calibration", "24",
-                          "--max-probability-change", "0.5")
+                          "--max-probability-change", "0.5", "--min-held-out", "0")
     assert result.returncode == 0, result.stderr
     from engine.runtime.bundle import load_bundle
 
@@ -152,3 +152,35 @@ def test_bad_msd_folders_get_one_clear_line(tmp_path, msd_demo):
     sitk.WriteImage(blank, str(broken / "labelsTr" / "liver_0.nii.gz"))
     result = engine_train("train", "--task", "segmentation", "--data", str(broken), "--run", str(tmp_path / "run2"), "--epochs", "1")
     assert result.returncode == 2 and "case liver_0 has no liver voxels (empty mask)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_quantise_refuses_a_segmenter_below_the_floor_and_records_its_post_processing(msd_demo, tmp_path):
+    run = tmp_path / "run"
+    assert engine_train("train", "--task", "segmentation", "--data", str(msd_demo), "--run", str(run),
+                        "--architecture", "unet_small", "--image-size", "64", "--pixel-spacing-mm", "6",
+                        "--epochs", "1", "--quiet").returncode == 0
+    result = engine_train("quantise", "--run", str(run), "--out", str(tmp_path / "bundle"), "--min-held-out", "0.99",
+                          "--min-mask-dice", "0")
+    assert result.returncode == 2 and "held-out mean dice per volume is " in result.stderr
+    assert "below the floor 0.99; bundle not exported (set --min-held-out to seal it anyway)" in result.stderr
+    assert not (tmp_path / "bundle").exists()
+    result = engine_train("quantise", "--run", str(run), "--out", str(tmp_path / "bundle"), "--min-held-out", "0",
+                          "--min-mask-dice", "0", "--calibration", "5")
+    assert result.returncode == 0, result.stderr
+    from engine.runtime.bundle import load_bundle
+
+    card = load_bundle(tmp_path / "bundle").card
+    assert card.postprocessing == ("largest_component_3d", "fill_holes_2d") and card.input.pixel_spacing_mm == 6
+    fp32 = card.metrics["full"]["fp32"]
+    assert fp32["postprocessing"] == list(card.postprocessing) and "mean_dice_per_volume" in fp32["before_postprocessing"]
+    assert card.training["calibration"] == "5 training images, spread over every training patient"
+
+
+def test_calibration_rows_cover_every_patient():
+    from training.export import calibration_rows
+
+    groups = ["a"] * 10 + ["b"] * 3 + ["c"] * 20
+    rows = calibration_rows(groups, 9)
+    assert [groups[r] for r in rows] == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+    assert rows[:3] == [0, 4, 9] and rows[-3:] == [13, 23, 32]
+    assert len(calibration_rows(groups, 100)) == 33

@@ -42,6 +42,8 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--version", default="0.1.0")
     quantise.add_argument("--max-probability-change", type=float, default=0.25, help="refuse int8 beyond this (classification)")
     quantise.add_argument("--mean-probability-change", type=float, default=0.05, help="refuse int8 beyond this mean (classification)")
+    quantise.add_argument("--min-held-out", type=float, help="refuse a model whose held-out fp32 headline metric "
+                          "(mean AUROC, mean Dice per volume) is below this (default 0.5)")
     quantise.add_argument("--min-mask-dice", type=float, default=0.9, help="refuse int8 below this Dice vs fp32 (segmentation)")
     _add_key_option(quantise)
     _add_signing(commands)
@@ -159,7 +161,8 @@ def _quantise(args) -> int:
     bundle = quantise_run(args.run, args.out, args.calibration, args.name, args.version,
                           max_probability_change=args.max_probability_change,
                           mean_probability_change=args.mean_probability_change, min_mask_dice=args.min_mask_dice,
-                          source_note=args.source_note, include_weights=not args.without_weights, key=_signing_key(args))
+                          source_note=args.source_note, include_weights=not args.without_weights, key=_signing_key(args),
+                          min_held_out=args.min_held_out)
     print(json.dumps({k: v for k, v in bundle.card.metrics.items() if k != "full"}, indent=2, default=float))
     print(f"bundle written to {bundle.path} (sha256 {bundle.digest[:16]}..., signed by {bundle.signer})")
     return 0

@@ -31,16 +31,29 @@ def run_onnx(path: Path, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
     return np.concatenate([model(inputs[i : i + batch]) for i in range(0, len(inputs), batch)])
 
 
+# What a radiologist expects of a liver mask; the card records it and the engine applies it.
+LIVER_POSTPROCESSING = ("largest_component_3d", "fill_holes_2d")
+# The lowest held-out fp32 metric a bundle may be sealed with, unless --min-held-out says otherwise.
+HELD_OUT_FLOOR = {"classification": 0.5, "segmentation": 0.5}
+
+
+class BelowFloor(EngineError):
+    """The model's held-out metric is below the stated floor: not worth sealing."""
+
+
 def task_for(card: ModelCard) -> Task:
     size = card.input.size[0]
-    return classification_task(size) if card.task == "classification" else segmentation_task(size)
+    if card.task == "classification":
+        return classification_task(size)
+    return segmentation_task(size, card.input.pixel_spacing_mm)
 
 
 def evaluate(bundle: Bundle, data: TaskData, task: Task) -> dict:
     """Held-out metrics of both precisions and how far int8 strays from fp32."""
     inputs = data.inputs.numpy()
     outputs = {p: run_onnx(bundle.model_path(p), inputs) for p in ("fp32", "int8")}
-    result = {p: task.metrics(outputs[p], data, bundle.card.thresholds) for p in outputs}
+    options = {"postprocessing": bundle.card.postprocessing} if task.name == "segmentation" else {}
+    result = {p: task.metrics(outputs[p], data, bundle.card.thresholds, **options) for p in outputs}
     result["agreement"] = agreement(task, outputs["fp32"], outputs["int8"])
     result["data"] = data.description
     return result
@@ -75,7 +88,7 @@ def _with_own_key(key: SigningKey | None) -> TrustedKeys:
 def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None = None, version: str = "0.1.0",
                  intended_use: str = NOT_CLINICAL, max_probability_change: float = 0.25,
                  mean_probability_change: float = 0.05, min_mask_dice: float = 0.9, source_note: str = "",
-                 include_weights: bool = True, key: SigningKey | None = None) -> Bundle:
+                 include_weights: bool = True, key: SigningKey | None = None, min_held_out: float | None = None) -> Bundle:
     """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
     from engine.modelling.export import export_bundle
 
@@ -85,8 +98,10 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
     config, model = load_trained(run)
     task = make_task(config)
     train_data, held_out = load_split(config, task, "train"), load_split(config, task, "test")
-    batches = [train_data.inputs[i : i + 1].numpy() for i in range(min(calibration, len(train_data.inputs)))]
+    batches = [train_data.inputs[i : i + 1].numpy() for i in calibration_rows(train_data.groups, calibration)]
     card = _card(config, task, name, version, intended_use, len(batches))
+    if task.name == "segmentation":
+        card = replace(card, postprocessing=LIVER_POSTPROCESSING)
     if task.name == "classification":
         card = replace(card, thresholds=_operating_points(model, train_data, config))
     if source_note:
@@ -98,6 +113,7 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
         metrics = evaluate(bundle, held_out, task)
         bounds = ({"max_probability_change": max_probability_change, "mean_probability_change": mean_probability_change}
                   if task.name == "classification" else {"min_mask_dice": min_mask_dice})
+        _check_floor(metrics["fp32"], task, HELD_OUT_FLOOR[task.name] if min_held_out is None else min_held_out)
         _check_agreement(metrics["agreement"], bounds)
         card = replace(bundle.card, metrics={**_headline(metrics, task), "int8_agreement_bound": bounds, "full": metrics})
         bundle = seal_bundle(partial, replace(card, files={}), key)
@@ -112,9 +128,9 @@ def _card(config: TrainConfig, task: Task, name, version, intended_use, calibrat
     training = {
         "data": config.extra.get("train_data", ""), "held_out": config.extra.get("held_out_data", ""),
         "epochs": config.epochs, "batch_size": config.batch_size, "optimiser": "Adam" + (" (8-bit states)" if config.optim_8bit else ""),
-        "learning_rate": config.lr, "seed": config.seed, "augmentation": "affine jitter, brightness/contrast" if config.augment else "none",
+        "learning_rate": config.lr, "seed": config.seed, "augmentation": _augmentation(config, task),
         "loss": "BCE with class weights" if task.name == "classification" else "soft Dice + cross-entropy",
-        "calibration": f"{calibration_images} training images",
+        "calibration": f"{calibration_images} training images, spread over every training patient",
         "thresholds": "per finding, Youden's J on the training split" if task.name == "classification" else "0.5",
     }
     return ModelCard(
@@ -122,6 +138,18 @@ def _card(config: TrainConfig, task: Task, name, version, intended_use, calibrat
         input=task.contract, labels=task.labels, thresholds=(0.5,) * len(task.labels), intended_use=intended_use,
         model_args=config.model_args(), training=training,
     )
+
+
+def _augmentation(config: TrainConfig, task: Task) -> str:
+    if not config.augment:
+        return "none"
+    if task.name == "classification":
+        return "affine jitter, brightness/contrast"
+    from training.loop import CT_AUGMENTATION
+
+    text = (f"rotation up to {CT_AUGMENTATION['degrees']:g} degrees, scale up to {CT_AUGMENTATION['scale']:.0%}, "
+            f"brightness/contrast, Gaussian noise up to {CT_AUGMENTATION['noise_std']:g} (window units)")
+    return text + (f"; random {config.crop}x{config.crop} patches, half centred on liver" if config.crop else "")
 
 
 def _operating_points(model, data: TaskData, config: TrainConfig) -> tuple[float, ...]:
@@ -136,6 +164,24 @@ def _operating_points(model, data: TaskData, config: TrainConfig) -> tuple[float
 def _headline(metrics: dict, task: Task) -> dict:
     key = task.headline
     return {f"held_out_{key}_fp32": metrics["fp32"][key], f"held_out_{key}_int8": metrics["int8"][key], **metrics["agreement"]}
+
+
+def calibration_rows(groups: list[str], count: int) -> list[int]:
+    """``count`` training rows spread over every patient (evenly spaced within each), not the first ``count``."""
+    patients = list(dict.fromkeys(groups))
+    rows = []
+    for index, patient in enumerate(patients):
+        own = [row for row, group in enumerate(groups) if group == patient]
+        share = count // len(patients) + (index < count % len(patients))
+        rows.extend(own[int(i)] for i in np.unique(np.linspace(0, len(own) - 1, min(share, len(own))).round()))
+    return rows
+
+
+def _check_floor(fp32: dict, task: Task, floor: float) -> None:
+    value = fp32[task.headline]
+    if not value >= floor:
+        raise BelowFloor(f"held-out {task.headline.replace('_', ' ')} is {value:.3f}, below the floor {floor}; "
+                         f"bundle not exported (set --min-held-out to seal it anyway)")
 
 
 def _check_agreement(measured: dict, bounds: dict) -> None:

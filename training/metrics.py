@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 from engine.runtime.compare import compare_masks
+from engine.runtime.postprocess import postprocess
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -56,8 +59,24 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, names:
     }
 
 
-def segmentation_metrics(predicted: np.ndarray, reference: np.ndarray, cases: list[str]) -> dict:
-    """Dice per case (volume) and over all slices that hold liver in either mask."""
+def segmentation_metrics(predicted: np.ndarray, reference: np.ndarray, cases: list[str],
+                         postprocessing: Sequence[str] = ()) -> dict:
+    """Dice per case (volume) and over all slices that hold liver in either mask; with ``postprocessing``
+    (each case's consecutive slices as one volume) the headline numbers are after it, and the raw ones are
+    kept under ``before_postprocessing``."""
+    raw = _dice(predicted, reference, cases)
+    if not postprocessing:
+        return raw
+    cleaned = predicted.copy()
+    for case in set(cases):
+        rows = np.array([c == case for c in cases])
+        cleaned[rows] = postprocess(predicted[rows], postprocessing).astype(bool)
+    after = _dice(cleaned, reference, cases)
+    return {**after, "postprocessing": list(postprocessing),
+            "before_postprocessing": {k: raw[k] for k in ("mean_dice_per_volume", "dice_per_volume")}}
+
+
+def _dice(predicted: np.ndarray, reference: np.ndarray, cases: list[str]) -> dict:
     per_case = {}
     for case in sorted(set(cases)):
         rows = np.array([c == case for c in cases])

@@ -98,8 +98,10 @@ def segmentation_task(size: int, pixel_spacing_mm: float | None = None) -> Task:
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_dice_loss(logits, targets) + F.cross_entropy(logits.float(), targets)
 
-    def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None) -> dict:
-        return segmentation_metrics(outputs.argmax(1).astype(bool), data.targets.numpy().astype(bool), data.groups)
+    def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None,
+                postprocessing: Sequence[str] = ()) -> dict:
+        return segmentation_metrics(outputs.argmax(1).astype(bool), data.targets.numpy().astype(bool), data.groups,
+                                    postprocessing)
 
     return Task("segmentation", contract, LIVER, load, loss, metrics, "mean_dice_per_volume")
 

@@ -105,6 +105,7 @@ class ModelCard:
     profile: dict[str, Any] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
     files: dict[str, str] = field(default_factory=dict)
+    postprocessing: tuple[str, ...] = ()  # segmentation: engine.runtime.postprocess steps, in order
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
@@ -112,6 +113,10 @@ class ModelCard:
             raise BundleError(f"unknown task {self.task!r}; expected one of {TASKS}")
         if len(self.thresholds) != len(self.labels):
             raise BundleError(f"{len(self.labels)} labels but {len(self.thresholds)} thresholds")
+        if self.postprocessing:
+            from engine.runtime.postprocess import check_steps
+
+            check_steps(self.postprocessing)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary."""
@@ -145,6 +150,7 @@ class ModelCard:
                 "input": contract,
                 "labels": tuple(data["labels"]),
                 "thresholds": tuple(float(t) for t in data["thresholds"]),
+                "postprocessing": tuple(data.get("postprocessing", ())),
             })
         except (TypeError, KeyError, ValueError) as err:
             raise BundleError(f"card.json is malformed: {err}") from err

@@ -16,6 +16,7 @@ from engine.runtime import operators
 from engine.runtime.bundle import Bundle
 from engine.runtime.energy import EnergyMeasurement, EnergyMeter
 from engine.runtime.errors import BundleError, Cancelled, InputError
+from engine.runtime.postprocess import postprocess
 from engine.runtime.preprocess import prepare_ct_slices, prepare_radiograph, restore_probabilities, slice_geometry
 
 Progress = Callable[[int, int], None]
@@ -86,6 +87,7 @@ class Segmentation:
     probabilities: np.ndarray
     energy: EnergyMeasurement
     graph: str = ""  # which graph ran: the fused operators or the portable graph (and why)
+    raw_mask: np.ndarray | None = None  # the thresholded mask before the card's post-processing (None: none)
 
 
 def load_graph(bundle: Bundle, precision: str, threads: int | None = None) -> tuple[OnnxModel, str]:
@@ -157,7 +159,9 @@ class Segmenter:
                 if progress is not None:
                     progress(stop, total)
         mask = (probabilities >= card.thresholds[foreground]).astype(np.uint8)
-        return Segmentation(mask, probabilities, meter.result, self.graph)
+        if not card.postprocessing:
+            return Segmentation(mask, probabilities, meter.result, self.graph)
+        return Segmentation(postprocess(mask, card.postprocessing), probabilities, meter.result, self.graph, mask)
 
 
 def _check_task(bundle: Bundle, task: str) -> None:

@@ -28,7 +28,7 @@ bench-train: $(VENV)/.installed-test
 bench-viewer: $(VENV)/.installed-test
 	$(PY) -m benchmarks.viewer_bench
 
-# The shipped demo models, retrained from ../shared/data exactly as they were made (about 45 min on 2 cores;
+# The shipped demo models, retrained from ../shared/data exactly as they were made (about 2 h on 2 cores with bf16;
 # build/demo must not hold an earlier run),
 # signed with the release key (kept outside the repository; its public half is resources/trusted_keys).
 DEMO := build/demo
@@ -38,9 +38,10 @@ demo-models: $(VENV)/.installed-test
 	$(PY) -m training.cli train --task classification --data ../shared/data/cxr --run $(DEMO)/runs/cls --image-size 64 --epochs 30 --batch-size 32 --threads 2
 	$(PY) -m training.cli quantise --run $(DEMO)/runs/cls --out $(DEMO)/bundles/sadnn_cls_demo --calibration 64 --name sadnn-cls-demo --without-weights --key $(RELEASE_KEY) \
 		--source-note "NIH ChestX-ray14 (Wang et al. 2017): 800 real images downsampled to 64x64 PNG, with the public labels"
-	$(PY) -m training.cli train --task segmentation --data $(DEMO)/Task03_Liver --run $(DEMO)/runs/seg --image-size 128 --epochs 40 --batch-size 2 --lr 5e-4 --eval-every 10 --threads 2
-	$(PY) -m training.cli quantise --run $(DEMO)/runs/seg --out $(DEMO)/bundles/sadnn_seg_demo --calibration 20 --name sadnn-seg-demo --without-weights --key $(RELEASE_KEY) \
-		--source-note "2 real abdominal CT patients (TotalSegmentator examples, Apache-2.0); liver masks are TotalSegmentator model outputs, not expert annotations"
+	$(PY) -m training.cli train --task segmentation --data ../shared/data/ct/ircadb --data $(DEMO)/Task03_Liver --test-case liver_1 --run $(DEMO)/runs/seg \
+		--image-size 256 --pixel-spacing-mm 1.6 --crop 128 --epochs 40 --batch-size 8 --lr 3e-4 --amp-bf16 --eval-every 5 --threads 2
+	$(PY) -m training.cli quantise --run $(DEMO)/runs/seg --out $(DEMO)/bundles/sadnn_seg_demo --calibration 30 --name sadnn-seg-demo --version 0.2.0 --without-weights --key $(RELEASE_KEY) \
+		--source-note "3D-IRCADb-01 patients 1 and 7 (IRCAD, CC BY-NC-ND 4.0: non-commercial use only) with expert manual liver masks, and 1 TotalSegmentator example patient (Apache-2.0) whose liver mask is a model output; the sample CT series (TotalSegmentator abdominal DICOM) is held out"
 	rm -rf resources/models/sadnn_cls_demo resources/models/sadnn_seg_demo
 	cp -r $(DEMO)/bundles/sadnn_cls_demo $(DEMO)/bundles/sadnn_seg_demo resources/models/
 

@@ -184,3 +184,31 @@ def test_calibration_rows_cover_every_patient():
     assert [groups[r] for r in rows] == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
     assert rows[:3] == [0, 4, 9] and rows[-3:] == [13, 23, 32]
     assert len(calibration_rows(groups, 100)) == 33
+
+
+def test_leave_one_patient_out_seals_every_fold_resumes_and_feeds_the_card(msd_demo, tmp_path):
+    out = tmp_path / "lopo"
+    options = ["--task", "segmentation", "--data", str(msd_demo), "--architecture", "unet_small", "--image-size", "64",
+               "--pixel-spacing-mm", "6", "--epochs", "1", "--quiet"]
+    result = engine_train("lopo", *options, "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "lopo.json").read_text())
+    assert set(summary["folds"]) == {"liver_0", "liver_1"}
+    for name, row in summary["folds"].items():
+        config = json.loads((out / name / "run" / "config.json").read_text())
+        assert config["test_cases"] == [name] and f"(test split: {name})" in config["extra"]["held_out_data"]
+        assert 0 <= row["dice_fp32"] <= 1 and 0 <= row["mask_dice_int8_vs_fp32"] <= 1
+    dice = [row["dice_fp32"] for row in summary["folds"].values()]
+    assert summary["over_folds"]["dice_fp32"]["mean"] == pytest.approx(np.mean(dice))
+    assert summary["over_folds"]["dice_fp32"]["std"] == pytest.approx(np.std(dice, ddof=1))
+    assert "| liver_0 |" in (out / "lopo.md").read_text() and "| mean ± SD |" in result.stdout
+    checkpoint = out / "liver_0" / "run" / "checkpoint.pt"
+    stamp = checkpoint.stat().st_mtime_ns
+    assert engine_train("lopo", *options, "--out", str(out)).returncode == 0  # done folds are not retrained
+    assert checkpoint.stat().st_mtime_ns == stamp
+    result = engine_train("quantise", "--run", str(out / "liver_0" / "run"), "--out", str(tmp_path / "bundle"),
+                          "--min-held-out", "0", "--min-mask-dice", "0", "--lopo", str(out / "lopo.json"))
+    assert result.returncode == 0, result.stderr
+    from engine.runtime.bundle import load_bundle
+
+    assert load_bundle(tmp_path / "bundle").card.metrics["leave_one_patient_out"] == summary

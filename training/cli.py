@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--mean-probability-change", type=float, default=0.05, help="refuse int8 beyond this mean (classification)")
     quantise.add_argument("--min-held-out", type=float, help="refuse a model whose held-out fp32 headline metric "
                           "(mean AUROC, mean Dice per volume) is below this (default 0.5)")
+    quantise.add_argument("--lopo", type=Path, help="a lopo.json from engine-train lopo: its summary goes into the card")
     quantise.add_argument("--min-mask-dice", type=float, default=0.9, help="refuse int8 below this Dice vs fp32 (segmentation)")
     _add_key_option(quantise)
     _add_signing(commands)
@@ -68,36 +69,44 @@ def _add_signing(commands) -> None:
 
 
 def _add_train(commands) -> None:
-    train = commands.add_parser("train", help="train SaDNN-cls on NIH ChestX-ray14 or SaDNN-seg on MSD liver")
-    train.add_argument("--task", choices=("classification", "segmentation"), required=True)
-    train.add_argument("--data", type=Path, required=True, action="append",
-                       help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv), or an MSD Task03 or 3D-IRCADb root; "
-                            "segmentation pools several (repeat --data)")
-    train.add_argument("--pixel-spacing-mm", type=float, help="segmentation: resample slices to this many mm per "
-                       "input pixel, centred (e.g. 1.6 at 256 px: a 410 mm field); default: resize the whole slice")
-    train.add_argument("--crop", type=int, help="segmentation: train on random patches of this side (e.g. 128), "
-                       "half of them centred on liver; held-out evaluation stays on whole slices")
+    train = commands.add_parser("train", help="train SaDNN-cls on NIH ChestX-ray14 or SaDNN-seg on liver CT")
+    _add_training_options(train)
     train.add_argument("--test-case", dest="test_cases", action="append", default=[],
-                       help="hold out this case (patient) by name, e.g. for leave-one-patient-out (repeatable; "
-                            "default: a stable hash split)")
+                       help="hold out this case (patient) by name (repeatable; default: a stable hash split)")
     train.add_argument("--run", type=Path, required=True, help="run folder (config, checkpoint, metrics, curves)")
     train.add_argument("--resume", action="store_true", help="continue the run in --run after an interruption")
-    train.add_argument("--architecture", default="", help="registry name (default sadnn_cls / sadnn_seg)")
-    train.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
-    train.add_argument("--epochs", type=int, default=10)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--lr", type=float, default=1e-4)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--no-augment", dest="augment", action="store_false")
-    train.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast on the CPU")
-    train.add_argument("--optim-8bit", action="store_true", help="Adam with 8-bit optimiser states")
-    train.add_argument("--half-weights", action="store_true", help="keep the weights in bf16")
-    train.add_argument("--weight-bits", type=int, help="fixed-point QAT: weight bits (e.g. 4)")
-    train.add_argument("--act-bits", type=int, help="fixed-point QAT: activation bits (e.g. 6)")
-    train.add_argument("--limit", type=int, help="use the first N samples of each split (quick checks)")
-    train.add_argument("--threads", type=int, help="torch CPU threads")
-    train.add_argument("--eval-every", type=int, default=1, help="held-out evaluation every N epochs (and after the last)")
-    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    lopo = commands.add_parser("lopo", help="leave-one-patient-out: one segmentation run per held-out patient, each "
+                               "sealed and evaluated fp32 and int8 (resumable)")
+    _add_training_options(lopo)
+    lopo.add_argument("--out", type=Path, required=True, help="folder for the folds, lopo.json and lopo.md")
+    _add_key_option(lopo)
+
+
+def _add_training_options(command) -> None:
+    command.add_argument("--task", choices=("classification", "segmentation"), required=True)
+    command.add_argument("--data", type=Path, required=True, action="append",
+                         help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv), or an MSD Task03 or 3D-IRCADb "
+                              "root; segmentation pools several (repeat --data)")
+    command.add_argument("--pixel-spacing-mm", type=float, help="segmentation: resample slices to this many mm per "
+                         "input pixel, centred (e.g. 1.6 at 256 px: a 410 mm field); default: resize the whole slice")
+    command.add_argument("--crop", type=int, help="segmentation: train on random patches of this side (e.g. 128), "
+                         "half of them centred on liver; held-out evaluation stays on whole slices")
+    command.add_argument("--architecture", default="", help="registry name (default sadnn_cls / sadnn_seg)")
+    command.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
+    command.add_argument("--epochs", type=int, default=10)
+    command.add_argument("--batch-size", type=int, default=8)
+    command.add_argument("--lr", type=float, default=1e-4)
+    command.add_argument("--seed", type=int, default=0)
+    command.add_argument("--no-augment", dest="augment", action="store_false")
+    command.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast on the CPU")
+    command.add_argument("--optim-8bit", action="store_true", help="Adam with 8-bit optimiser states")
+    command.add_argument("--half-weights", action="store_true", help="keep the weights in bf16")
+    command.add_argument("--weight-bits", type=int, help="fixed-point QAT: weight bits (e.g. 4)")
+    command.add_argument("--act-bits", type=int, help="fixed-point QAT: activation bits (e.g. 6)")
+    command.add_argument("--limit", type=int, help="use the first N samples of each split (quick checks)")
+    command.add_argument("--threads", type=int, help="torch CPU threads")
+    command.add_argument("--eval-every", type=int, default=1, help="held-out evaluation every N epochs (and after the last)")
+    command.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -132,15 +141,28 @@ def _prepare_demo(args) -> int:
     return 0
 
 
-def _train(args) -> int:
-    from training.loop import TrainConfig, train
+def _config(args):
+    from training.loop import TrainConfig
 
-    options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "seed", "augment",
-                                              "amp_bf16", "optim_8bit", "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every", "test_cases",
-                                              "pixel_spacing_mm", "crop")}
-    config = TrainConfig(data=[str(root) for root in args.data], **options)
-    last = train(config, args.run, resume=args.resume, quiet=args.quiet)
+    options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "seed",
+                                              "augment", "amp_bf16", "optim_8bit", "half_weights", "weight_bits",
+                                              "act_bits", "limit", "threads", "eval_every", "pixel_spacing_mm", "crop")}
+    return TrainConfig(data=[str(root) for root in args.data], test_cases=getattr(args, "test_cases", []), **options)
+
+
+def _train(args) -> int:
+    from training.loop import train
+
+    last = train(_config(args), args.run, resume=args.resume, quiet=args.quiet)
     print(json.dumps(last))
+    return 0
+
+
+def _lopo(args) -> int:
+    from training.crossval import TABLE, leave_one_patient_out
+
+    leave_one_patient_out(_config(args), args.out, _signing_key(args), args.quiet)
+    print((args.out / TABLE).read_text())
     return 0
 
 
@@ -162,10 +184,21 @@ def _quantise(args) -> int:
                           max_probability_change=args.max_probability_change,
                           mean_probability_change=args.mean_probability_change, min_mask_dice=args.min_mask_dice,
                           source_note=args.source_note, include_weights=not args.without_weights, key=_signing_key(args),
-                          min_held_out=args.min_held_out)
+                          min_held_out=args.min_held_out, cross_validation=_read_json(args.lopo))
     print(json.dumps({k: v for k, v in bundle.card.metrics.items() if k != "full"}, indent=2, default=float))
     print(f"bundle written to {bundle.path} (sha256 {bundle.digest[:16]}..., signed by {bundle.signer})")
     return 0
+
+
+def _read_json(path: Path | None):
+    from engine.runtime.errors import EngineError
+
+    if path is None:
+        return None
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError) as err:
+        raise EngineError(f"{path} is not a readable JSON file: {err}") from err
 
 
 def _signing_key(args):
@@ -207,8 +240,8 @@ def _trust(args) -> int:
     return 0
 
 
-COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "evaluate": _evaluate, "quantise": _quantise,
-            "keygen": _keygen, "sign": _sign, "trust": _trust}
+COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "lopo": _lopo, "evaluate": _evaluate,
+            "quantise": _quantise, "keygen": _keygen, "sign": _sign, "trust": _trust}
 
 
 if __name__ == "__main__":

@@ -88,7 +88,8 @@ def _with_own_key(key: SigningKey | None) -> TrustedKeys:
 def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None = None, version: str = "0.1.0",
                  intended_use: str = NOT_CLINICAL, max_probability_change: float = 0.25,
                  mean_probability_change: float = 0.05, min_mask_dice: float = 0.9, source_note: str = "",
-                 include_weights: bool = True, key: SigningKey | None = None, min_held_out: float | None = None) -> Bundle:
+                 include_weights: bool = True, key: SigningKey | None = None, min_held_out: float | None = None,
+                 cross_validation: dict | None = None) -> Bundle:
     """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
     from engine.modelling.export import export_bundle
 
@@ -115,7 +116,9 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
                   if task.name == "classification" else {"min_mask_dice": min_mask_dice})
         _check_floor(metrics["fp32"], task, HELD_OUT_FLOOR[task.name] if min_held_out is None else min_held_out)
         _check_agreement(metrics["agreement"], bounds)
-        card = replace(bundle.card, metrics={**_headline(metrics, task), "int8_agreement_bound": bounds, "full": metrics})
+        summary = {"leave_one_patient_out": cross_validation} if cross_validation else {}
+        card = replace(bundle.card, metrics={**_headline(metrics, task), "int8_agreement_bound": bounds, **summary,
+                                             "full": metrics})
         bundle = seal_bundle(partial, replace(card, files={}), key)
         partial.rename(out)
     except BaseException:

@@ -1,0 +1,88 @@
+"""Leave-one-patient-out: one run per patient held out, each sealed and evaluated exactly as a shipped
+bundle (fp32 and int8, before and after post-processing), resumable fold by fold.
+
+``folder/<case>/run`` is the fold's training run and ``folder/<case>/bundle`` its bundle; a fold whose
+bundle exists is done. ``folder/lopo.json`` holds every fold and the mean, spread and range over folds,
+``folder/lopo.md`` the same as a table. ``engine-train quantise --lopo folder/lopo.json`` puts the
+summary into the shipped model's card.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.runtime.atomic import write_atomic
+from engine.runtime.signing import SigningKey
+from training.data_liver import find_cases
+from training.errors import DatasetError
+from training.loop import CONFIG, TrainConfig, train
+
+SUMMARY, TABLE = "lopo.json", "lopo.md"
+COLUMNS = {  # column: where it is in a fold's evaluation (``card.metrics["full"]``)
+    "dice_fp32": ("fp32", "mean_dice_per_volume"),
+    "dice_int8": ("int8", "mean_dice_per_volume"),
+    "dice_fp32_before_postprocessing": ("fp32", "before_postprocessing", "mean_dice_per_volume"),
+    "dice_int8_before_postprocessing": ("int8", "before_postprocessing", "mean_dice_per_volume"),
+    "mask_dice_int8_vs_fp32": ("agreement", "mask_dice_int8_vs_fp32"),
+}
+
+
+def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | None = None, quiet: bool = False) -> dict:
+    """Train, seal and evaluate one fold per case of ``config.data``; returns the summary written to lopo.json."""
+    from training.export import quantise_run
+
+    if config.task != "segmentation":
+        raise DatasetError("leave-one-patient-out is for segmentation (classification splits NIH by patient itself)")
+    names = [case.name for case in find_cases(config.data)]
+    if len(names) < 2:
+        raise DatasetError(f"leave-one-patient-out needs at least 2 patients, found {len(names)}")
+    folds = {}
+    for name in names:
+        run, bundle = Path(folder) / name / "run", Path(folder) / name / "bundle"
+        if not (bundle / "card.json").is_file():
+            resume = (run / CONFIG).is_file()
+            train(replace(config, test_cases=[name]), run, resume=resume, quiet=quiet)
+            quantise_run(run, bundle, calibration=30, name=f"lopo-{name}", min_held_out=0.0, min_mask_dice=0.0, key=key)
+        folds[name] = _fold_row(json.loads((bundle / "card.json").read_text())["metrics"]["full"])
+        if not quiet:
+            print(f"fold {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in folds[name].items()), flush=True)
+    summary = summarise(folds, config)
+    write_atomic(Path(folder) / SUMMARY, json.dumps(summary, indent=2).encode())
+    write_atomic(Path(folder) / TABLE, table(summary).encode())
+    return summary
+
+
+def _fold_row(evaluation: dict) -> dict[str, float]:
+    row = {}
+    for column, path in COLUMNS.items():
+        value = evaluation
+        for key in path:
+            value = value[key]
+        row[column] = float(value)
+    return row
+
+
+def summarise(folds: dict[str, dict[str, float]], config: TrainConfig) -> dict:
+    """Every fold, and the mean, standard deviation and range of each column over the folds."""
+    over = {}
+    for column in COLUMNS:
+        values = np.array([row[column] for row in folds.values()])
+        over[column] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
+                        "min": float(values.min()), "max": float(values.max())}
+    return {"protocol": f"leave-one-patient-out over {len(folds)} patients, each fold trained as the shipped model "
+                        f"({config.architecture}, {config.image_size} px, {config.epochs} epochs); Dice per held-out volume",
+            "folds": folds, "over_folds": over}
+
+
+def table(summary: dict) -> str:
+    """The summary as a Markdown table (one row per held-out patient, then mean ± SD)."""
+    header = "| held-out patient | " + " | ".join(COLUMNS) + " |\n|---" * 1 + "|---" * len(COLUMNS) + "|\n"
+    rows = "".join(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + " |\n"
+                   for name, row in summary["folds"].items())
+    over = summary["over_folds"]
+    mean = "| mean ± SD | " + " | ".join(f"{over[c]['mean']:.3f} ± {over[c]['std']:.3f}" for c in COLUMNS) + " |\n"
+    return f"{summary['protocol']}\n\n{header}{rows}{mean}"

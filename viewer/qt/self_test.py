@@ -88,8 +88,18 @@ def _ct(app, window, out: Path) -> dict:
     written = _export(app, window, out / "ct_export", ("liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf",
                                                        "review.json"))
     stats = study.statistics()
-    return {"shape": list(volume.shape), "liver_ml": round(stats.millilitres, 1), "picture": picture,
+    graph = study.segmentation.int8.graph
+    _check_graph(window.models.get("segmentation"), graph)
+    return {"shape": list(volume.shape), "liver_ml": round(stats.millilitres, 1), "picture": picture, "graph": graph,
             "seconds_int8": round(study.segmentation.int8.energy.seconds, 2), "exported": written}
+
+
+def _check_graph(bundle, graph: str) -> None:
+    """Where the bundle carries fused graphs and this CPU can run the operators, the operators must have run."""
+    from engine.runtime import operators
+
+    if bundle.has_fused and operators.status().usable and not graph.startswith("SaDNN operators"):
+        raise SelfTestFailed(f"the segmentation ran the portable graph, not the SaDNN operators: {graph}")
 
 
 def _export(app, window, folder: Path, expected: tuple[str, ...]) -> list[str]:

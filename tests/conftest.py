@@ -37,6 +37,10 @@ def private_sessions(tmp_path, monkeypatch):
     return tmp_path / "sessions"
 
 
+# What the engine says when the fused graph runs through the operator library built from this source.
+OPERATORS_RAN = "SaDNN operators 1.1.0 (AVX2)"
+
+
 def data_path(*parts: str) -> Path:
     """A file under ../shared/data, or skip the test with the reason."""
     path = DATA.joinpath(*parts)

@@ -9,6 +9,7 @@ from engine.modelling.fused_graph import (GraphWriter, PortableGraphWriter, _mod
                                           fused_sadnn_seg)
 from engine.modelling.layers.blocks import AttentionBlock
 from engine.modelling.models import create_model
+from tests.conftest import OPERATORS_RAN
 
 
 def session(model, threads: int = 2):
@@ -53,7 +54,7 @@ def block_graph(block: AttentionBlock, fold: bool, writer: type[GraphWriter] = G
 def test_the_library_is_built_and_usable_here():
     found = operators.status()
     assert found.usable, found.reason
-    assert found.version == "1.1.0" and len(found.sha256) == 64 and found.reason == "SaDNN operators 1.1.0 (AVX2)"
+    assert found.version == "1.1.0" and len(found.sha256) == 64 and found.reason == OPERATORS_RAN
 
 
 def test_a_missing_library_is_said_and_registration_refused(tmp_path, monkeypatch):
@@ -219,7 +220,7 @@ def test_bundles_carry_the_fused_graphs_and_inference_uses_them(cls_bundle, ches
     fused = cls_bundle.card.quantisation["fused"]
     assert fused["operators"]["version"] == "1.1.0" and fused["operators"]["library_sha256"] == operators.status().sha256
     fast, portable = Classifier(cls_bundle, "fp32"), Classifier(cls_bundle, "fp32")
-    assert fast.graph == "SaDNN operators 1.1.0 (AVX2)"
+    assert fast.graph == OPERATORS_RAN
     from engine.runtime.inference import OnnxModel
 
     portable.model = OnnxModel(cls_bundle.model_bytes("fp32"))  # the portable graph of the same bundle
@@ -230,7 +231,7 @@ def test_bundles_carry_the_fused_graphs_and_inference_uses_them(cls_bundle, ches
     assert {"MatMul", "Softmax", "Slice", "DequantizeLinear"} <= {node.op_type for node in portable_graph.graph.node}
     image = chest_xrays[0]
     np.testing.assert_allclose(fast.predict(image).probabilities, portable.predict(image).probabilities, atol=1e-4)
-    assert fast.predict(image).graph == "SaDNN operators 1.1.0 (AVX2)"
+    assert fast.predict(image).graph == OPERATORS_RAN
     int8 = Classifier(cls_bundle, "int8").predict(image)
     assert np.abs(int8.probabilities - fast.predict(image).probabilities).max() < 0.1
 

@@ -91,7 +91,8 @@ def test_quantise_refuses_an_int8_model_beyond_the_bound(nih_subset, tmp_path):
     run = tmp_path / "run"
     assert engine_train("train", "--task", "classification", "--data", str(nih_subset), "--run", str(run),
                         "--image-size", "64", "--epochs", "1", "--quiet").returncode == 0
-    result = engine_train("quantise", "--run", str(run), "--out", str(tmp_path / "bundle"), "--max-probability-change", "0")
+    result = engine_train("quantise", "--run", str(run), "--out", str(tmp_path / "bundle"), "--max-probability-change", "0",
+                          "--min-held-out", "0")
     assert result.returncode == 2 and "beyond the bound 0.0; bundle not exported" in result.stderr
     assert not (tmp_path / "bundle").exists() and not list(tmp_path.glob(".bundle*"))
 

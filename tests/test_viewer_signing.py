@@ -71,3 +71,19 @@ def test_the_model_card_says_who_signed(cls_bundle):
 
     html = card_html(cls_bundle.card, cls_bundle.identity)
     assert f"Signed by SaDNN test suite (key {cls_bundle.signer.key_id})" in html
+
+
+def test_the_model_card_shows_leave_one_patient_out_per_patient_and_mean(cls_bundle):
+    import numpy as np
+
+    from viewer.model.energy_report import card_html
+
+    folds = {"patient_1.1": {"dice_fp32": 0.91, "dice_int8": 0.905, "dice_int8_before_postprocessing": 0.88},
+             "liver_1": {"dice_fp32": 0.71, "dice_int8": 0.70, "dice_int8_before_postprocessing": 0.64}}
+    over = {key: {"mean": float(np.mean([f[key] for f in folds.values()])), "std": 0.1414} for key in folds["liver_1"]}
+    card = replace(cls_bundle.card, metrics={**cls_bundle.card.metrics, "leave_one_patient_out": {
+        "protocol": "leave-one-patient-out over 2 patients", "folds": folds, "over_folds": over}})
+    html = card_html(card, cls_bundle.identity)
+    assert "<tr><td>liver_1</td><td>0.710</td><td>0.700</td><td>0.640</td></tr>" in html
+    assert "<td>0.810 ± 0.141</td><td>0.802 ± 0.141</td><td>0.760 ± 0.141</td>" in html
+    assert "over 2 patients" in html and "leave one patient out:" not in html

@@ -60,16 +60,34 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
     first = ("source", "data", "held_out")
     ordered = [k for k in first if k in card.training] + sorted(k for k in card.training if k not in first)
     training = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(str(card.training[k]))}</li>" for k in ordered) or "<li>not stated</li>"
-    headline = {k: v for k, v in card.metrics.items() if k != "full"}
+    headline = {k: v for k, v in card.metrics.items() if k not in ("full", "leave_one_patient_out")}
     metrics = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(_number(v))}</li>" for k, v in headline.items()) or "<li>none recorded</li>"
     return (
         f"<h3>{escape(card.name)} {escape(card.version)}</h3>{use}"
         f"<p>{escape(card.architecture)}, {escape(card.task)}, input {card.input.size[1]}x{card.input.size[0]} "
         f"{escape(card.input.modality)}</p><p><b>Trained on</b></p><ul>{training}</ul>"
-        f"<p><b>Held-out metrics</b></p><ul>{metrics}</ul>{_per_class_table(card)}"
+        f"<p><b>Held-out metrics</b></p><ul>{metrics}</ul>{_per_class_table(card)}{_lopo_table(card)}"
         f"<p><small>Signed by {escape(identity.get('signed_by', 'nobody (unsigned)'))}<br>"
         f"SHA-256 {escape(identity.get('sha256', '')[:16])}...</small></p>"
     )
+
+
+def _lopo_table(card: ModelCard) -> str:
+    """Leave-one-patient-out Dice: one row per held-out patient, then mean ± SD (what to expect on a new patient)."""
+    summary = card.metrics.get("leave_one_patient_out")
+    if not summary:
+        return ""
+    columns = (("dice_fp32", "Dice fp32"), ("dice_int8", "Dice int8"),
+               ("dice_int8_before_postprocessing", "int8 before clean-up"))
+    header = "".join(f"<th>{label}</th>" for _, label in columns)
+    rows = "".join(f"<tr><td>{escape(name)}</td>" + "".join(f"<td>{_number(row.get(key))}</td>" for key, _ in columns)
+                   + "</tr>" for name, row in summary.get("folds", {}).items())
+    over = summary.get("over_folds", {})
+    mean = "".join(f"<td>{_number(over[key]['mean'])} ± {_number(over[key]['std'])}</td>" if key in over else "<td>n/a</td>"
+                   for key, _ in columns)
+    return (f"<p><b>Leave-one-patient-out</b> ({escape(str(summary.get('protocol', '')))})</p>"
+            f"<table border='1' cellspacing='0' cellpadding='2'><tr><th>held-out patient</th>{header}</tr>{rows}"
+            f"<tr><td><b>mean ± SD</b></td>{mean}</tr></table>")
 
 
 def _per_class_table(card: ModelCard) -> str:

@@ -80,7 +80,7 @@ def summarise(folds: dict[str, dict[str, float]], config: TrainConfig) -> dict:
 
 def table(summary: dict) -> str:
     """The summary as a Markdown table (one row per held-out patient, then mean ± SD)."""
-    header = "| held-out patient | " + " | ".join(COLUMNS) + " |\n|---" * 1 + "|---" * len(COLUMNS) + "|\n"
+    header = "| held-out patient | " + " | ".join(COLUMNS) + " |\n" + "|---" * (len(COLUMNS) + 1) + "|\n"
     rows = "".join(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + " |\n"
                    for name, row in summary["folds"].items())
     over = summary["over_folds"]

@@ -4,6 +4,7 @@ and every broken folder refused with its exact message."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -50,6 +51,14 @@ def _rewrite_masks(root: Path, change) -> None:
         mask.save_as(path)
 
 
+def _refused_as_unpaired(root: Path, ct_index: int, distance_mm: str) -> None:
+    """Reading the mini patient names its ``ct_index``-th CT slice (by position) as having no mask slice."""
+    ct = _files_by_z(root / "patient_mini" / "PATIENT_DICOM")[ct_index]
+    with pytest.raises(DatasetError, match=rf"^case patient_mini: CT slice {ct.name} at \(.*\) mm has no liver mask "
+                                           rf"slice at that position \(nearest is {re.escape(distance_mm)} mm away\)$"):
+        list_cases(root)[0].read()
+
+
 def test_both_expert_patients_match_an_independent_pydicom_reading(ircadb_root):
     cases = list_cases(ircadb_root)
     assert [c.name for c in cases] == ["patient_1.1", "patient_1.7"]
@@ -69,10 +78,7 @@ def test_both_expert_patients_match_an_independent_pydicom_reading(ircadb_root):
 def test_a_ct_slice_without_its_mask_slice_is_named(mini_root):
     masks = mini_root / "patient_mini" / "MASKS_DICOM" / "liver"
     _files_by_z(masks)[5].unlink()
-    ct_sixth = _files_by_z(mini_root / "patient_mini" / "PATIENT_DICOM")[5]
-    with pytest.raises(DatasetError, match=rf"^case patient_mini: CT slice {ct_sixth.name} at \(.*\) mm has no liver "
-                                           r"mask slice at that position \(nearest is 1\.60 mm away\)$"):
-        list_cases(mini_root)[0].read()
+    _refused_as_unpaired(mini_root, 5, "1.60")
 
 
 def test_a_mask_on_other_positions_is_refused_not_paired_by_order(mini_root):
@@ -80,10 +86,7 @@ def test_a_mask_on_other_positions_is_refused_not_paired_by_order(mini_root):
         mask.ImagePositionPatient = [float(v) + (5.0 if i == 2 else 0.0) for i, v in enumerate(mask.ImagePositionPatient)]
 
     _rewrite_masks(mini_root, move_up)
-    ct_first = _files_by_z(mini_root / "patient_mini" / "PATIENT_DICOM")[0]
-    with pytest.raises(DatasetError, match=rf"^case patient_mini: CT slice {ct_first.name} at \(.*\) mm has no liver "
-                                           r"mask slice at that position \(nearest is 5\.00 mm away\)$"):
-        list_cases(mini_root)[0].read()
+    _refused_as_unpaired(mini_root, 0, "5.00")
 
 
 def test_a_mask_of_another_size_is_refused(mini_root):

@@ -12,8 +12,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from engine.runtime.errors import InputError
 from engine.runtime.io.volume_files import read_volume_file
 from engine.runtime.io.masks import read_mask

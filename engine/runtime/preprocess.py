@@ -24,11 +24,6 @@ def resize(image: np.ndarray, size: tuple[int, int], nearest: bool = False) -> n
     return np.asarray(out, dtype=np.float32)
 
 
-def resize_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a label mask with nearest neighbour; labels stay labels."""
-    return resize(mask.astype(np.float32), size, nearest=True).astype(mask.dtype)
-
-
 def to_grey(image: np.ndarray) -> np.ndarray:
     """A 2D float32 image from grey (H, W) or RGB/RGBA (H, W, 3|4) pixels."""
     image = np.asarray(image)

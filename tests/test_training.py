@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from tests.conftest import data_path
 
@@ -111,7 +112,8 @@ def test_segmentation_trains_with_the_resource_options(msd_demo, tmp_path):
 def test_training_resumes_after_a_kill(nih_subset, tmp_path):
     run = tmp_path / "run"
     command = [sys.executable, "-m", "training.cli", "train", "--task", "classification", "--data", str(nih_subset),
-               "--run", str(run), "--image-size", "64", "--epochs", "4", "--batch-size", "16", "--quiet"]
+               "--run", str(run), "--image-size", "64", "--epochs", "4", "--batch-size", "16", "--lr", "1e-3",
+               "--lr-schedule", "cosine", "--quiet"]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while not (run / "metrics.json").exists() and time.time() < deadline:
@@ -122,7 +124,11 @@ def test_training_resumes_after_a_kill(nih_subset, tmp_path):
     assert done and done[-1] < 4
     result = engine_train("train", "--task", "classification", "--data", str(nih_subset), "--run", str(run), "--resume", "--quiet")
     assert result.returncode == 0, result.stderr
-    assert [r["epoch"] for r in json.loads((run / "metrics.json").read_text())["epochs"]] == [1, 2, 3, 4]
+    rows = json.loads((run / "metrics.json").read_text())["epochs"]
+    assert [r["epoch"] for r in rows] == [1, 2, 3, 4]
+    assert [r["lr"] for r in rows] == pytest.approx([1e-3, 0.854e-3, 0.5e-3, 0.146e-3], abs=1e-6)  # the schedule resumed
+    optimiser = torch.load(run / "checkpoint.pt", weights_only=True)["optimiser"]
+    assert optimiser["param_groups"][0]["lr"] == pytest.approx(0.146e-3, abs=1e-6)
 
 
 @pytest.mark.parametrize(

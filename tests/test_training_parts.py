@@ -124,3 +124,16 @@ def test_noise_is_drawn_only_when_asked_and_crop_options_are_checked():
         TrainConfig("segmentation", ["x"], crop=300)
     with pytest.raises(DatasetError, match="^--pixel-spacing-mm and --crop are for segmentation$"):
         TrainConfig("classification", ["x"], crop=64)
+
+
+def test_the_cosine_schedule_starts_at_the_peak_and_decays_towards_zero():
+    from training.errors import DatasetError
+    from training.loop import TrainConfig, make_optimiser
+
+    config = TrainConfig("segmentation", ["x"], epochs=4, lr=1e-3, lr_schedule="cosine", weight_decay=0.01)
+    rates = [config.lr_at(epoch) for epoch in range(1, 5)]
+    assert rates == pytest.approx([1e-3, 0.5e-3 * (1 + np.cos(np.pi / 4)), 0.5e-3, 0.5e-3 * (1 - np.cos(np.pi / 4))])
+    assert TrainConfig("segmentation", ["x"], lr=1e-3).lr_at(7) == 1e-3
+    assert isinstance(make_optimiser(config, nn.Linear(2, 2)), torch.optim.AdamW)
+    with pytest.raises(DatasetError, match="^unknown --lr-schedule 'step': constant or cosine$"):
+        TrainConfig("segmentation", ["x"], lr_schedule="step")

@@ -95,7 +95,10 @@ def _add_training_options(command) -> None:
     command.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
     command.add_argument("--epochs", type=int, default=10)
     command.add_argument("--batch-size", type=int, default=8)
-    command.add_argument("--lr", type=float, default=1e-4)
+    command.add_argument("--lr", type=float, default=1e-4, help="learning rate (the peak, with --lr-schedule cosine)")
+    command.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
+                         help="constant, or cosine decay to 0 over --epochs")
+    command.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW) where non-zero")
     command.add_argument("--seed", type=int, default=0)
     command.add_argument("--no-augment", dest="augment", action="store_false")
     command.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast on the CPU")
@@ -144,7 +147,8 @@ def _prepare_demo(args) -> int:
 def _config(args):
     from training.loop import TrainConfig
 
-    options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "seed",
+    options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "lr_schedule",
+                                              "weight_decay", "seed",
                                               "augment", "amp_bf16", "optim_8bit", "half_weights", "weight_bits",
                                               "act_bits", "limit", "threads", "eval_every", "pixel_spacing_mm", "crop")}
     return TrainConfig(data=[str(root) for root in args.data], test_cases=getattr(args, "test_cases", []), **options)

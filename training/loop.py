@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import resource
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ from training.tasks import Task, TaskData, class_weights, classification_task, s
 
 # What a CT sees across patients and scanners: rotation, patient size, contrast and noise (in window units:
 # 0.04 is 16 HU of the 400 HU liver window).
+LR_SCHEDULES = ("constant", "cosine")
 CT_AUGMENTATION = {"degrees": 15.0, "scale": 0.15, "noise_std": 0.04}
 CHECKPOINT, CONFIG, METRICS_CSV, METRICS_JSON, CURVES = "checkpoint.pt", "config.json", "metrics.csv", "metrics.json", "curves.png"
 
@@ -42,6 +44,8 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 8
     lr: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": lr decays to 0 over the epochs (per epoch, so resume is exact)
+    weight_decay: float = 0.0  # decoupled (AdamW) where non-zero
     seed: int = 0
     augment: bool = True
     amp_bf16: bool = False
@@ -67,8 +71,16 @@ class TrainConfig:
         self.image_size = self.image_size or (512 if self.task == "classification" else 256)
         if self.crop is not None and not 16 <= self.crop <= self.image_size:
             raise DatasetError(f"--crop must lie between 16 and the image size {self.image_size}, got {self.crop}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise DatasetError(f"unknown --lr-schedule {self.lr_schedule!r}: {' or '.join(LR_SCHEDULES)}")
         if (self.weight_bits is None) != (self.act_bits is None):
             raise DatasetError("fixed-point training needs both --weight-bits and --act-bits")
+
+    def lr_at(self, epoch: int) -> float:
+        """The learning rate of ``epoch`` (1-based)."""
+        if self.lr_schedule == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / self.epochs))
+        return self.lr
 
     def model_args(self) -> dict:
         return {"img_size": self.image_size} if self.architecture == "sadnn_cls" and self.image_size != 512 else {}
@@ -97,6 +109,8 @@ def make_optimiser(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
         from training.optim8bit import Adam8bit
 
         return Adam8bit(model.parameters(), lr=config.lr)
+    if config.weight_decay:
+        return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
@@ -134,7 +148,7 @@ def train(config: TrainConfig, run: Path, resume: bool = False, quiet: bool = Fa
             loss = _one_epoch(config, task, model, optimiser, train_data, generator, epoch, quiet)
         evaluate = epoch % config.eval_every == 0 or epoch == config.epochs
         metrics = task.metrics(predict(model, held_out.inputs, config), held_out) if evaluate else {}
-        rows.append(_row(epoch, loss, metrics.get(task.headline), meter.result))
+        rows.append(_row(epoch, config.lr_at(epoch), loss, metrics.get(task.headline), meter.result))
         _save(run, model, optimiser, generator, epoch, rows, metrics)
         if not quiet:
             held = "" if not metrics else f", held-out {task.headline} {metrics[task.headline]:.3f}"
@@ -147,6 +161,8 @@ def _one_epoch(config, task, model, optimiser, data: TaskData, generator, epoch:
     from tqdm import tqdm
 
     model.train()
+    for group in optimiser.param_groups:
+        group["lr"] = config.lr_at(epoch)
     order = torch.randperm(len(data.inputs), generator=generator)
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     total = 0.0
@@ -183,9 +199,9 @@ def predict(model: nn.Module, inputs: torch.Tensor, config: TrainConfig, batch: 
     return torch.cat(outputs).numpy()
 
 
-def _row(epoch: int, loss: float, held_out: float, energy) -> dict:
+def _row(epoch: int, lr: float, loss: float, held_out: float, energy) -> dict:
     return {
-        "epoch": epoch, "train_loss": loss, "held_out": held_out, "seconds": energy.seconds,
+        "epoch": epoch, "lr": lr, "train_loss": loss, "held_out": held_out, "seconds": energy.seconds,
         "cpu_seconds": energy.cpu_seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "energy_j": energy.joules, "energy_source": energy.source,
     }
@@ -199,7 +215,7 @@ def _save(run: Path, model, optimiser, generator, epoch: int, rows: list[dict], 
     os.replace(temporary, run / CHECKPOINT)
     write_atomic(run / METRICS_JSON, json.dumps({"epochs": rows, "last_held_out": metrics}, indent=2, default=float).encode())
     with open(run / f".{METRICS_CSV}.tmp", "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
         writer.writerows(rows)
     os.replace(run / f".{METRICS_CSV}.tmp", run / METRICS_CSV)

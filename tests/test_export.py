@@ -307,3 +307,24 @@ def test_a_seg_whose_frames_are_oriented_otherwise_is_refused_not_misplaced(phi_
     with pytest.raises(InputError, match=r"transposed.dcm stores its frames with orientation \[0.0, 1.0, 0.0, 1.0, 0.0, 0.0\], "
                                          r"unlike the open series' slices \(\[1.0, 0.0, 0.0, 0.0, 1.0, 0.0\]\)"):
         read_mask(tmp_path / "transposed.dcm", volume)
+
+
+def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
+    from engine.runtime.evidence import finding_evidence
+    from engine.runtime.inference import Classification
+    from tests.cards import classification_card
+    from viewer.model.export import review_data
+    from viewer.model.report import build_report
+
+    card = classification_card(size=64)
+    study = Study(read_image_file(data_path("cxr", "nih_txv", "00000001_000.png")))
+    probabilities = np.linspace(0.9, 0.1, 14).astype(np.float32)
+    result = Classification(card.labels, probabilities, card.thresholds, EnergyMeasurement(0.1, 0.1, 1.0, "test"),
+                            evidence=finding_evidence(card.metrics, card.labels))
+    study.set_classification(result, {"name": card.name, "version": card.version, "sha256": "0" * 64})
+    html = build_report(study, card).html()
+    assert "1 of 14 findings are better than chance on held-out patients" in html
+    assert "0.74 (0.66-0.81)" in html and html.count("not validated") >= 13
+    findings = {f["finding"]: f for f in review_data(study)["classification"]["findings"]}
+    assert findings["Effusion"]["validated"] and findings["Effusion"]["held_out_auroc_ci"] == [0.66, 0.81]
+    assert not findings["Mass"]["validated"] and findings["Hernia"]["held_out_auroc"] is None

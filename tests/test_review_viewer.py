@@ -21,6 +21,7 @@ pytest.importorskip("pytestqt")
 from tests.conftest import data_path  # noqa: E402
 from tests.viewer_support import finish  # noqa: E402
 from viewer.model.export_folder import is_complete, read_manifest  # noqa: E402
+from viewer.qt.findings_panel import DECISION_COLUMN  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -145,7 +146,7 @@ def test_finding_decisions_and_notes_on_a_radiograph(qtbot, window):
     window.findings.note.editingFinished.emit()
     assert study.finding_review.decisions[second] == "rejected"
     assert study.finding_review.notes == {second: "old scar, not active"}
-    assert window.findings.table.item(1, 3).text() == "rejected"
+    assert window.findings.table.item(1, DECISION_COLUMN).text() == "rejected"
     qtbot.keyClick(window, Qt.Key.Key_F)  # slice marks mean nothing on a radiograph
     assert len(study.finding_review.decisions) == 2
 
@@ -157,6 +158,8 @@ def test_finding_decisions_and_notes_on_a_radiograph(qtbot, window):
     assert reopened.study.finding_review.decisions == study.finding_review.decisions
     assert reopened.study.classification is not None
     np.testing.assert_allclose(reopened.study.classification.probabilities, study.classification.probabilities)
+    assert reopened.study.classification.evidence == study.classification.evidence  # the held-out evidence too
+    assert reopened.findings.validity.text() == window.findings.validity.text()
 
 
 def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window, models_folder, private_sessions):

@@ -49,9 +49,10 @@ def msd_demo(tmp_path_factory) -> Path:
 def test_the_nih_loader_splits_by_patient(nih_subset):
     from training.data_nih import load_nih
 
-    train, test = load_nih(nih_subset, "train"), load_nih(nih_subset, "test")
-    assert len(train) + len(test) == 120 and test
-    assert not {s.patient for s in train} & {s.patient for s in test}
+    train, val, test = (load_nih(nih_subset, split) for split in ("train", "val", "test"))
+    assert len(train) + len(val) + len(test) == 120 and val and test
+    patients = [{s.patient for s in split} for split in (train, val, test)]
+    assert not patients[0] & patients[1] and not patients[0] & patients[2] and not patients[1] & patients[2]
     assert all(s.labels.shape == (14,) for s in train)
 
 

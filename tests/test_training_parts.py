@@ -137,3 +137,59 @@ def test_the_cosine_schedule_starts_at_the_peak_and_decays_towards_zero():
     assert isinstance(make_optimiser(config, nn.Linear(2, 2)), torch.optim.AdamW)
     with pytest.raises(DatasetError, match="^unknown --lr-schedule 'step': constant or cosine$"):
         TrainConfig("segmentation", ["x"], lr_schedule="step")
+
+
+def test_balanced_sampling_draws_every_finding_about_equally_often():
+    from training.loop import balanced_weights
+
+    targets = torch.zeros(100, 3)
+    targets[:5, 0] = 1  # rare
+    targets[5:35, 1] = 1  # common
+    targets[30:35, 2] = 1  # rare, on images that also carry the common finding
+    weights = balanced_weights(targets).tolist()  # 65 images with no finding
+    assert weights[0] == pytest.approx(1 / 5) and weights[10] == pytest.approx(1 / 30)
+    assert weights[30] == pytest.approx(1 / 5) and weights[99] == pytest.approx(1 / 65)
+    drawn = targets[torch.multinomial(torch.tensor(weights), 40000, replacement=True, generator=torch.Generator().manual_seed(0))]
+    share = torch.cat([drawn, (drawn.sum(1, keepdim=True) == 0).float()], 1).mean(0).tolist()
+    assert share[0] == pytest.approx(share[3], rel=0.1)  # the rare finding as often as no finding
+    assert share[0] > 5 * 5 / 100
+
+
+def test_label_smoothing_pulls_targets_towards_one_half():
+    from training.tasks import classification_task
+
+    logits, targets = torch.tensor([[3.0, -3.0]]), torch.tensor([[1.0, 0.0]])
+    plain, smooth = classification_task(64).loss, classification_task(64, label_smoothing=0.2).loss
+    expected = nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([[0.9, 0.1]]))
+    assert float(smooth(logits, targets)) == pytest.approx(float(expected))
+    assert plain(logits, targets) < smooth(logits, targets)
+
+
+def test_the_auroc_ci_resamples_patients_not_images():
+    from training.metrics import auroc_ci
+
+    rng = np.random.default_rng(1)
+    scores, labels = rng.random(40), np.arange(40) % 4 == 0
+    scores[labels] += 0.3
+    single = auroc_ci(scores, labels, [str(i) for i in range(40)])
+    assert single[0] < auroc(scores, labels) < single[1]
+    # Each patient imaged 10 times with the same result: no more evidence than one image each.
+    repeated = auroc_ci(np.repeat(scores, 10), np.repeat(labels, 10), [str(i) for i in np.repeat(np.arange(40), 10)])
+    assert repeated == pytest.approx(single, abs=0.03)
+    as_if_independent = auroc_ci(np.repeat(scores, 10), np.repeat(labels, 10), [str(i) for i in range(400)])
+    assert as_if_independent[1] - as_if_independent[0] < 0.5 * (single[1] - single[0])
+    assert auroc_ci(scores, labels, ["one patient"] * 40) == pytest.approx((auroc(scores, labels),) * 2)
+
+
+def test_a_finding_is_validated_only_on_enough_positives_and_a_ci_above_chance():
+    from engine.runtime.evidence import FindingEvidence, finding_evidence
+
+    assert FindingEvidence(0.80, 0.62, 0.93, 12).validated
+    assert FindingEvidence(0.80, 0.62, 0.93, 12).describe() == "0.80 (0.62-0.93)"
+    few = FindingEvidence(0.95, 0.90, 1.0, 3)
+    assert not few.validated and few.reason == "only 3 held-out positives (at least 10 needed)"
+    chance = FindingEvidence(0.60, 0.48, 0.71, 40)
+    assert not chance.validated and chance.reason == "95% CI includes chance (0.5)"
+    metrics = {"full": {"int8": {"per_class": {"Mass": {"auroc": 0.7, "auroc_ci": [0.55, 0.8], "positives": 11}}}}}
+    assert finding_evidence(metrics, ("Mass", "Hernia")) == (FindingEvidence(0.7, 0.55, 0.8, 11), None)
+    assert finding_evidence({}, ("Mass",)) == (None,)

@@ -131,6 +131,30 @@ def test_classify_an_nih_xray_with_saliency_and_the_radiologist_box(qtbot, windo
     assert study.finding == window.findings.table.item(5, 0).data(0x0100)
 
 
+def test_findings_show_their_held_out_evidence_and_unvalidated_ones_are_greyed(qtbot, window):
+    from viewer.qt.findings_panel import COLUMNS, NOT_VALIDATED
+
+    window.open_path(data_path("cxr", "nih_txv", "00000001_000.png"))
+    finish(qtbot, window)
+    window.classify()
+    finish(qtbot, window)
+    table, result = window.findings.table, window.study.classification
+    rows = {table.item(r, 0).text(): [table.item(r, c) for c in range(len(COLUMNS))] for r in range(14)}
+    effusion, mass, atelectasis, hernia = rows["Effusion"], rows["Mass"], rows["Atelectasis"], rows["Hernia"]
+    index = result.labels.index("Effusion")
+    called = "positive" if result.probabilities[index] >= result.thresholds[index] else ""
+    assert [effusion[c].text() for c in (2, 3, 4)] == [f"{result.thresholds[index]:.3f}", called, "0.74 (0.66-0.81)"]
+    assert effusion[0].foreground().color() != NOT_VALIDATED
+    assert [mass[c].text() for c in (3, 4)] == ["not validated", "0.91 (0.80-0.99)"]
+    assert "only 3 held-out positives" in mass[3].toolTip() and mass[1].foreground().color() == NOT_VALIDATED
+    assert atelectasis[3].text() == "not validated" and "95% CI includes chance" in atelectasis[4].toolTip()
+    assert [hernia[c].text() for c in (3, 4)] == ["not validated", "not recorded"]
+    assert "not a diagnostic tool" in window.findings.validity.text()
+    assert "1 of 14 findings are better than chance" in window.findings.validity.text()
+    report = window.card.toPlainText()  # the card panel carries the same numbers
+    assert "0.74 (0.66-0.81)" in report and "only 3 held-out positives (at least 10 needed)" in report
+
+
 @pytest.mark.parametrize(
     "path",
     [

@@ -101,6 +101,10 @@ def _add_training_options(command) -> None:
     command.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW) where non-zero")
     command.add_argument("--seed", type=int, default=0)
     command.add_argument("--no-augment", dest="augment", action="store_false")
+    command.add_argument("--balanced", action="store_true",
+                         help="classification: sample images by the rarity of their findings (with replacement)")
+    command.add_argument("--label-smoothing", type=float, default=0.0,
+                         help="classification: pull BCE targets this far towards 0.5 (e.g. 0.1)")
     command.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast on the CPU")
     command.add_argument("--optim-8bit", action="store_true", help="Adam with 8-bit optimiser states")
     command.add_argument("--half-weights", action="store_true", help="keep the weights in bf16")
@@ -148,7 +152,7 @@ def _config(args):
     from training.loop import TrainConfig
 
     options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "lr_schedule",
-                                              "weight_decay", "seed",
+                                              "weight_decay", "seed", "balanced", "label_smoothing",
                                               "augment", "amp_bf16", "optim_8bit", "half_weights", "weight_bits",
                                               "act_bits", "limit", "threads", "eval_every", "pixel_spacing_mm", "crop")}
     return TrainConfig(data=[str(root) for root in args.data], test_cases=getattr(args, "test_cases", []), **options)

@@ -2,8 +2,9 @@
 
 Images may also sit in ``images_001/images/`` ... (the archive layout) or any ``*/images/``.
 Only entries whose image file exists are used, so a subset of the release works unchanged.
-Without ``train_val_list.txt``/``test_list.txt`` the split is patient-wise: a patient's images are
-all in one split, chosen by a hash of the Patient ID (stable across machines and runs).
+Without ``train_val_list.txt``/``test_list.txt`` the test split is patient-wise: a patient's images are
+all in one split, chosen by a hash of the Patient ID (stable across machines and runs). The validation
+split (for thresholds) is carved out of the rest the same way, by a second, independent hash.
 """
 
 from __future__ import annotations
@@ -26,8 +27,11 @@ class XraySample:
     patient: str
 
 
-def load_nih(root: Path, split: str, test_fraction: float = 0.2) -> list[XraySample]:
-    """The samples of ``split`` ("train" or "test") under ``root``."""
+SPLITS = ("train", "val", "test")
+
+
+def load_nih(root: Path, split: str, test_fraction: float = 0.2, val_fraction: float = 0.2) -> list[XraySample]:
+    """The samples of ``split`` ("train", "val" or "test") under ``root``; each patient lies in one split."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root} is not a folder (expected the NIH ChestX-ray14 root)")
@@ -36,7 +40,7 @@ def load_nih(root: Path, split: str, test_fraction: float = 0.2) -> list[XraySam
     samples = [XraySample(images[name], labels, patient) for name, (labels, patient) in table.items() if name in images]
     if not samples:
         raise DatasetError(f"none of the {len(table)} images listed in {table_name(root)} exist under {root}/images")
-    chosen = [s for s in samples if _split_of(root, s, test_fraction) == split]
+    chosen = [s for s in samples if _split_of(root, s, test_fraction, val_fraction) == split]
     if not chosen:
         raise DatasetError(f"the {split} split of {root} is empty")
     return chosen
@@ -77,12 +81,19 @@ def _image_index(root: Path) -> dict[str, Path]:
     return found
 
 
-def _split_of(root: Path, sample: XraySample, test_fraction: float) -> str:
+def _split_of(root: Path, sample: XraySample, test_fraction: float, val_fraction: float) -> str:
     lists = {name: root / f"{name}_list.txt" for name in ("train_val", "test")}
     if all(path.is_file() for path in lists.values()):
-        return "test" if sample.path.name in _listed(lists["test"]) else "train"
-    digest = int(hashlib.sha256(sample.patient.encode()).hexdigest()[:8], 16)
-    return "test" if digest % 1000 < test_fraction * 1000 else "train"
+        if sample.path.name in _listed(lists["test"]):
+            return "test"
+    elif _fraction(sample.patient, "") < test_fraction:
+        return "test"
+    return "val" if _fraction(sample.patient, "val:") < val_fraction else "train"
+
+
+def _fraction(patient: str, salt: str) -> float:
+    """A stable pseudo-random number in [0, 1) for a patient (the same on every machine and run)."""
+    return int(hashlib.sha256((salt + patient).encode()).hexdigest()[:8], 16) % 1000 / 1000
 
 
 _LISTS: dict[Path, frozenset[str]] = {}

@@ -104,7 +104,9 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
     if task.name == "segmentation":
         card = replace(card, postprocessing=LIVER_POSTPROCESSING)
     if task.name == "classification":
-        card = replace(card, thresholds=_operating_points(model, train_data, config))
+        validation = load_split(config, task, "val")
+        card = replace(card, thresholds=_operating_points(model, validation, config),
+                       training={**card.training, "validation": validation.description})
     if source_note:
         card = replace(card, training={"source": source_note, **card.training})
     partial = out.with_name(f".{out.name}.partial")
@@ -130,17 +132,31 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
 def _card(config: TrainConfig, task: Task, name, version, intended_use, calibration_images: int) -> ModelCard:
     training = {
         "data": config.extra.get("train_data", ""), "held_out": config.extra.get("held_out_data", ""),
-        "epochs": config.epochs, "batch_size": config.batch_size, "optimiser": "Adam" + (" (8-bit states)" if config.optim_8bit else ""),
-        "learning_rate": config.lr, "seed": config.seed, "augmentation": _augmentation(config, task),
-        "loss": "BCE with class weights" if task.name == "classification" else "soft Dice + cross-entropy",
+        "epochs": config.epochs, "batch_size": config.batch_size, "optimiser": _optimiser(config),
+        "learning_rate": config.lr, "learning_rate_schedule": config.lr_schedule, "seed": config.seed,
+        "augmentation": _augmentation(config, task), "loss": _loss(config, task),
+        "sampling": "class-balanced (by each image's rarest finding)" if config.balanced else "every image once per epoch",
         "calibration": f"{calibration_images} training images, spread over every training patient",
-        "thresholds": "per finding, Youden's J on the training split" if task.name == "classification" else "0.5",
+        "thresholds": ("per finding, Youden's J on the patient-wise validation split (0.5 where it holds no positive)"
+                       if task.name == "classification" else "0.5"),
     }
     return ModelCard(
         name=name or f"{config.architecture}-demo", version=version, architecture=config.architecture, task=task.name,
         input=task.contract, labels=task.labels, thresholds=(0.5,) * len(task.labels), intended_use=intended_use,
         model_args=config.model_args(), training=training,
     )
+
+
+def _optimiser(config: TrainConfig) -> str:
+    if config.optim_8bit:
+        return "Adam (8-bit states)"
+    return f"AdamW (weight decay {config.weight_decay:g})" if config.weight_decay else "Adam"
+
+
+def _loss(config: TrainConfig, task: Task) -> str:
+    if task.name == "segmentation":
+        return "soft Dice + cross-entropy"
+    return "BCE with class weights" + (f", label smoothing {config.label_smoothing:g}" if config.label_smoothing else "")
 
 
 def _augmentation(config: TrainConfig, task: Task) -> str:
@@ -156,7 +172,7 @@ def _augmentation(config: TrainConfig, task: Task) -> str:
 
 
 def _operating_points(model, data: TaskData, config: TrainConfig) -> tuple[float, ...]:
-    """Per-finding thresholds chosen on the training split (Youden's J), never on held-out data."""
+    """Per-finding thresholds chosen on the validation split (Youden's J): neither training nor test data."""
     from training.loop import predict
     from training.metrics import youden_thresholds
 

@@ -48,6 +48,8 @@ class TrainConfig:
     weight_decay: float = 0.0  # decoupled (AdamW) where non-zero
     seed: int = 0
     augment: bool = True
+    balanced: bool = False  # classification: sample images by the rarity of their findings (with replacement)
+    label_smoothing: float = 0.0  # classification: BCE targets pulled this far towards 0.5 (e.g. 0.1: 0.05 / 0.95)
     amp_bf16: bool = False
     optim_8bit: bool = False
     half_weights: bool = False
@@ -67,6 +69,10 @@ class TrainConfig:
             raise DatasetError(f"unknown task {self.task!r}: classification or segmentation")
         if self.task == "classification" and (self.pixel_spacing_mm or self.crop):
             raise DatasetError("--pixel-spacing-mm and --crop are for segmentation")
+        if self.task == "segmentation" and (self.balanced or self.label_smoothing):
+            raise DatasetError("--balanced and --label-smoothing are for classification")
+        if not 0 <= self.label_smoothing < 1:
+            raise DatasetError(f"--label-smoothing must lie in [0, 1), got {self.label_smoothing}")
         self.architecture = self.architecture or ("sadnn_cls" if self.task == "classification" else "sadnn_seg")
         self.image_size = self.image_size or (512 if self.task == "classification" else 256)
         if self.crop is not None and not 16 <= self.crop <= self.image_size:
@@ -88,7 +94,8 @@ class TrainConfig:
 
 def make_task(config: TrainConfig, train: TaskData | None = None) -> Task:
     if config.task == "classification":
-        return classification_task(config.image_size, None if train is None else class_weights(train.targets))
+        weights = None if train is None else class_weights(train.targets)
+        return classification_task(config.image_size, weights, config.label_smoothing)
     return segmentation_task(config.image_size, config.pixel_spacing_mm)
 
 
@@ -163,7 +170,10 @@ def _one_epoch(config, task, model, optimiser, data: TaskData, generator, epoch:
     model.train()
     for group in optimiser.param_groups:
         group["lr"] = config.lr_at(epoch)
-    order = torch.randperm(len(data.inputs), generator=generator)
+    if config.balanced:
+        order = torch.multinomial(balanced_weights(data.targets), len(data.inputs), replacement=True, generator=generator)
+    else:
+        order = torch.randperm(len(data.inputs), generator=generator)
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     total = 0.0
     bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=quiet, leave=False)
@@ -185,6 +195,14 @@ def _one_epoch(config, task, model, optimiser, data: TaskData, generator, epoch:
         total += loss.detach().item() * len(batch)
         bar.set_postfix(loss=f"{loss.detach().item():.4f}")
     return total / len(data.inputs)
+
+
+def balanced_weights(targets: torch.Tensor) -> torch.Tensor:
+    """Sampling weight of each image: 1 / frequency of its rarest finding ("no finding" counts as a class), so an
+    epoch sees each finding about as often as the others."""
+    classes = torch.cat([targets, (targets.sum(1, keepdim=True) == 0).to(targets.dtype)], dim=1)
+    rarity = 1 / classes.sum(0).clamp_min(1)
+    return (classes * rarity).amax(1)
 
 
 @torch.no_grad()

@@ -7,7 +7,10 @@ from typing import Sequence
 import numpy as np
 
 from engine.runtime.compare import compare_masks
+from engine.runtime.evidence import FindingEvidence
 from engine.runtime.postprocess import postprocess
+
+BOOTSTRAP_RESAMPLES = 2000
 
 
 def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -16,14 +19,29 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
     positives, negatives = int(labels.sum()), int((~labels).sum())
     if positives == 0 or negatives == 0:
         return float("nan")
-    order = np.argsort(scores, kind="mergesort")
-    ranks = np.empty(len(scores), dtype=np.float64)
-    ranks[order] = np.arange(1, len(scores) + 1)
-    for value in np.unique(scores):  # average the ranks of ties
-        tied = scores == value
-        if tied.sum() > 1:
-            ranks[tied] = ranks[tied].mean()
+    values, tie_group, counts = np.unique(scores, return_inverse=True, return_counts=True)
+    first_rank = np.cumsum(counts) - counts + 1  # 1-based rank of each distinct value's first occurrence
+    ranks = (first_rank + (counts - 1) / 2)[tie_group]  # tied scores share their mean rank
     return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def auroc_ci(scores: np.ndarray, labels: np.ndarray, groups: Sequence[str], resamples: int = BOOTSTRAP_RESAMPLES,
+             seed: int = 0) -> tuple[float, float]:
+    """95% percentile CI of the AUROC by resampling patients (a patient's images stay together); NaN when
+    fewer than half of the resamples hold both classes."""
+    labels = labels.astype(bool)
+    patients = sorted(set(groups))
+    rows = [np.flatnonzero(np.asarray(groups) == p) for p in patients]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        chosen = np.concatenate([rows[i] for i in rng.integers(0, len(patients), len(patients))])
+        if labels[chosen].any() and not labels[chosen].all():
+            values.append(auroc(scores[chosen], labels[chosen]))
+    if len(values) < resamples / 2:
+        return float("nan"), float("nan")
+    low, high = np.percentile(values, [2.5, 97.5])
+    return float(low), float(high)
 
 
 def youden_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, ...]:
@@ -40,23 +58,35 @@ def youden_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> tuple[fl
 
 
 def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, names: tuple[str, ...],
-                           thresholds: tuple[float, ...] | None = None) -> dict:
-    """Per-class AUROC and accuracy (at ``thresholds``, default 0.5), and their means over the classes."""
+                           thresholds: tuple[float, ...] | None = None, groups: Sequence[str] | None = None) -> dict:
+    """Per class: AUROC (with its patient-bootstrap 95% CI and the validated verdict when ``groups`` names each
+    image's patient), and accuracy, sensitivity and specificity at ``thresholds`` (default 0.5); means over classes."""
     thresholds = thresholds or (0.5,) * len(names)
-    per_class = {}
-    for i, name in enumerate(names):
-        per_class[name] = {
-            "auroc": auroc(probabilities[:, i], labels[:, i]),
-            "accuracy": float(((probabilities[:, i] >= thresholds[i]) == labels[:, i].astype(bool)).mean()),
-            "positives": int(labels[:, i].sum()),
-        }
+    per_class = {name: _class_metrics(probabilities[:, i], labels[:, i].astype(bool), thresholds[i], groups)
+                 for i, name in enumerate(names)}
     defined = [m["auroc"] for m in per_class.values() if not np.isnan(m["auroc"])]
     return {
         "mean_auroc": float(np.mean(defined)) if defined else float("nan"),
         "mean_accuracy": float(np.mean([m["accuracy"] for m in per_class.values()])),
+        "validated_findings": [name for name, m in per_class.items() if m.get("validated")],
         "images": int(len(labels)),
         "per_class": per_class,
     }
+
+
+def _class_metrics(scores: np.ndarray, truth: np.ndarray, threshold: float, groups: Sequence[str] | None) -> dict:
+    called = scores >= threshold
+    row = {
+        "auroc": auroc(scores, truth),
+        "accuracy": float((called == truth).mean()),
+        "sensitivity": float(called[truth].mean()) if truth.any() else float("nan"),
+        "specificity": float((~called[~truth]).mean()) if not truth.all() else float("nan"),
+        "positives": int(truth.sum()),
+    }
+    if groups is not None:
+        row["auroc_ci"] = list(auroc_ci(scores, truth, groups))
+        row["validated"] = FindingEvidence(row["auroc"], *row["auroc_ci"], row["positives"]).validated
+    return row
 
 
 def segmentation_metrics(predicted: np.ndarray, reference: np.ndarray, cases: list[str],

@@ -43,7 +43,7 @@ class Task:
     headline: str  # the metric plotted and reported per epoch
 
 
-def classification_task(size: int, pos_weight: torch.Tensor | None = None) -> Task:
+def classification_task(size: int, pos_weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> Task:
     contract = InputContract("CR/DX", (size, size), "mean_std", mean=NIH_MEAN, std=NIH_STD,
                              geometry="whole radiograph resized to the input size", accepts=Acceptance(**CHEST_FILM_ACCEPTS))
 
@@ -63,10 +63,12 @@ def classification_task(size: int, pos_weight: torch.Tensor | None = None) -> Ta
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         weight = None if pos_weight is None else pos_weight.to(logits.dtype)
-        return F.binary_cross_entropy_with_logits(logits, targets.to(logits.dtype), pos_weight=weight)
+        soft = targets.to(logits.dtype) * (1 - label_smoothing) + label_smoothing / 2
+        return F.binary_cross_entropy_with_logits(logits, soft, pos_weight=weight)
 
     def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None) -> dict:
-        return classification_metrics(1 / (1 + np.exp(-outputs)), data.targets.numpy(), CHESTXRAY14, thresholds)
+        return classification_metrics(1 / (1 + np.exp(-outputs)), data.targets.numpy(), CHESTXRAY14, thresholds,
+                                      data.groups)
 
     return Task("classification", contract, CHESTXRAY14, load, loss, metrics, "mean_auroc")
 

@@ -71,8 +71,9 @@ class Bundle:
 
     @property
     def identity(self) -> dict[str, str]:
-        """Name, version, SHA-256 and signer that tie a result to this exact model."""
-        identity = {"name": self.card.name, "version": self.card.version, "sha256": self.digest}
+        """Name, version, SHA-256, intended use and signer that tie a result to this exact model."""
+        identity = {"name": self.card.name, "version": self.card.version, "sha256": self.digest,
+                    "intended_use": self.card.intended_use}
         if self.signer is not None:
             identity["signed_by"] = str(self.signer)
         return identity

@@ -16,6 +16,7 @@ from engine.runtime import operators
 from engine.runtime.bundle import Bundle
 from engine.runtime.energy import EnergyMeasurement, EnergyMeter
 from engine.runtime.errors import BundleError, Cancelled, InputError
+from engine.runtime.evidence import FindingEvidence, finding_evidence
 from engine.runtime.postprocess import postprocess
 from engine.runtime.preprocess import prepare_ct_slices, prepare_radiograph, restore_probabilities, slice_geometry
 
@@ -68,6 +69,10 @@ class Classification:
     thresholds: tuple[float, ...]
     energy: EnergyMeasurement
     graph: str = ""  # which graph ran: the fused operators or the portable graph (and why)
+    evidence: tuple[FindingEvidence | None, ...] = ()  # per label, what held-out data says (from the card)
+
+    def evidence_for(self, index: int) -> FindingEvidence | None:
+        return self.evidence[index] if index < len(self.evidence) else None
 
     @property
     def positive(self) -> np.ndarray:
@@ -106,6 +111,7 @@ class Classifier:
     def __init__(self, bundle: Bundle, precision: str = "int8", threads: int | None = None):
         _check_task(bundle, "classification")
         self.bundle = bundle
+        self.precision = precision
         self.model, self.graph = load_graph(bundle, precision, threads)
 
     def logits(self, batch: np.ndarray) -> np.ndarray:
@@ -118,7 +124,8 @@ class Classifier:
         batch = prepare_radiograph(image, card.input)
         with EnergyMeter() as meter:
             probabilities = sigmoid(self.model(batch)[0])
-        return Classification(card.labels, probabilities, card.thresholds, meter.result, self.graph)
+        evidence = finding_evidence(card.metrics, card.labels, self.precision)
+        return Classification(card.labels, probabilities, card.thresholds, meter.result, self.graph, evidence)
 
 
 class Segmenter:

@@ -6,6 +6,7 @@ from html import escape
 
 from engine.runtime.card import ModelCard
 from engine.runtime.energy import EnergyMeasurement
+from engine.runtime.evidence import finding_evidence
 
 
 def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int,
@@ -91,13 +92,21 @@ def _lopo_table(card: ModelCard) -> str:
 
 
 def _per_class_table(card: ModelCard) -> str:
+    """Held-out AUROC per finding with its 95% CI and verdict, as the findings table shows them."""
     per_class = card.metrics.get("full", {}).get("int8", {}).get("per_class")
     if not per_class:
         return ""
-    rows = "".join(f"<tr><td>{escape(name)}</td><td>{_number(m['auroc'])}</td><td>{m['positives']}</td></tr>"
-                   for name, m in per_class.items())
-    return ("<p><b>Held-out AUROC per finding (int8)</b></p><table border='1' cellspacing='0' cellpadding='2'>"
-            f"<tr><th>Finding</th><th>AUROC</th><th>positives</th></tr>{rows}</table>")
+    evidence = dict(zip(card.labels, finding_evidence(card.metrics, card.labels)))
+    rows = []
+    for name, m in per_class.items():
+        found = evidence.get(name)
+        verdict = "validated" if found is not None and found.validated else (
+            f"<font color='#888'>not validated{': ' + escape(found.reason) if found else ''}</font>")
+        rows.append(f"<tr><td>{escape(name)}</td><td>{escape(found.describe() if found else _number(m['auroc']))}</td>"
+                    f"<td>{m['positives']}</td><td>{verdict}</td></tr>")
+    return ("<p><b>Held-out AUROC per finding (int8, 95% CI by patient bootstrap)</b></p>"
+            "<table border='1' cellspacing='0' cellpadding='2'>"
+            f"<tr><th>Finding</th><th>AUROC (95% CI)</th><th>positives</th><th>verdict</th></tr>{''.join(rows)}</table>")
 
 
 def _number(value) -> str:

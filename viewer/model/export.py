@@ -158,9 +158,17 @@ def review_data(study: Study, pseudonym: str | None = None) -> dict:
         result, decisions = study.classification, study.finding_review
         data["classification"] = {"model": study.classification_model, "findings": [
             {"finding": label, "probability": float(result.probabilities[i]), "threshold": result.thresholds[i],
-             "decision": decisions.decisions.get(i), "note": decisions.notes.get(i, "")}
+             **_held_out(result.evidence_for(i)), "decision": decisions.decisions.get(i), "note": decisions.notes.get(i, "")}
             for i, label in enumerate(result.labels)]}
     return data
+
+
+def _held_out(evidence) -> dict:
+    """What held-out data says about a finding; a finding without evidence is not validated."""
+    if evidence is None:
+        return {"held_out_auroc": None, "held_out_auroc_ci": None, "validated": False}
+    return {"held_out_auroc": _finite(evidence.auroc), "held_out_auroc_ci": [_finite(evidence.low), _finite(evidence.high)],
+            "validated": evidence.validated}
 
 
 def _finite(value: float) -> float | None:

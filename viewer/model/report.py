@@ -151,11 +151,21 @@ def _findings_table(study: Study) -> str:
     rows = []
     for label, probability in result.ranked():
         index = result.labels.index(label)
-        model = "positive" if probability >= result.thresholds[index] else ""
+        evidence = result.evidence_for(index)
+        if evidence is not None and evidence.validated:
+            model = "positive" if probability >= result.thresholds[index] else ""
+        else:
+            model = "not validated"
+        held_out = "not recorded" if evidence is None else evidence.describe()
         rows.append(f"<tr><td>{escape(label)}</td><td>{probability:.3f}</td><td>{result.thresholds[index]:.3f}</td><td>{model}</td>"
-                    f"<td><b>{escape(review.decisions.get(index, 'not reviewed'))}</b></td><td>{escape(review.notes.get(index, ''))}</td></tr>")
-    header = "<tr><th>Finding</th><th>Probability</th><th>Threshold</th><th>Model</th><th>Reviewer</th><th>Note</th></tr>"
-    return f"<h2>Findings</h2><table>{header}{''.join(rows)}</table>"
+                    f"<td>{escape(held_out)}</td><td><b>{escape(review.decisions.get(index, 'not reviewed'))}</b></td>"
+                    f"<td>{escape(review.notes.get(index, ''))}</td></tr>")
+    header = ("<tr><th>Finding</th><th>Probability</th><th>Threshold</th><th>Model</th><th>Held-out AUROC (95% CI)</th>"
+              "<th>Reviewer</th><th>Note</th></tr>")
+    validated = sum(1 for e in result.evidence if e is not None and e.validated)
+    summary = (f"<p>{validated} of {len(result.labels)} findings are better than chance on held-out patients (95% CI "
+               "of the AUROC above 0.5, at least 10 positives); the model makes no call on the others (not validated).</p>")
+    return f"<h2>Findings</h2>{summary}<table>{header}{''.join(rows)}</table>"
 
 
 def _radiograph(study: Study, images: dict[str, bytes]) -> str:

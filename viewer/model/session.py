@@ -29,6 +29,7 @@ import numpy as np
 
 from engine.runtime.atomic import write_atomic
 from engine.runtime.energy import EnergyMeasurement
+from engine.runtime.evidence import FindingEvidence
 from engine.runtime.inference import Classification, Segmentation
 from viewer.model.review import FindingReview, SliceReview
 from viewer.model.study import SegmentationResult, Study
@@ -100,7 +101,8 @@ def save_prediction(study: Study, folder: Path | None = None) -> None:
         result = study.classification
         state["classification"] = {"model": study.classification_model, "labels": list(result.labels),
                                    "probabilities": result.probabilities.tolist(),
-                                   "thresholds": list(result.thresholds), "energy": asdict(result.energy)}
+                                   "thresholds": list(result.thresholds), "energy": asdict(result.energy),
+                                   "evidence": [None if e is None else e.to_dict() for e in result.evidence]}
     write_atomic(path, _npz(state, arrays))
 
 
@@ -238,7 +240,8 @@ def _restore_prediction(study: Study, state: dict, arrays: dict, edited: dict[in
     if "classification" in state:
         info = state["classification"]
         result = Classification(tuple(info["labels"]), np.asarray(info["probabilities"], dtype=np.float32),
-                                tuple(info["thresholds"]), EnergyMeasurement(**info["energy"]))
+                                tuple(info["thresholds"]), EnergyMeasurement(**info["energy"]),
+                                evidence=tuple(None if e is None else FindingEvidence(**e) for e in info.get("evidence", ())))
         study.set_classification(result, info["model"])
 
 

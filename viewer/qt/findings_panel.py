@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from html import escape
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
@@ -13,6 +15,9 @@ from viewer.model.review import ACCEPT, REJECT
 from viewer.model.study import Study
 
 DECISION_COLOURS = {ACCEPT: QColor(40, 170, 70), REJECT: QColor(220, 60, 40)}
+NOT_VALIDATED = QColor(150, 150, 150)
+COLUMNS = ["Finding", "Probability", "Threshold", "Model", "Held-out AUROC (95% CI)", "Your decision"]
+DECISION_COLUMN = COLUMNS.index("Your decision")
 
 
 class FindingsPanel(QWidget):
@@ -21,9 +26,9 @@ class FindingsPanel(QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.study: Study | None = None
-        self.table = QTableWidget(0, 4)
-        self.table.setHorizontalHeaderLabels(["Finding", "Probability", "Model", "Your decision"])
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.table = QTableWidget(0, len(COLUMNS))
+        self.table.setHorizontalHeaderLabels(COLUMNS)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
@@ -31,6 +36,8 @@ class FindingsPanel(QWidget):
         self.table.itemSelectionChanged.connect(self._selected)
         self.status = QLabel("Classify the radiograph to see findings.")
         self.status.setWordWrap(True)
+        self.validity = QLabel()
+        self.validity.setWordWrap(True)
         self.accept_button, self.reject_button = QPushButton("Accept (A)"), QPushButton("Reject (R)")
         self.clear_button = QPushButton("Clear")
         self.note = QLineEdit()
@@ -41,6 +48,7 @@ class FindingsPanel(QWidget):
             button.clicked.connect(lambda _checked=False, decision=decision: self.decide(decision))
             buttons.addWidget(button)
         layout = QVBoxLayout(self)
+        layout.addWidget(self.validity)
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         layout.addWidget(self.note)
@@ -59,23 +67,37 @@ class FindingsPanel(QWidget):
             self.table.setRowCount(len(ranked))
             for row, (label, probability) in enumerate(ranked):
                 index = result.labels.index(label)
-                above = probability >= result.thresholds[index]
-                decision = self.study.finding_review.decisions.get(index)
-                cells = [label, f"{probability:.3f}", "positive" if above else "", decision or ""]
-                for column, text in enumerate(cells):
-                    item = QTableWidgetItem(text)
-                    item.setData(Qt.ItemDataRole.UserRole, index)
-                    if column == 3 and decision:
-                        item.setForeground(DECISION_COLOURS[decision])
-                    if column == 0 and index in self.study.finding_review.notes:
-                        item.setToolTip(self.study.finding_review.notes[index])
-                    self.table.setItem(row, column, item)
+                self._fill_row(row, index, probability, result)
             self._select_current()
         self.table.blockSignals(False)
         for widget in (self.accept_button, self.reject_button, self.clear_button, self.note):
             widget.setEnabled(result is not None and self.study.finding is not None)
         self._show_note()
         self._update_status()
+        self.validity.setText(validity_text(result, self.study.classification_model if self.study else None))
+
+    def _fill_row(self, row: int, index: int, probability: float, result) -> None:
+        evidence = result.evidence_for(index)
+        validated = evidence is not None and evidence.validated
+        decision = self.study.finding_review.decisions.get(index)
+        if validated:
+            call = "positive" if probability >= result.thresholds[index] else ""
+        else:
+            call = "not validated"
+        cells = [result.labels[index], f"{probability:.3f}", f"{result.thresholds[index]:.3f}", call,
+                 "not recorded" if evidence is None else evidence.describe(), decision or ""]
+        tip = _evidence_tip(evidence)
+        for column, text in enumerate(cells):
+            item = QTableWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, index)
+            if column == DECISION_COLUMN and decision:
+                item.setForeground(DECISION_COLOURS[decision])
+            elif not validated:
+                item.setForeground(NOT_VALIDATED)
+            item.setToolTip(tip)
+            if column == 0 and index in self.study.finding_review.notes:
+                item.setToolTip(self.study.finding_review.notes[index])
+            self.table.setItem(row, column, item)
 
     def decide(self, decision: str | None) -> None:
         """Accept or reject (None: clear) the selected finding."""
@@ -122,3 +144,26 @@ class FindingsPanel(QWidget):
         else:
             saliency = f"RISE saliency from {done} of {total} masks" + (" (refining)" if done < total else "")
         self.status.setText(f"{saliency}. Select a finding to show the pixels that drove its score.")
+
+
+def _evidence_tip(evidence) -> str:
+    if evidence is None:
+        return "The model card records no held-out AUROC for this finding: not validated."
+    if evidence.validated:
+        return (f"Held-out AUROC {evidence.describe()} on {evidence.positives} positives: better than chance on "
+                "patients the model never saw. 'positive' means the probability reaches the finding's threshold.")
+    return f"Not validated: {evidence.reason}. Held-out AUROC {evidence.describe()}. The probability is shown, not called."
+
+
+def validity_text(result, model: dict | None) -> str:
+    """The panel's plain statement of what the model is, and how many findings held-out data supports."""
+    if result is None:
+        return ""
+    use = (model or {}).get("intended_use", "")
+    validated = sum(1 for e in result.evidence if e is not None and e.validated)
+    if "not for clinical use" in use.lower():
+        lead = "<b style='color:#c00'>Demo model: not a diagnostic tool.</b> "
+    else:
+        lead = f"<b>{escape(use) or 'Intended use not stated.'}</b> "
+    return (f"{lead}{validated} of {len(result.labels)} findings are better than chance on held-out patients "
+            f"(95% CI of the AUROC above 0.5); the others are greyed as <i>not validated</i>.")

@@ -12,9 +12,23 @@ def classification_card(architecture: str = "sadnn_cls", size: int = 512) -> Mod
         name=f"{architecture}-test", version="0.0.0", architecture=architecture, task="classification",
         input=contract, labels=CHESTXRAY14, thresholds=(0.5,) * 14, intended_use=TEST_USE,
         model_args={} if size == 512 else {"img_size": size},
-        training={"data": "none (random initialisation)"}, metrics=HELD_OUT_EVIDENCE,
+        training={"data": "none (random initialisation)", "studies": {"00000001_000.png": TRAINED_XRAY.fingerprint}},
+        metrics=HELD_OUT_EVIDENCE,
     )
 
+
+class _TrainedXray:
+    """The fingerprint of the one X-ray the test classifier's card claims it was trained on (read when first asked)."""
+
+    @property
+    def fingerprint(self) -> str:
+        from engine.runtime.io import read_image_file
+        from tests.conftest import data_path
+
+        return read_image_file(data_path("cxr", "nih_txv", "00000001_000.png")).fingerprint
+
+
+TRAINED_XRAY = _TrainedXray()
 
 # What a card records per finding (as engine-train quantise writes it): one finding validated, one on too few
 # positives, one whose CI includes chance; the other eleven have nothing recorded.

@@ -82,6 +82,18 @@ def test_classification_train_quantise_evaluate(nih_subset, tmp_path):
     card = load_bundle(bundle).card
     assert "not for clinical use" in card.intended_use and "NIH ChestX-ray14 images" in card.training["data"]
     assert 0 <= card.metrics["held_out_mean_auroc_int8"] <= 1
+    assert "(val split)" in card.training["validation"] and "validation split" in card.training["thresholds"]
+    from training.data_nih import load_nih
+
+    train, test = load_nih(nih_subset, "train"), load_nih(nih_subset, "test")  # the card names every training image
+    assert sorted(card.training["studies"]) == sorted(s.path.name for s in train)
+    assert sorted(card.training["held_out_studies"]) == sorted(s.path.name for s in test)
+    from engine.runtime.io import read_image_file
+
+    assert card.training_study(read_image_file(train[0].path).fingerprint) == train[0].path.name
+    assert card.training_study(read_image_file(test[0].path).fingerprint) is None
+    for row in card.metrics["full"]["int8"]["per_class"].values():  # a CI and a verdict per finding
+        assert row["validated"] == (row["positives"] >= 10 and row["auroc_ci"][0] > 0.5)
     result = engine_train("evaluate", "--bundle", str(bundle), "--data", str(nih_subset))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -182,6 +194,7 @@ def test_quantise_refuses_a_segmenter_below_the_floor_and_records_its_post_proce
     fp32 = card.metrics["full"]["fp32"]
     assert fp32["postprocessing"] == list(card.postprocessing) and "mean_dice_per_volume" in fp32["before_postprocessing"]
     assert card.training["calibration"] == "5 training images, spread over every training patient"
+    assert set(card.training["studies"]) | set(card.training["held_out_studies"]) == {"liver_0", "liver_1"}
 
 
 def test_calibration_rows_cover_every_patient():

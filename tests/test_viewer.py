@@ -129,6 +129,7 @@ def test_classify_an_nih_xray_with_saliency_and_the_radiologist_box(qtbot, windo
     assert overlay.shape[:2] == study.volume.shape[1:] and overlay[..., 3].any()
     window.findings.table.selectRow(5)
     assert study.finding == window.findings.table.item(5, 0).data(0x0100)
+    assert "training set" not in window.banner.text()  # a study the model never saw
 
 
 def test_findings_show_their_held_out_evidence_and_unvalidated_ones_are_greyed(qtbot, window):
@@ -150,6 +151,7 @@ def test_findings_show_their_held_out_evidence_and_unvalidated_ones_are_greyed(q
     assert atelectasis[3].text() == "not validated" and "95% CI includes chance" in atelectasis[4].toolTip()
     assert [hernia[c].text() for c in (3, 4)] == ["not validated", "not recorded"]
     assert "not a diagnostic tool" in window.findings.validity.text()
+    assert window.banner.isVisible() and "was in the training set of sadnn_cls-test 0.0.0 (as 00000001_000.png)" in window.banner.text()
     assert "1 of 14 findings are better than chance" in window.findings.validity.text()
     report = window.card.toPlainText()  # the card panel carries the same numbers
     assert "0.74 (0.66-0.81)" in report and "only 3 held-out positives (at least 10 needed)" in report

@@ -90,3 +90,21 @@ def test_damaged_files_get_a_specific_error(tmp_path):
     for name, message in (("bad.nii.gz", "not a readable NIfTI"), ("bad.mha", "truncated"), ("bad.nrrd", "not a readable NRRD")):
         with pytest.raises(InputError, match=message):
             read_stored(tmp_path / name)
+
+
+def test_a_study_has_one_fingerprint_in_every_format_and_a_changed_voxel_changes_it(tmp_path):
+    """The training-set check: the sample CT series and its NIfTI copy are one study; one HU more is another."""
+    from engine.runtime.card import ModelCard
+    from engine.runtime.io import find_images, read_image_file
+    from engine.runtime.io.nifti import write_nifti
+    from tests.cards import segmentation_card
+
+    series = find_images(data_path("ct", "totalseg_abd_dicom"))[0].load()
+    write_nifti(tmp_path / "copy.nii.gz", np.round(series.array).astype(np.int16), series)
+    copy = read_image_file(tmp_path / "copy.nii.gz")
+    assert copy.fingerprint == series.fingerprint and copy.fingerprint.startswith("sha256:")
+    changed = series.array.copy()
+    changed[7, 100, 100] += 1
+    assert series.with_array(changed).fingerprint != series.fingerprint
+    card = ModelCard.from_dict({**segmentation_card("unet_small").to_dict(), "training": {"studies": {"liver_1": series.fingerprint}}})
+    assert card.training_study(copy.fingerprint) == "liver_1" and card.training_study("sha256:0") is None

@@ -36,6 +36,7 @@ class LiverSlices:
     inputs: np.ndarray
     masks: np.ndarray
     cases: list[str]
+    fingerprints: dict[str, str]  # case -> Volume.fingerprint of its CT
 
 
 def find_cases(roots: Sequence[Path]) -> list[Case]:
@@ -76,9 +77,10 @@ def split_cases(cases: Sequence[Case], split: str, test_cases: Sequence[str] = (
 
 def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = 3) -> LiverSlices:
     """Slices containing liver, plus ``margin`` slices above and below, of every case."""
-    inputs, masks, names = [], [], []
+    inputs, masks, names, fingerprints = [], [], [], {}
     for case in cases:
         volume, liver = case.read()
+        fingerprints[case.name] = volume.fingerprint
         rows = np.flatnonzero(liver.any(axis=(1, 2)))
         if rows.size == 0:
             raise DatasetError(f"case {case.name} has no liver voxels (empty mask)")
@@ -86,4 +88,4 @@ def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = 3)
         inputs.append(prepare_ct_slices(volume.array[keep.start : keep.stop], contract, volume.pixel_spacing))
         masks.extend(prepare_mask(liver[z].astype(np.uint8), contract, volume.pixel_spacing) for z in keep)
         names.extend([case.name] * len(keep))
-    return LiverSlices(np.concatenate(inputs), np.stack(masks), names)
+    return LiverSlices(np.concatenate(inputs), np.stack(masks), names, fingerprints)

@@ -72,7 +72,8 @@ def evaluate_bundle(path: Path, roots: Path | Sequence[Path], split: str = "test
     task = task_for(bundle.card)
     data = task.load([roots] if isinstance(roots, (str, Path)) else list(roots), split, test_cases)
     if limit:
-        data = TaskData(data.inputs[:limit], data.targets[:limit], data.groups[:limit], data.description + f", first {limit}")
+        data = TaskData(data.inputs[:limit], data.targets[:limit], data.groups[:limit], data.description + f", first {limit}",
+                        data.studies)
     return evaluate(bundle, data, task)
 
 
@@ -101,6 +102,7 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
     train_data, held_out = load_split(config, task, "train"), load_split(config, task, "test")
     batches = [train_data.inputs[i : i + 1].numpy() for i in calibration_rows(train_data.groups, calibration)]
     card = _card(config, task, name, version, intended_use, len(batches))
+    card = replace(card, training={**card.training, "studies": train_data.studies, "held_out_studies": held_out.studies})
     if task.name == "segmentation":
         card = replace(card, postprocessing=LIVER_POSTPROCESSING)
     if task.name == "classification":

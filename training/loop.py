@@ -125,7 +125,8 @@ def load_split(config: TrainConfig, task: Task, split: str) -> TaskData:
     data = task.load([Path(root) for root in config.data], split, config.test_cases)
     if config.limit:
         keep = slice(0, config.limit)
-        data = TaskData(data.inputs[keep], data.targets[keep], data.groups[keep], data.description + f", first {config.limit}")
+        data = TaskData(data.inputs[keep], data.targets[keep], data.groups[keep], data.description + f", first {config.limit}",
+                        data.studies)
     return data
 
 

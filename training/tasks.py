@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from engine.runtime.card import Acceptance, InputContract
+from engine.runtime.io import read_image_file
 from engine.runtime.labels import CHEST_FILM_ACCEPTS, CHESTXRAY14, LIVER, LIVER_CT_ACCEPTS
 from engine.runtime.preprocess import prepare_radiograph
 from training import data_liver, data_nih
@@ -30,6 +31,7 @@ class TaskData:
     targets: torch.Tensor  # (N, 14) float32 or (N, H, W) int64
     groups: list[str]  # patient / case of each sample
     description: str
+    studies: dict[str, str] = field(default_factory=dict)  # study (case or image) name -> Volume.fingerprint
 
 
 @dataclass
@@ -59,7 +61,8 @@ def classification_task(size: int, pos_weight: torch.Tensor | None = None, label
         patients = len({s.patient for s in samples})
         return TaskData(torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack([s.labels for s in samples])),
                         [s.patient for s in samples],
-                        f"{len(samples)} NIH ChestX-ray14 images of {patients} patients ({split} split) from {root.name}")
+                        f"{len(samples)} NIH ChestX-ray14 images of {patients} patients ({split} split) from {root.name}",
+                        {s.path.name: read_image_file(s.path).fingerprint for s in samples})
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         weight = None if pos_weight is None else pos_weight.to(logits.dtype)
@@ -95,7 +98,7 @@ def segmentation_task(size: int, pixel_spacing_mm: float | None = None) -> Task:
         names = ", ".join(case.name for case in cases)
         return TaskData(torch.from_numpy(slices.inputs), torch.from_numpy(slices.masks.astype(np.int64)), slices.cases,
                         f"{len(slices.cases)} axial slices of {len(cases)} CT volume(s) ({split} split: {names}) "
-                        f"from {', '.join(Path(r).name for r in roots)}")
+                        f"from {', '.join(Path(r).name for r in roots)}", slices.fingerprints)
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_dice_loss(logits, targets) + F.cross_entropy(logits.float(), targets)

@@ -67,6 +67,7 @@ def segment_liver(bundle: Bundle, volume: Volume, with_fp32: bool = False):
             offset = volume.shape[0]
             fp32 = Segmenter(bundle, "fp32").segment(volume.array, progress=lambda d, _t: progress(offset + d, total),
                                                       cancel=cancelled, spacing=volume.pixel_spacing)
+        volume.fingerprint  # noqa: B018 - computed here, off the UI thread, for the training-set check
         return SegmentationResult(int8, bundle.identity, fp32)
     return run
 
@@ -80,6 +81,7 @@ def classify_radiograph(bundle: Bundle, volume: Volume):
     def run(progress: Progress, _partial: Partial, _cancelled: CancelCheck):
         progress(0, 1)
         result = Classifier(bundle, "int8").predict(volume.array[0])
+        volume.fingerprint  # noqa: B018 - computed here, off the UI thread, for the training-set check
         progress(1, 1)
         return result
     return run

@@ -118,6 +118,11 @@ class ModelCard:
 
             check_steps(self.postprocessing)
 
+    def training_study(self, fingerprint: str) -> str | None:
+        """The name under which the study with this ``Volume.fingerprint`` was in the training data, if it was."""
+        studies = self.training.get("studies", {})
+        return next((name for name, known in studies.items() if known == fingerprint), None) if isinstance(studies, dict) else None
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary."""
         return asdict(self)

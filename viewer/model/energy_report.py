@@ -58,9 +58,12 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
     """The model card as a radiologist reads it: use, training data, held-out metrics, identity."""
     warning = "not for clinical use" in card.intended_use.lower()
     use = f"<p style='color:#c00'><b>{escape(card.intended_use)}</b></p>" if warning else f"<p>{escape(card.intended_use)}</p>"
-    first = ("source", "data", "held_out")
-    ordered = [k for k in first if k in card.training] + sorted(k for k in card.training if k not in first)
+    first, digests = ("source", "data", "held_out"), ("studies", "held_out_studies")
+    ordered = [k for k in first if k in card.training] + sorted(k for k in card.training if k not in first + digests)
     training = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(str(card.training[k]))}</li>" for k in ordered) or "<li>not stated</li>"
+    if card.training.get("studies"):
+        training += (f"<li>{len(card.training['studies'])} training studies listed by fingerprint: the viewer says when "
+                     "you open one of them</li>")
     headline = {k: v for k, v in card.metrics.items() if k not in ("full", "leave_one_patient_out")}
     metrics = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(_number(v))}</li>" for k, v in headline.items()) or "<li>none recorded</li>"
     return (
@@ -71,6 +74,15 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
         f"<p><small>Signed by {escape(identity.get('signed_by', 'nobody (unsigned)'))}<br>"
         f"SHA-256 {escape(identity.get('sha256', '')[:16])}...</small></p>"
     )
+
+
+def training_study_warning(card: ModelCard, volume) -> str:
+    """A plain warning when ``volume`` is one of the studies the model was trained on ('' otherwise)."""
+    case = card.training_study(volume.fingerprint)
+    if case is None:
+        return ""
+    return (f"This study was in the training set of {card.name} {card.version} (as {case}): its result is not a "
+            "held-out result and says nothing about how the model does on a new patient.")
 
 
 def _lopo_table(card: ModelCard) -> str:

@@ -15,7 +15,7 @@ from html import escape
 import numpy as np
 
 from engine.runtime.card import ModelCard
-from viewer.model.energy_report import card_html, energy_html
+from viewer.model.energy_report import card_html, energy_html, training_study_warning
 from viewer.model.overlay import mask_rgba
 from viewer.model.review import STRIP_COLOURS
 from viewer.model.study import Study
@@ -82,6 +82,8 @@ def _identity(study: Study, pseudonym: str | None, card: ModelCard | None) -> st
     warning = ""
     if card is not None and "not for clinical use" in card.intended_use.lower():
         warning = f"<p class='warn'><b>{escape(card.intended_use)}</b></p>"
+    if card is not None and training_study_warning(card, volume):
+        warning += f"<p class='warn'><b>{escape(training_study_warning(card, volume))}</b></p>"
     for task, problems in study.overrides.items():
         warning += (f"<p class='warn'><b>Run outside the model's input contract ({escape(task)}), at the reader's explicit "
                     f"request:</b> {escape('; '.join(problems))}</p>")

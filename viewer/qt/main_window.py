@@ -22,7 +22,7 @@ from engine.runtime.io.masks import labels_present
 from engine.runtime.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
-from viewer.model.energy_report import card_html, energy_html
+from viewer.model.energy_report import card_html, energy_html, training_study_warning
 from viewer.model.session import sessions_folder
 from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
@@ -341,9 +341,13 @@ class MainWindow(QMainWindow):
             self.views["axial"].box.addItem(rect)
             self.views["axial"].box.addItem(label)
 
-    def _show_warnings(self, volume: Volume) -> None:
-        self.banner.setVisible(bool(volume.warnings))
-        self.banner.setText("Check: " + "; ".join(volume.warnings))
+    def _show_warnings(self, volume: Volume, bundle=None) -> None:
+        """The reader's banner: problems found reading the study, and whether the model was trained on it."""
+        found = list(volume.warnings)
+        if bundle is not None and training_study_warning(bundle.card, volume):
+            found.append(training_study_warning(bundle.card, volume))
+        self.banner.setVisible(bool(found))
+        self.banner.setText("Check: " + "; ".join(found))
 
     # engine
     def segment(self, with_fp32: bool = False) -> None:
@@ -367,6 +371,7 @@ class MainWindow(QMainWindow):
         fp32 = None if result.fp32 is None else result.fp32.energy
         self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs, fp32, result.int8.graph))
         self.card.show_html(card_html(bundle.card, bundle.identity))
+        self._show_warnings(self.study.volume, bundle)
         self.tabs.setCurrentWidget(self.review)
         self.study.go_to_next_unreviewed(from_start=True)
         self.message.setText(f"Liver segmented on {runs} slices in {result.int8.energy.seconds:.1f} s (int8). "
@@ -406,6 +411,7 @@ class MainWindow(QMainWindow):
         self.sessions.save_prediction()
         self.energy.show_html(energy_html(bundle.card, result.energy, 1, graph=result.graph))
         self.card.show_html(card_html(bundle.card, bundle.identity))
+        self._show_warnings(self.study.volume, bundle)
         top = int(np.argmax(result.probabilities))
         self.study.select_finding(top)
         self.tabs.setCurrentWidget(self.findings)

@@ -97,6 +97,7 @@ class SessionKeeper:
             bundle = window.models.get(task)
             if bundle is not None:
                 window.card.show_html(card_html(bundle.card, bundle.identity))
+                window._show_warnings(study.volume, bundle)
                 if bundle.identity["sha256"] != model.get("sha256"):
                     window.message.setText("Review restored. It was made by a model other than the one installed now.")
                     break

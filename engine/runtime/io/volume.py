@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import hashlib
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -78,6 +80,15 @@ class Volume:
     @property
     def voxel_volume_ml(self) -> float:
         return float(np.prod(self.spacing)) / 1000.0
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A digest of the voxel values (rounded to integers) and the array's shape: the same image read from
+        DICOM, NIfTI or PNG gives the same fingerprint, so a model card can name the studies it was trained on."""
+        digest = hashlib.sha256(repr(self.array.shape).encode())
+        for plane in self.array:  # one slice at a time: no full-size copy
+            digest.update(np.rint(np.nan_to_num(plane)).astype("<i4").tobytes())
+        return "sha256:" + digest.hexdigest()
 
     def with_array(self, array: np.ndarray) -> Volume:
         """The same geometry and metadata over other voxels of the same shape (a mask, a map)."""

@@ -30,7 +30,8 @@ def study(ct_volume):
     volume = Volume(image, spacing=(3.0, 1.5, 1.5), modality="CT", source="/data/ct")
     study = Study(volume)
     mask = liver_like()
-    study.set_segmentation(SegmentationResult(Segmentation(mask, mask * 0.9, ENERGY), {"name": "seg", "version": "1", "sha256": "ab" * 32}))
+    study.set_segmentation(SegmentationResult(Segmentation(mask, mask * 0.9, ENERGY), {"name": "seg", "version": "1", "sha256": "ab" * 32},
+                                              study_role=("training", "liver_1")))
     return study
 
 
@@ -135,6 +136,20 @@ def test_a_saved_session_restores_prediction_edits_marks_and_notes(study, tmp_pa
     assert reopened.review.notes == {5: "hole filled: vessel"} and reopened.note == "check segment VIII"
     assert reopened.segmentation.model["sha256"] == "ab" * 32 and reopened.segmentation.int8.energy == ENERGY
     assert reopened.statistics() == study.statistics()
+    assert reopened.segmentation.study_role == ("training", "liver_1")  # a Dice on it is still not held-out
+
+
+def test_a_dice_on_a_training_study_never_reads_as_held_out(study):
+    from viewer.model.report import build_report
+    from viewer.qt.segmentation_panel import statistics_html
+
+    study.set_reference(liver_like())
+    assert "Dice vs reference: volume <b>1.000</b>" in statistics_html(study)
+    assert "(training study liver_1: not a held-out result)" in statistics_html(study)
+    assert "1.000 (training study liver_1: not a held-out result)" in build_report(study, None).html()
+    held_out = SegmentationResult(study.segmentation.int8, study.segmentation.model, study_role=("held-out", "liver_1"))
+    assert held_out.dice_caption == "held-out study liver_1"
+    assert SegmentationResult(study.segmentation.int8, {}).dice_caption == "a study new to the model"
 
 
 def test_a_session_whose_prediction_was_changed_is_refused(study, tmp_path):

@@ -108,3 +108,7 @@ def test_a_study_has_one_fingerprint_in_every_format_and_a_changed_voxel_changes
     assert series.with_array(changed).fingerprint != series.fingerprint
     card = ModelCard.from_dict({**segmentation_card("unet_small").to_dict(), "training": {"studies": {"liver_1": series.fingerprint}}})
     assert card.training_study(copy.fingerprint) == "liver_1" and card.training_study("sha256:0") is None
+    assert card.study_role(copy.fingerprint) == ("training", "liver_1")
+    held_out = ModelCard.from_dict({**card.to_dict(), "training": {"held_out_studies": {"liver_1": series.fingerprint}}})
+    assert held_out.study_role(copy.fingerprint) == ("held-out", "liver_1") and held_out.training_study(copy.fingerprint) is None
+    assert held_out.study_role("sha256:0") == ("unseen", None)

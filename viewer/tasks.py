@@ -67,8 +67,7 @@ def segment_liver(bundle: Bundle, volume: Volume, with_fp32: bool = False):
             offset = volume.shape[0]
             fp32 = Segmenter(bundle, "fp32").segment(volume.array, progress=lambda d, _t: progress(offset + d, total),
                                                       cancel=cancelled, spacing=volume.pixel_spacing)
-        volume.fingerprint  # noqa: B018 - computed here, off the UI thread, for the training-set check
-        return SegmentationResult(int8, bundle.identity, fp32)
+        return SegmentationResult(int8, bundle.identity, fp32, bundle.card.study_role(volume.fingerprint))
     return run
 
 

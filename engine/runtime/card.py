@@ -118,10 +118,21 @@ class ModelCard:
 
             check_steps(self.postprocessing)
 
+    def study_role(self, fingerprint: str) -> tuple[str, str | None]:
+        """What the study with this ``Volume.fingerprint`` was to this model: ("training", name), ("held-out", name),
+        or ("unseen", None) for a study the card does not list."""
+        for role, key in (("training", "studies"), ("held-out", "held_out_studies")):
+            studies = self.training.get(key)
+            if isinstance(studies, dict):
+                name = next((name for name, known in studies.items() if known == fingerprint), None)
+                if name is not None:
+                    return role, name
+        return "unseen", None
+
     def training_study(self, fingerprint: str) -> str | None:
         """The name under which the study with this ``Volume.fingerprint`` was in the training data, if it was."""
-        studies = self.training.get("studies", {})
-        return next((name for name, known in studies.items() if known == fingerprint), None) if isinstance(studies, dict) else None
+        role, name = self.study_role(fingerprint)
+        return name if role == "training" else None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dictionary."""

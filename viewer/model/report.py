@@ -110,7 +110,7 @@ def _segmentation_summary(study: Study) -> str:
     edited = study.editor.edited_slices(study.segmentation.mask)
     rows.append(("Corrections", f"{len(edited)} slice(s) edited by the reviewer" if edited else "none (the model's mask as predicted)"))
     if study.comparison is not None:
-        rows.append(("Dice vs reference mask", f"{study.comparison.dice:.3f}"))
+        rows.append(("Dice vs reference mask", f"{study.comparison.dice:.3f} ({study.segmentation.dice_caption})"))
     if study.disagreement is not None:
         rows.append(("Dice int8 vs fp32 model", f"{study.disagreement.dice:.3f}"))
     warning = "" if review.complete else "<p class='warn'><b>The review is incomplete.</b></p>"

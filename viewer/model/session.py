@@ -90,7 +90,7 @@ def save_prediction(study: Study, folder: Path | None = None) -> None:
     arrays, state = {}, {"format": FORMAT, "study": study.key}
     if study.segmentation is not None:
         result = study.segmentation
-        state["segmentation"] = {"model": result.model, "int8": asdict(result.int8.energy),
+        state["segmentation"] = {"model": result.model, "study_role": list(result.study_role), "int8": asdict(result.int8.energy),
                                  "fp32": None if result.fp32 is None else asdict(result.fp32.energy)}
         arrays["int8_mask"] = np.packbits(result.int8.mask)
         arrays["int8_probabilities"] = _to_uint8(result.int8.probabilities)
@@ -236,7 +236,8 @@ def _restore_prediction(study: Study, state: dict, arrays: dict, edited: dict[in
         if info["fp32"] is not None:
             fp32 = Segmentation(_mask(arrays["fp32_mask"], shape), _from_uint8(arrays["fp32_probabilities"]),
                                 EnergyMeasurement(**info["fp32"]))
-        study.set_segmentation(SegmentationResult(int8, info["model"], fp32), edited=edited)
+        role = tuple(info.get("study_role", ("unseen", None)))
+        study.set_segmentation(SegmentationResult(int8, info["model"], fp32, role), edited=edited)
     if "classification" in state:
         info = state["classification"]
         result = Classification(tuple(info["labels"]), np.asarray(info["probabilities"], dtype=np.float32),

@@ -38,6 +38,17 @@ class SegmentationResult:
     int8: Segmentation
     model: dict[str, str]
     fp32: Segmentation | None = None
+    study_role: tuple[str, str | None] = ("unseen", None)  # what this study was to the model (ModelCard.study_role)
+
+    @property
+    def dice_caption(self) -> str:
+        """How to read a Dice of this study against a reference: held-out or not."""
+        role, name = self.study_role
+        if role == "training":
+            return f"training study {name}: not a held-out result"
+        if role == "held-out":
+            return f"held-out study {name}"
+        return "a study new to the model"
 
     @property
     def mask(self) -> np.ndarray:

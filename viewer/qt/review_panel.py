@@ -183,5 +183,6 @@ def numbers_html(study: Study) -> str:
         z = study.cursor[0]
         here = study.comparison.dice_per_slice[z]
         slice_text = "-" if np.isnan(here) else f"{here:.3f}"
-        lines.append(f"Dice vs reference: volume <b>{study.comparison.dice:.3f}</b>, this slice {slice_text}")
+        lines.append(f"Dice vs reference: volume <b>{study.comparison.dice:.3f}</b>, this slice {slice_text} "
+                     f"({study.segmentation.dice_caption})")
     return "<br>".join(lines)

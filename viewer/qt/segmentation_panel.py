@@ -85,7 +85,8 @@ def statistics_html(study: Study) -> str:
         if comparison is not None:
             here = comparison.dice_per_slice[z]
             slice_text = "no mask on this slice" if np.isnan(here) else f"{here:.3f}"
-            lines.append(f"Dice vs {name}: volume <b>{comparison.dice:.3f}</b>, slice {z + 1}: {slice_text}")
+            caption = f" ({study.segmentation.dice_caption})" if name == "reference" else ""
+            lines.append(f"Dice vs {name}: volume <b>{comparison.dice:.3f}</b>, slice {z + 1}: {slice_text}{caption}")
     if study.comparison is None:
         lines.append("Load a reference mask to see over- and under-segmentation.")
     return "<br>".join(lines)

@@ -40,16 +40,26 @@ def test_the_classifier_runs_on_a_real_xray():
     assert result.probabilities.shape == (14,) and np.isfinite(result.probabilities).all()
 
 
-def test_the_segmenter_finds_liver_on_the_held_out_ct():
-    """The held-out demo patient (example_ct_sm): the shipped model's mask must overlap the reference liver."""
+def test_the_segmenter_reproduces_its_held_out_dice_on_the_sample_series():
+    """The sample series "Open sample" shows (liver_1) is held out: the viewer's path (DICOM series, its pixel
+    spacing, the fused operators, post-processing) gives the Dice the card reports for it, and it is far from chance."""
     from engine.runtime.compare import dice
     from engine.runtime.inference import Segmenter
-    from engine.runtime.io import read_image_file, read_mask
+    from engine.runtime.io import find_images, read_mask
+    from engine.runtime.operators import status
+    from tests.conftest import OPERATORS_RAN
 
     bundle = next(load_bundle(p) for p in SHIPPED if load_bundle(p).card.task == "segmentation")
-    volume = read_image_file(data_path("ct", "totalseg_nifti", "example_ct_sm.nii.gz"))
-    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg.nii.gz"), volume) == 5
-    rows = np.flatnonzero(liver.any(axis=(1, 2)))[::4]
-    result = Segmenter(bundle).segment(volume.array[rows])
-    assert result.mask.shape == (len(rows), *volume.shape[1:])
-    assert dice(result.mask, liver[rows]) > 0.1
+    card = bundle.card
+    assert card.input.size == (256, 256) and card.input.pixel_spacing_mm == 1.6
+    assert card.postprocessing == ("largest_component_3d", "fill_holes_2d")
+    assert "CC BY-NC-ND" in card.training["source"] and "liver_1" in card.training["held_out"]
+    volume = find_images(data_path("ct", "totalseg_abd_dicom"))[0].load()
+    assert card.study_role(volume.fingerprint) == ("held-out", "liver_1")
+    assert {"patient_1.1", "patient_1.7", "liver_0"} == set(card.training["studies"])
+    liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), volume) == 5
+    result = Segmenter(bundle).segment(volume.array, spacing=volume.pixel_spacing)
+    if status().usable:
+        assert result.graph == OPERATORS_RAN
+    reported = card.metrics["full"]["int8"]["dice_per_volume"]["liver_1"]
+    assert dice(result.mask, liver) == pytest.approx(reported, abs=0.02) and reported > 0.6

@@ -17,6 +17,7 @@ import torch
 from tests.conftest import data_path
 
 ROOT = Path(__file__).resolve().parents[1]
+MODELS = ROOT / "resources" / "models"
 
 
 def engine_train(*args: str) -> subprocess.CompletedProcess:
@@ -172,6 +173,8 @@ def test_bad_msd_folders_get_one_clear_line(tmp_path, msd_demo):
     sitk.WriteImage(blank, str(broken / "labelsTr" / "liver_0.nii.gz"))
     result = engine_train("train", "--task", "segmentation", "--data", str(broken), "--run", str(tmp_path / "run2"), "--epochs", "1")
     assert result.returncode == 2 and "case liver_0 has no liver voxels (empty mask)" in result.stderr and "Traceback" not in result.stderr
+    result = engine_train("evaluate", "--bundle", str(MODELS / "sadnn_seg_demo"), "--data", str(msd_demo), "--split", "val")
+    assert result.returncode == 2 and "liver CT has no val split: it is split into train and test by case" in result.stderr
 
 
 def test_quantise_refuses_a_segmenter_below_the_floor_and_records_its_post_processing(msd_demo, tmp_path):

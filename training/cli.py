@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="NIH ChestX-ray14 root, or an MSD Task03 / 3D-IRCADb root (repeat to pool several)")
     evaluate.add_argument("--test-case", dest="test_cases", action="append", default=[],
                           help="with --split test: evaluate these cases by name (repeatable; default: the hash split)")
-    evaluate.add_argument("--split", choices=("train", "test"), default="test")
+    evaluate.add_argument("--split", choices=("train", "val", "test"), default="test",
+                          help="which split to evaluate (val: the patient-wise validation split, classification)")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N samples only")
     evaluate.add_argument("--json", type=Path, help="also write the metrics here")
     quantise = commands.add_parser("quantise", help="calibrate int8 on real images and export a sealed bundle")

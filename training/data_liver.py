@@ -61,6 +61,9 @@ def find_cases(roots: Sequence[Path]) -> list[Case]:
 
 def split_cases(cases: Sequence[Case], split: str, test_cases: Sequence[str] = (), test_fraction: float = 0.2) -> list[Case]:
     """The ``split`` ("train" or "test") of ``cases``: the named test cases, else a stable hash split."""
+    if split not in ("train", "test"):
+        raise DatasetError(f"liver CT has no {split} split: it is split into train and test by case "
+                           "(choose held-out cases with --test-case, or use lopo)")
     if test_cases:
         unknown = sorted(set(test_cases) - {case.name for case in cases})
         if unknown:

@@ -190,6 +190,8 @@ def test_a_finding_is_validated_only_on_enough_positives_and_a_ci_above_chance()
     assert not few.validated and few.reason == "only 3 held-out positives (at least 10 needed)"
     chance = FindingEvidence(0.60, 0.48, 0.71, 40)
     assert not chance.validated and chance.reason == "95% CI includes chance (0.5)"
+    unknown = FindingEvidence(0.90, float("nan"), float("nan"), 40)  # a card written before CIs were recorded
+    assert not unknown.validated and unknown.reason == "no confidence interval recorded" and unknown.describe() == "0.90"
     metrics = {"full": {"int8": {"per_class": {"Mass": {"auroc": 0.7, "auroc_ci": [0.55, 0.8], "positives": 11}}}}}
     assert finding_evidence(metrics, ("Mass", "Hernia")) == (FindingEvidence(0.7, 0.55, 0.8, 11), None)
     assert finding_evidence({}, ("Mass",)) == (None,)

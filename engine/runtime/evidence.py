@@ -35,6 +35,8 @@ class FindingEvidence:
             return ""
         if self.positives < MIN_POSITIVES:
             return f"only {self.positives} held-out positive{'s' * (self.positives != 1)} (at least {MIN_POSITIVES} needed)"
+        if math.isnan(self.low):
+            return "no confidence interval recorded"
         return "95% CI includes chance (0.5)"
 
     def describe(self) -> str:

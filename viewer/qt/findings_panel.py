@@ -16,8 +16,13 @@ from viewer.model.study import Study
 
 DECISION_COLOURS = {ACCEPT: QColor(40, 170, 70), REJECT: QColor(220, 60, 40)}
 NOT_VALIDATED = QColor(150, 150, 150)
-COLUMNS = ["Finding", "Probability", "Threshold", "Model", "Held-out AUROC (95% CI)", "Your decision"]
-DECISION_COLUMN = COLUMNS.index("Your decision")
+COLUMNS = ["Finding", "Prob.", "Thresh.", "Model", "AUROC (95% CI)", "Decision"]
+COLUMN_TIPS = ["The finding (NIH ChestX-ray14 label)", "The model's probability for this radiograph",
+               "The finding's operating point, chosen on validation patients (Youden's J)",
+               "'positive' when the probability reaches the threshold; no call on a finding that is not validated",
+               "AUROC on held-out patients with its 95% CI (patient bootstrap): how well the model ranks this finding",
+               "Your decision: accepted or rejected"]
+DECISION_COLUMN = COLUMNS.index("Decision")
 
 
 class FindingsPanel(QWidget):
@@ -28,6 +33,8 @@ class FindingsPanel(QWidget):
         self.study: Study | None = None
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
+        for column, tip in enumerate(COLUMN_TIPS):
+            self.table.horizontalHeaderItem(column).setToolTip(tip)
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)

@@ -108,6 +108,7 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
         dock.setMinimumWidth(380)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [560], Qt.Orientation.Horizontal)  # the findings table with its evidence columns
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()

@@ -25,3 +25,22 @@ def test_without_latency_the_table_keeps_the_papers_columns():
     (row,) = profile_all(SMALL[:1], latency_repeats=0)
     assert "latency_int8_ms" not in row
     assert "Latency" not in to_markdown([row]).splitlines()[0]
+
+
+def test_measured_quality_comes_from_a_lopo_summary_or_a_card(tmp_path):
+    import json
+
+    from engine.modelling.report import quality_of
+
+    folds = {name: {"dice_fp32": d, "dice_int8": d - 0.01} for name, d in (("a", 0.8), ("b", 0.9))}
+    lopo = {"folds": folds, "over_folds": {"dice_fp32": {"mean": 0.85, "std": 0.0707}, "dice_int8": {"mean": 0.84, "std": 0.0707}}}
+    (tmp_path / "lopo.json").write_text(json.dumps(lopo))
+    assert quality_of(tmp_path / "lopo.json") == ("Dice 0.850 ± 0.071 fp32, 0.840 ± 0.071 int8 "
+                                                  "(leave-one-patient-out, 2 patients)")
+    card = {"metrics": {"held_out_mean_auroc_int8": 0.61, "held_out_mean_auroc_fp32": 0.62, "max_probability_change": 0.1},
+            "training": {"held_out": "170 images"}}
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    assert quality_of(tmp_path / "card.json") == "mean auroc 0.620 fp32, 0.610 int8 (held-out: 170 images)"
+    (row,) = profile_all(SMALL[:1], latency_repeats=0)
+    row["quality"] = quality_of(tmp_path / "card.json")
+    assert "| SaDNN-cls | mean auroc 0.620 fp32, 0.610 int8 (held-out: 170 images) |" in to_markdown([row])

@@ -19,6 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="parameters, MACs, sizes and energy of every model (paper Tables 4-5, Fig. 5)")
     report.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
     report.add_argument("--no-latency", action="store_true", help="skip the measured latency columns (about 2 minutes)")
+    report.add_argument("--quality", action="append", default=[], metavar="NAME=FILE",
+                        help="a model's measured quality: registry name = lopo.json or card.json (repeatable)")
     demo = commands.add_parser("prepare-demo-ct", help="build an MSD Task03-layout folder from the two example CTs")
     demo.add_argument("--source", type=Path, required=True, help="the shared data/ct folder")
     demo.add_argument("--out", type=Path, required=True)
@@ -139,7 +141,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _report(args) -> int:
     from engine.modelling.report import main as report_main
 
-    return report_main(["--out", str(args.out)] + ["--no-latency"] * args.no_latency)
+    qualities = [part for item in args.quality for part in ("--quality", item)]
+    return report_main(["--out", str(args.out)] + ["--no-latency"] * args.no_latency + qualities)
 
 
 def _prepare_demo(args) -> int:

@@ -3,6 +3,8 @@
 ``python -m engine.modelling.report --out DIR`` writes ``models.json``, ``models.md`` and ``radar.png``.
 Beside the paper's analytic columns it counts the fused graph's own MACs (SaDNN models) and measures the
 latency of the graph the engine runs, fp32 and int8, on this machine in this run (``--no-latency`` skips it).
+``--quality NAME=FILE`` adds each model's measured quality: a leave-one-patient-out ``lopo.json`` (Dice
+mean ± SD over the held-out patients) or a bundle's ``card.json`` (its held-out headline metric).
 """
 
 from __future__ import annotations
@@ -40,6 +42,22 @@ MEASURED = (
     ("latency_int8_ms", "Latency int8 (ms)"),
 )
 RADAR_AXES = ("params", "gmacs", "size_int8_mib", "energy_int8_mj")
+
+
+def quality_of(path: str | Path) -> str:
+    """A model's measured quality, in words, from a ``lopo.json`` or a bundle's ``card.json``."""
+    data = json.loads(Path(path).read_text())
+    if "over_folds" in data:
+        over = data["over_folds"]
+        return (f"Dice {over['dice_fp32']['mean']:.3f} ± {over['dice_fp32']['std']:.3f} fp32, "
+                f"{over['dice_int8']['mean']:.3f} ± {over['dice_int8']['std']:.3f} int8 "
+                f"(leave-one-patient-out, {len(data['folds'])} patients)")
+    headline = {k: v for k, v in data.get("metrics", {}).items() if k.startswith("held_out_")}
+    if len(headline) != 2:
+        raise ValueError(f"{path} is neither a lopo.json nor a card.json with held-out metrics")
+    fp32, int8 = (headline[k] for k in sorted(headline))  # ..._fp32 sorts before ..._int8
+    metric = next(iter(headline)).removeprefix("held_out_").rsplit("_", 1)[0].replace("_", " ")
+    return f"{metric} {fp32:.3f} fp32, {int8:.3f} int8 (held-out: {data.get('training', {}).get('held_out', '?')})"
 
 
 def profile_all(models: Sequence[tuple] = MODELS, latency_repeats: int = 5) -> list[dict]:
@@ -119,6 +137,10 @@ def to_markdown(rows: list[dict]) -> str:
         cells += [f"{row[key]:.2f}" if key in row else "-" for key, _ in measured]
         shape = "x".join(str(s) for s in row["input_shape"])
         lines.append(f"| {row['label']} | {row['task']} | {shape} | " + " | ".join(cells) + " |")
+    qualities = [row for row in rows if row.get("quality")]
+    if qualities:
+        lines += ["", "| Model | Measured quality |", "|---|---|"]
+        lines += [f"| {row['label']} | {row['quality']} |" for row in qualities]
     lines += [
         "",
         "MACs counted analytically per layer (engine/modelling/profile.py). Energy: MACs x the 45 nm table "
@@ -169,9 +191,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
     parser.add_argument("--no-latency", action="store_true", help="skip the measured latency columns (about 2 minutes)")
+    parser.add_argument("--quality", action="append", default=[], metavar="NAME=FILE",
+                        help="a model's measured quality: registry name = lopo.json or card.json (repeatable)")
     args = parser.parse_args(argv)
+    qualities = dict(item.split("=", 1) for item in args.quality if "=" in item)
+    unknown = sorted(set(qualities) - {name for name, *_ in MODELS})
+    if unknown or len(qualities) != len(args.quality):
+        parser.error(f"--quality takes NAME=FILE with NAME one of {', '.join(n for n, *_ in MODELS)}")
     args.out.mkdir(parents=True, exist_ok=True)
     rows = profile_all(latency_repeats=0 if args.no_latency else 5)
+    for (name, *_), row in zip(MODELS, rows):
+        if name in qualities:
+            row["quality"] = quality_of(qualities[name])
     (args.out / "models.json").write_text(json.dumps(rows, indent=2))
     (args.out / "models.md").write_text(to_markdown(rows))
     radar_chart(rows, args.out / "radar.png")

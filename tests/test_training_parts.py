@@ -124,6 +124,10 @@ def test_noise_is_drawn_only_when_asked_and_crop_options_are_checked():
         TrainConfig("segmentation", ["x"], crop=300)
     with pytest.raises(DatasetError, match="^--pixel-spacing-mm and --crop are for segmentation$"):
         TrainConfig("classification", ["x"], crop=64)
+    with pytest.raises(DatasetError, match="^--balanced and --label-smoothing are for classification$"):
+        TrainConfig("segmentation", ["x"], balanced=True)
+    with pytest.raises(DatasetError, match=r"^--label-smoothing must lie in \[0, 1\), got 1.0$"):
+        TrainConfig("classification", ["x"], label_smoothing=1.0)
 
 
 def test_the_cosine_schedule_starts_at_the_peak_and_decays_towards_zero():

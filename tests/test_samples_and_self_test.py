@@ -88,3 +88,34 @@ def test_a_missing_sample_fails_the_self_test_with_one_line(tmp_path):
     result = subprocess.run([sys.executable, "-m", "viewer", "--self-test", str(tmp_path / "out")], cwd=ROOT,
                             capture_output=True, text=True, env=environment, timeout=300)
     assert result.returncode == 1 and "self-test failed: bundled sample missing" in result.stdout
+
+
+def test_a_missing_qt_platform_library_is_named_with_the_apt_command(monkeypatch, capsys):
+    """On an X server without libxcb-cursor0 (a fresh Debian/Ubuntu), the launcher says what to install."""
+    import viewer.__main__ as launcher
+
+    def load(library: str):
+        if library in ("libxcb-cursor.so.0", "libxcb-keysyms.so.1"):
+            raise OSError(f"{library}: cannot open shared object file")
+
+    monkeypatch.setattr(launcher.sys, "platform", "linux")
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.delenv("QT_QPA_PLATFORM", raising=False)
+    assert launcher.missing_xcb_packages(load) == ["libxcb-cursor0", "libxcb-keysyms1"]
+    monkeypatch.setenv("QT_QPA_PLATFORM", "offscreen")  # no X11 plugin: nothing to check
+    assert launcher.missing_xcb_packages(load) == []
+    monkeypatch.delenv("QT_QPA_PLATFORM")
+    monkeypatch.setattr(launcher, "missing_xcb_packages", lambda: ["libxcb-cursor0", "libxcb-keysyms1"])
+    assert launcher.main([]) == 2
+    assert "sudo apt-get install -y libxcb-cursor0 libxcb-keysyms1" in capsys.readouterr().err
+
+
+def test_without_a_display_the_hint_names_this_interpreter(monkeypatch, capsys):
+    import viewer.__main__ as launcher
+
+    monkeypatch.setattr(launcher.sys, "platform", "linux")
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    assert launcher.main([]) == 2
+    assert f"xvfb-run -a {sys.executable} -m viewer" in capsys.readouterr().err

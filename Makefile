@@ -38,7 +38,8 @@ SEG_RECIPE := --task segmentation --data ../shared/data/ct/ircadb --data $(DEMO)
 	--crop 128 --epochs 16 --batch-size 8 --lr 3e-4 --lr-schedule cosine --weight-decay 0.01 --amp-bf16 --eval-every 4 --threads 2
 demo-models: $(VENV)/.installed-test
 	$(PY) -m training.cli prepare-demo-ct --source ../shared/data/ct --out $(DEMO)/Task03_Liver
-	$(PY) -m training.cli train --task classification --data ../shared/data/cxr --run $(DEMO)/runs/cls --image-size 64 --epochs 30 --batch-size 32 --threads 2 $(CLS_OPTIONS)
+	$(PY) -m training.cli train --task classification --data ../shared/data/cxr --run $(DEMO)/runs/cls --image-size 64 --epochs 30 --batch-size 32 \
+		--balanced --label-smoothing 0.1 --eval-every 5 --threads 1
 	$(PY) -m training.cli quantise --run $(DEMO)/runs/cls --out $(DEMO)/bundles/sadnn_cls_demo --calibration 64 --name sadnn-cls-demo --version 0.2.0 --without-weights --key $(RELEASE_KEY) \
 		--source-note "NIH ChestX-ray14 (Wang et al. 2017): 800 real images downsampled to 64x64 PNG, with the public labels"
 	$(PY) -m training.cli lopo $(SEG_RECIPE) --out $(DEMO)/lopo --key $(RELEASE_KEY)

@@ -90,9 +90,10 @@ def test_class_weights_and_soft_dice():
 def test_youden_thresholds_separate_the_classes():
     from training.metrics import youden_thresholds
 
-    probabilities = np.array([[0.1, 0.5], [0.2, 0.5], [0.7, 0.5], [0.9, 0.5]])
-    labels = np.array([[0, 1], [0, 1], [1, 1], [1, 1]])
-    assert youden_thresholds(probabilities, labels) == (0.7, 0.5)
+    probabilities = np.array([[0.1, 0.5, 0.1], [0.2, 0.5, 0.2], [0.7, 0.5, 0.3], [0.9, 0.5, 0.4]])
+    labels = np.array([[0, 1, 0], [0, 1, 0], [1, 1, 0], [1, 1, 0]])
+    # No negatives: 0.5. No positives: above 95% of the negatives, not a call on every image.
+    assert youden_thresholds(probabilities, labels) == pytest.approx((0.7, 0.5, 0.385))
 
 
 def test_random_crops_are_regions_of_their_image_and_favour_the_liver():

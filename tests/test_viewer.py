@@ -143,7 +143,7 @@ def test_findings_show_their_held_out_evidence_and_unvalidated_ones_are_greyed(q
     rows = {table.item(r, 0).text(): [table.item(r, c) for c in range(len(COLUMNS))] for r in range(14)}
     effusion, mass, atelectasis, hernia = rows["Effusion"], rows["Mass"], rows["Atelectasis"], rows["Hernia"]
     index = result.labels.index("Effusion")
-    called = "positive" if result.probabilities[index] >= result.thresholds[index] else ""
+    called = "positive" if result.probabilities[index] >= result.thresholds[index] else "below threshold"
     assert [effusion[c].text() for c in (2, 3, 4)] == [f"{result.thresholds[index]:.3f}", called, "0.74 (0.66-0.81)"]
     assert effusion[0].foreground().color() != NOT_VALIDATED
     assert [mass[c].text() for c in (3, 4)] == ["not validated", "0.91 (0.80-0.99)"]

@@ -139,7 +139,8 @@ def _card(config: TrainConfig, task: Task, name, version, intended_use, calibrat
         "augmentation": _augmentation(config, task), "loss": _loss(config, task),
         "sampling": "class-balanced (by each image's rarest finding)" if config.balanced else "every image once per epoch",
         "calibration": f"{calibration_images} training images, spread over every training patient",
-        "thresholds": ("per finding, Youden's J on the patient-wise validation split (0.5 where it holds no positive)"
+        "thresholds": ("per finding, Youden's J on the patient-wise validation split (95% specificity "
+                       "on its negatives where it holds no positive)"
                        if task.name == "classification" else "0.5"),
     }
     return ModelCard(

@@ -44,16 +44,19 @@ def auroc_ci(scores: np.ndarray, labels: np.ndarray, groups: Sequence[str], resa
     return float(low), float(high)
 
 
-def youden_thresholds(probabilities: np.ndarray, labels: np.ndarray) -> tuple[float, ...]:
-    """Per class, the threshold maximising sensitivity + specificity - 1 (0.5 where a class lacks positives or negatives)."""
+def youden_thresholds(probabilities: np.ndarray, labels: np.ndarray, specificity: float = 0.95) -> tuple[float, ...]:
+    """Per class, the threshold maximising sensitivity + specificity - 1; where a class has no positives, the one
+    that keeps ``specificity`` of its negatives below it; 0.5 where it has no negatives."""
     thresholds = []
     for scores, truth in zip(probabilities.T, labels.T.astype(bool)):
-        if truth.all() or not truth.any():
+        if truth.all():
             thresholds.append(0.5)
-            continue
-        candidates = np.unique(scores)
-        youden = [(scores[truth] >= t).mean() + (scores[~truth] < t).mean() - 1 for t in candidates]
-        thresholds.append(float(candidates[int(np.argmax(youden))]))
+        elif not truth.any():
+            thresholds.append(float(np.quantile(scores, specificity)))
+        else:
+            candidates = np.unique(scores)
+            youden = [(scores[truth] >= t).mean() + (scores[~truth] < t).mean() - 1 for t in candidates]
+            thresholds.append(float(candidates[int(np.argmax(youden))]))
     return tuple(thresholds)
 
 

@@ -74,6 +74,13 @@ class Classification:
     def evidence_for(self, index: int) -> FindingEvidence | None:
         return self.evidence[index] if index < len(self.evidence) else None
 
+    def call(self, index: int) -> str:
+        """The model's call on a finding: only a validated finding is called positive or below threshold."""
+        evidence = self.evidence_for(index)
+        if evidence is None or not evidence.validated:
+            return "not validated"
+        return "positive" if self.probabilities[index] >= self.thresholds[index] else "below threshold"
+
     @property
     def positive(self) -> np.ndarray:
         return self.probabilities >= np.asarray(self.thresholds)

@@ -153,11 +153,7 @@ def _findings_table(study: Study) -> str:
     rows = []
     for label, probability in result.ranked():
         index = result.labels.index(label)
-        evidence = result.evidence_for(index)
-        if evidence is not None and evidence.validated:
-            model = "positive" if probability >= result.thresholds[index] else ""
-        else:
-            model = "not validated"
+        evidence, model = result.evidence_for(index), result.call(index)
         held_out = "not recorded" if evidence is None else evidence.describe()
         rows.append(f"<tr><td>{escape(label)}</td><td>{probability:.3f}</td><td>{result.thresholds[index]:.3f}</td><td>{model}</td>"
                     f"<td>{escape(held_out)}</td><td><b>{escape(review.decisions.get(index, 'not reviewed'))}</b></td>"

@@ -87,11 +87,7 @@ class FindingsPanel(QWidget):
         evidence = result.evidence_for(index)
         validated = evidence is not None and evidence.validated
         decision = self.study.finding_review.decisions.get(index)
-        if validated:
-            call = "positive" if probability >= result.thresholds[index] else ""
-        else:
-            call = "not validated"
-        cells = [result.labels[index], f"{probability:.3f}", f"{result.thresholds[index]:.3f}", call,
+        cells = [result.labels[index], f"{probability:.3f}", f"{result.thresholds[index]:.3f}", result.call(index),
                  "not recorded" if evidence is None else evidence.describe(), decision or ""]
         tip = _evidence_tip(evidence)
         for column, text in enumerate(cells):

@@ -200,3 +200,17 @@ def test_a_finding_is_validated_only_on_enough_positives_and_a_ci_above_chance()
     metrics = {"full": {"int8": {"per_class": {"Mass": {"auroc": 0.7, "auroc_ci": [0.55, 0.8], "positives": 11}}}}}
     assert finding_evidence(metrics, ("Mass", "Hernia")) == (FindingEvidence(0.7, 0.55, 0.8, 11), None)
     assert finding_evidence({}, ("Mass",)) == (None,)
+
+
+def test_the_mean_auroc_has_a_patient_bootstrap_ci_around_it():
+    from training.metrics import classification_metrics
+
+    rng = np.random.default_rng(3)
+    labels = rng.random((120, 3)) < 0.3
+    labels[:, 2] = False  # not measurable: left out of the mean, as in the point estimate
+    probabilities = np.clip(rng.random((120, 3)) + 0.4 * labels, 0, 1)
+    groups = [str(i // 3) for i in range(120)]
+    metrics = classification_metrics(probabilities, labels, ("a", "b", "c"), groups=groups)
+    low, high = metrics["mean_auroc_ci"]
+    assert low < metrics["mean_auroc"] < high and 0.5 < low and high - low < 0.3
+    assert "mean_auroc_ci" not in classification_metrics(probabilities, labels, ("a", "b", "c"))

@@ -30,15 +30,38 @@ def auroc_ci(scores: np.ndarray, labels: np.ndarray, groups: Sequence[str], resa
     """95% percentile CI of the AUROC by resampling patients (a patient's images stay together); NaN when
     fewer than half of the resamples hold both classes."""
     labels = labels.astype(bool)
+
+    def statistic(rows: np.ndarray) -> float:
+        return auroc(scores[rows], labels[rows]) if labels[rows].any() and not labels[rows].all() else float("nan")
+
+    return patient_bootstrap(statistic, groups, resamples, seed)
+
+
+def mean_auroc_ci(probabilities: np.ndarray, labels: np.ndarray, groups: Sequence[str],
+                  resamples: int = BOOTSTRAP_RESAMPLES, seed: int = 0) -> tuple[float, float]:
+    """95% CI of the mean AUROC over the classes that the held-out set can measure (patient bootstrap; each
+    resample averages the classes it still holds both positives and negatives of)."""
+    labels = labels.astype(bool)
+    measurable = [i for i in range(labels.shape[1]) if labels[:, i].any() and not labels[:, i].all()]
+
+    def statistic(rows: np.ndarray) -> float:
+        values = [auroc(probabilities[rows, i], labels[rows, i]) for i in measurable]
+        defined = [v for v in values if not np.isnan(v)]
+        return float(np.mean(defined)) if defined else float("nan")
+
+    return patient_bootstrap(statistic, groups, resamples, seed)
+
+
+def patient_bootstrap(statistic, groups: Sequence[str], resamples: int, seed: int) -> tuple[float, float]:
+    """2.5 and 97.5 percentiles of ``statistic(rows)`` over resamples of whole patients; NaN when it is
+    undefined (NaN) on half of the resamples or more."""
     patients = sorted(set(groups))
     rows = [np.flatnonzero(np.asarray(groups) == p) for p in patients]
     rng = np.random.default_rng(seed)
-    values = []
-    for _ in range(resamples):
-        chosen = np.concatenate([rows[i] for i in rng.integers(0, len(patients), len(patients))])
-        if labels[chosen].any() and not labels[chosen].all():
-            values.append(auroc(scores[chosen], labels[chosen]))
-    if len(values) < resamples / 2:
+    values = [statistic(np.concatenate([rows[i] for i in rng.integers(0, len(patients), len(patients))]))
+              for _ in range(resamples)]
+    values = [v for v in values if not np.isnan(v)]
+    if len(values) <= resamples / 2:
         return float("nan"), float("nan")
     low, high = np.percentile(values, [2.5, 97.5])
     return float(low), float(high)
@@ -68,8 +91,10 @@ def classification_metrics(probabilities: np.ndarray, labels: np.ndarray, names:
     per_class = {name: _class_metrics(probabilities[:, i], labels[:, i].astype(bool), thresholds[i], groups)
                  for i, name in enumerate(names)}
     defined = [m["auroc"] for m in per_class.values() if not np.isnan(m["auroc"])]
+    confidence = {} if groups is None else {"mean_auroc_ci": list(mean_auroc_ci(probabilities, labels, groups))}
     return {
         "mean_auroc": float(np.mean(defined)) if defined else float("nan"),
+        **confidence,
         "mean_accuracy": float(np.mean([m["accuracy"] for m in per_class.values()])),
         "validated_findings": [name for name, m in per_class.items() if m.get("validated")],
         "images": int(len(labels)),

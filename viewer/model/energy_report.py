@@ -116,7 +116,10 @@ def _per_class_table(card: ModelCard) -> str:
             f"<font color='#888'>not validated{': ' + escape(found.reason) if found else ''}</font>")
         rows.append(f"<tr><td>{escape(name)}</td><td>{escape(found.describe() if found else _number(m['auroc']))}</td>"
                     f"<td>{m['positives']}</td><td>{verdict}</td></tr>")
-    return ("<p><b>Held-out AUROC per finding (int8, 95% CI by patient bootstrap)</b></p>"
+    evaluation = card.metrics["full"]["int8"]
+    low, high = evaluation.get("mean_auroc_ci", (float("nan"), float("nan")))
+    mean = _number(evaluation.get("mean_auroc", float("nan"))) + ("" if low != low else f" (95% CI {low:.3f}-{high:.3f})")
+    return (f"<p><b>Held-out AUROC per finding (int8, 95% CI by patient bootstrap)</b>; mean {escape(mean)}</p>"
             "<table border='1' cellspacing='0' cellpadding='2'>"
             f"<tr><th>Finding</th><th>AUROC (95% CI)</th><th>positives</th><th>verdict</th></tr>{''.join(rows)}</table>")
 

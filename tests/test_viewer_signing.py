@@ -87,3 +87,18 @@ def test_the_model_card_shows_leave_one_patient_out_per_patient_and_mean(cls_bun
     assert "<tr><td>liver_1</td><td>0.710</td><td>0.700</td><td>0.640</td></tr>" in html
     assert "<td>0.810 ± 0.141</td><td>0.802 ± 0.141</td><td>0.760 ± 0.141</td>" in html
     assert "over 2 patients" in html and "leave one patient out:" not in html
+
+
+def test_the_model_card_states_the_input_geometry_post_processing_and_the_dice_before_it(cls_bundle):
+    from engine.runtime.card import InputContract
+    from viewer.model.energy_report import card_html
+
+    before = {"before_postprocessing": {"mean_dice_per_volume": 0.773}}
+    card = replace(cls_bundle.card, task="segmentation", labels=("background", "liver"), thresholds=(0.5, 0.5),
+                   input=InputContract("CT", (256, 256), "hu_window", window=(-160.0, 240.0), pixel_spacing_mm=1.6),
+                   postprocessing=("largest_component_3d", "fill_holes_2d"),
+                   metrics={"full": {"fp32": before, "int8": {"before_postprocessing": {"mean_dice_per_volume": 0.771}}}})
+    html = card_html(card, cls_bundle.identity)
+    assert "input: slices resampled to 1.6 mm pixels (409.6 mm field)" in html
+    assert "post-processing: largest 3D connected component kept, then holes filled slice by slice" in html
+    assert "held-out Dice before post-processing: 0.773 fp32, 0.771 int8" in html

@@ -66,6 +66,7 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
                      "you open one of them</li>")
     headline = {k: v for k, v in card.metrics.items() if k not in ("full", "leave_one_patient_out")}
     metrics = "".join(f"<li>{escape(k.replace('_', ' '))}: {escape(_number(v))}</li>" for k, v in headline.items()) or "<li>none recorded</li>"
+    metrics += _postprocessing_items(card)
     return (
         f"<h3>{escape(card.name)} {escape(card.version)}</h3>{use}"
         f"<p>{escape(card.architecture)}, {escape(card.task)}, input {card.input.size[1]}x{card.input.size[0]} "
@@ -74,6 +75,26 @@ def card_html(card: ModelCard, identity: dict[str, str]) -> str:
         f"<p><small>Signed by {escape(identity.get('signed_by', 'nobody (unsigned)'))}<br>"
         f"SHA-256 {escape(identity.get('sha256', '')[:16])}...</small></p>"
     )
+
+
+POSTPROCESSING_WORDS = {"largest_component_3d": "largest 3D connected component kept",
+                        "fill_holes_2d": "holes filled slice by slice"}
+
+
+def _postprocessing_items(card: ModelCard) -> str:
+    """The input geometry, the post-processing the engine applies, and the held-out Dice before it."""
+    items = ""
+    if card.input.pixel_spacing_mm:
+        field = card.input.pixel_spacing_mm * card.input.size[1]
+        items += f"<li>input: slices resampled to {card.input.pixel_spacing_mm:g} mm pixels ({field:g} mm field)</li>"
+    if card.postprocessing:
+        steps = ", then ".join(POSTPROCESSING_WORDS.get(step, step) for step in card.postprocessing)
+        items += f"<li>post-processing: {escape(steps)}</li>"
+        before = {p: card.metrics.get("full", {}).get(p, {}).get("before_postprocessing", {}) for p in ("fp32", "int8")}
+        if all("mean_dice_per_volume" in b for b in before.values()):
+            items += (f"<li>held-out Dice before post-processing: {before['fp32']['mean_dice_per_volume']:.3f} fp32, "
+                      f"{before['int8']['mean_dice_per_volume']:.3f} int8</li>")
+    return items
 
 
 def training_study_warning(card: ModelCard, volume) -> str:

@@ -324,6 +324,7 @@ def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
     study.set_classification(result, {"name": card.name, "version": card.version, "sha256": "0" * 64})
     html = build_report(study, card).html()
     assert "1 of 14 findings are better than chance on held-out patients" in html
+    assert "This study was in the training set of sadnn_cls-test 0.0.0 (as 00000001_000.png)" in html
     assert "0.74 (0.66-0.81)" in html and html.count("not validated") >= 13
     findings = {f["finding"]: f for f in review_data(study)["classification"]["findings"]}
     assert findings["Effusion"]["validated"] and findings["Effusion"]["held_out_auroc_ci"] == [0.66, 0.81]

@@ -82,8 +82,9 @@ def _identity(study: Study, pseudonym: str | None, card: ModelCard | None) -> st
     warning = ""
     if card is not None and "not for clinical use" in card.intended_use.lower():
         warning = f"<p class='warn'><b>{escape(card.intended_use)}</b></p>"
-    if card is not None and training_study_warning(card, volume):
-        warning += f"<p class='warn'><b>{escape(training_study_warning(card, volume))}</b></p>"
+    trained_on = "" if card is None else training_study_warning(card, volume)
+    if trained_on:
+        warning += f"<p class='warn'><b>{escape(trained_on)}</b></p>"
     for task, problems in study.overrides.items():
         warning += (f"<p class='warn'><b>Run outside the model's input contract ({escape(task)}), at the reader's explicit "
                     f"request:</b> {escape('; '.join(problems))}</p>")

@@ -344,9 +344,8 @@ class MainWindow(QMainWindow):
 
     def _show_warnings(self, volume: Volume, bundle=None) -> None:
         """The reader's banner: problems found reading the study, and whether the model was trained on it."""
-        found = list(volume.warnings)
-        if bundle is not None and training_study_warning(bundle.card, volume):
-            found.append(training_study_warning(bundle.card, volume))
+        trained_on = "" if bundle is None else training_study_warning(bundle.card, volume)
+        found = list(volume.warnings) + ([trained_on] if trained_on else [])
         self.banner.setVisible(bool(found))
         self.banner.setText("Check: " + "; ".join(found))
 

@@ -74,6 +74,11 @@ class Classification:
     def evidence_for(self, index: int) -> FindingEvidence | None:
         return self.evidence[index] if index < len(self.evidence) else None
 
+    @property
+    def validated_count(self) -> int:
+        """How many findings held-out data shows to be better than chance."""
+        return sum(1 for evidence in self.evidence if evidence is not None and evidence.validated)
+
     def call(self, index: int) -> str:
         """The model's call on a finding: only a validated finding is called positive or below threshold."""
         evidence = self.evidence_for(index)

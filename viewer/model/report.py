@@ -161,7 +161,7 @@ def _findings_table(study: Study) -> str:
                     f"<td>{escape(review.notes.get(index, ''))}</td></tr>")
     header = ("<tr><th>Finding</th><th>Probability</th><th>Threshold</th><th>Model</th><th>Held-out AUROC (95% CI)</th>"
               "<th>Reviewer</th><th>Note</th></tr>")
-    validated = sum(1 for e in result.evidence if e is not None and e.validated)
+    validated = result.validated_count
     summary = (f"<p>{validated} of {len(result.labels)} findings are better than chance on held-out patients (95% CI "
                "of the AUROC above 0.5, at least 10 positives); the model makes no call on the others (not validated).</p>")
     return f"<h2>Findings</h2>{summary}<table>{header}{''.join(rows)}</table>"

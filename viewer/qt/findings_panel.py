@@ -163,7 +163,7 @@ def validity_text(result, model: dict | None) -> str:
     if result is None:
         return ""
     use = (model or {}).get("intended_use", "")
-    validated = sum(1 for e in result.evidence if e is not None and e.validated)
+    validated = result.validated_count
     if "not for clinical use" in use.lower():
         lead = "<b style='color:#c00'>Demo model: not a diagnostic tool.</b> "
     else:

@@ -166,6 +166,32 @@ def test_a_session_whose_prediction_was_changed_is_refused(study, tmp_path):
         find_session(study, tmp_path)
 
 
+@pytest.mark.parametrize("damage", [
+    lambda state: state["segmentation"].update(study_role=["trained-on-it"]),
+    lambda state: state["segmentation"].update(study_role=7),
+    lambda state: state["segmentation"]["int8"].update(bogus=1),
+    lambda state: state.update(classification={"model": {}, "labels": ["A", "B"], "probabilities": [0.5],
+                                               "thresholds": [0.5, 0.5], "energy": state["segmentation"]["int8"]}),
+    lambda state: state.update(classification={"model": {}, "labels": ["A"], "probabilities": [0.5], "thresholds": [0.5],
+                                               "energy": state["segmentation"]["int8"], "evidence": [{"auroc": "high"}]}),
+])
+def test_a_malformed_saved_prediction_is_refused_and_leaves_the_study_untouched(study, tmp_path, damage):
+    """A prediction written by another version (or by hand) whose digest the session records still cannot crash the
+    viewer: it raises SessionError, and nothing of it reaches the study."""
+    from viewer.model.session import SessionError, _npz, _read_npz, find_session, restore_session, save_prediction, save_session
+
+    save_prediction(study, tmp_path)
+    prediction = next(tmp_path.glob("*.prediction.npz"))
+    state, arrays = _read_npz(prediction)
+    damage(state)
+    prediction.write_bytes(_npz(state, arrays))
+    save_session(study, tmp_path)  # records the digest of the damaged prediction
+    reopened = Study(study.volume)
+    with pytest.raises(SessionError, match="is malformed"):
+        restore_session(reopened, find_session(study, tmp_path), tmp_path)
+    assert reopened.segmentation is None and reopened.classification is None
+
+
 def test_a_truncated_session_is_kept_aside_with_a_clear_message_and_never_overwritten(study, tmp_path):
     from viewer.model.session import SessionError, find_session, save_session
 

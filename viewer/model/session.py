@@ -180,20 +180,31 @@ def _saved(study: Study, path: Path, state: dict, arrays: dict, prediction: Path
 
 
 def restore_session(study: Study, saved: SavedSession, folder: Path | None = None) -> None:
-    """Put the saved prediction, edits, marks and notes back into ``study``."""
+    """Put the saved prediction, edits, marks and notes back into ``study``.
+
+    Everything is read before anything is applied: a malformed file raises SessionError and leaves ``study`` as it was.
+    """
     prediction_path = saved.prediction
     expected = saved.state.get("prediction_sha256")
-    if expected is not None:
-        if not prediction_path.exists() or _sha256(prediction_path) != expected:
-            raise SessionError("the saved model output for this review is missing or was changed; the review cannot be restored")
-        _restore_prediction(study, *_read_npz(prediction_path), saved.edited)
-    if "slice_review" in saved.state and study.review is not None:
-        review = saved.state["slice_review"]
-        study.review = SliceReview(tuple(review["slices"]), _keys_to_int(review["marks"]), _keys_to_int(review["notes"]))
-    findings = saved.state.get("finding_review", {})
-    study.finding_review = FindingReview(_keys_to_int(findings.get("decisions", {})), _keys_to_int(findings.get("notes", {})))
-    study.note = saved.state.get("note", "")
-    study.overrides = dict(saved.state.get("overrides", {}))
+    if expected is not None and (not prediction_path.exists() or _sha256(prediction_path) != expected):
+        raise SessionError("the saved model output for this review is missing or was changed; the review cannot be restored")
+    try:
+        segmentation, classification = _read_prediction(study, *_read_npz(prediction_path)) if expected else (None, None)
+        review = saved.state.get("slice_review")
+        slice_review = None if review is None else SliceReview(tuple(review["slices"]), _keys_to_int(review["marks"]),
+                                                                _keys_to_int(review["notes"]))
+        findings = saved.state.get("finding_review", {})
+        finding_review = FindingReview(_keys_to_int(findings.get("decisions", {})), _keys_to_int(findings.get("notes", {})))
+        note, overrides = str(saved.state.get("note", "")), dict(saved.state.get("overrides", {}))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise SessionError(f"{saved.path.name} is malformed ({type(err).__name__}: {err}); the review cannot be restored") from err
+    if segmentation is not None:
+        study.set_segmentation(segmentation, edited=saved.edited)
+    if classification is not None:
+        study.set_classification(*classification)
+    if slice_review is not None and study.review is not None:
+        study.review = slice_review
+    study.finding_review, study.note, study.overrides = finding_review, note, overrides
     study.review_changed.emit()
 
 
@@ -226,8 +237,10 @@ def _free_name(path: Path, why: str, suffix: str) -> Path:
     return target
 
 
-def _restore_prediction(study: Study, state: dict, arrays: dict, edited: dict[int, np.ndarray]) -> None:
+def _read_prediction(study: Study, state: dict, arrays: dict) -> tuple[SegmentationResult | None, tuple | None]:
+    """The saved segmentation result and (classification, model), each None when the session has none."""
     shape = study.volume.shape
+    segmentation = classification = None
     if "segmentation" in state:
         info = state["segmentation"]
         int8 = Segmentation(_mask(arrays["int8_mask"], shape), _from_uint8(arrays["int8_probabilities"]),
@@ -237,13 +250,18 @@ def _restore_prediction(study: Study, state: dict, arrays: dict, edited: dict[in
             fp32 = Segmentation(_mask(arrays["fp32_mask"], shape), _from_uint8(arrays["fp32_probabilities"]),
                                 EnergyMeasurement(**info["fp32"]))
         role = tuple(info.get("study_role", ("unseen", None)))
-        study.set_segmentation(SegmentationResult(int8, info["model"], fp32, role), edited=edited)
+        if len(role) != 2 or role[0] not in ("training", "held-out", "unseen"):
+            raise ValueError(f"unknown study role {role!r}")
+        segmentation = SegmentationResult(int8, info["model"], fp32, role)
     if "classification" in state:
         info = state["classification"]
         result = Classification(tuple(info["labels"]), np.asarray(info["probabilities"], dtype=np.float32),
                                 tuple(info["thresholds"]), EnergyMeasurement(**info["energy"]),
                                 evidence=tuple(None if e is None else FindingEvidence(**e) for e in info.get("evidence", ())))
-        study.set_classification(result, info["model"])
+        if not len(result.labels) == len(result.probabilities) == len(result.thresholds):
+            raise ValueError("labels, probabilities and thresholds differ in length")
+        classification = (result, info["model"])
+    return segmentation, classification
 
 
 def _npz(state: dict, arrays: dict[str, np.ndarray]) -> bytes:

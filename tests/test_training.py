@@ -200,6 +200,23 @@ def test_quantise_refuses_a_segmenter_below_the_floor_and_records_its_post_proce
     assert set(card.training["studies"]) | set(card.training["held_out_studies"]) == {"liver_0", "liver_1"}
 
 
+def test_a_fixed_point_lopo_reports_the_model_as_trained_beside_its_int8_ptq(msd_demo, tmp_path):
+    out = tmp_path / "lopo"
+    result = engine_train("lopo", "--task", "segmentation", "--data", str(msd_demo), "--architecture", "unet_small",
+                          "--image-size", "64", "--pixel-spacing-mm", "6", "--epochs", "1", "--weight-bits", "4",
+                          "--act-bits", "6", "--quiet", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((out / "lopo.json").read_text())
+    assert "unet_small, W4/A6 fixed-point QAT" in summary["protocol"]
+    for name, row in summary["folds"].items():
+        as_trained = json.loads((out / name / "fixed_point.json").read_text())
+        assert as_trained["model"] == "W4/A6 fixed point, as trained"
+        assert row["dice_fixed_point"] == as_trained["mean_dice_per_volume"]
+        assert row["dice_fixed_point_before_postprocessing"] == as_trained["before_postprocessing"]["mean_dice_per_volume"]
+        assert {"dice_fp32", "dice_int8"} <= set(row)
+    assert "dice_fixed_point" in summary["over_folds"] and "| dice_fixed_point |" in (out / "lopo.md").read_text()
+
+
 def test_calibration_rows_cover_every_patient():
     from training.export import calibration_rows
 

@@ -5,6 +5,9 @@ bundle (fp32 and int8, before and after post-processing), resumable fold by fold
 bundle exists is done. ``folder/lopo.json`` holds every fold and the mean, spread and range over folds,
 ``folder/lopo.md`` the same as a table. ``engine-train quantise --lopo folder/lopo.json`` puts the
 summary into the shipped model's card.
+
+A fixed-point (QAT) run is also evaluated as trained, weights and activations at their bit widths, with the same
+post-processing: the ``dice_fixed_point`` columns, beside the int8 PTQ of its float weights.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.signing import SigningKey
 from training.data_liver import find_cases
 from training.errors import DatasetError
-from training.loop import CONFIG, TrainConfig, train
+from training.loop import CHECKPOINT, CONFIG, TrainConfig, build_model, load_split, make_task, predict, train
 
 SUMMARY, TABLE = "lopo.json", "lopo.md"
 COLUMNS = {  # column: where it is in a fold's evaluation (``card.metrics["full"]``)
@@ -29,6 +32,11 @@ COLUMNS = {  # column: where it is in a fold's evaluation (``card.metrics["full"
     "dice_int8_before_postprocessing": ("int8", "before_postprocessing", "mean_dice_per_volume"),
     "mask_dice_int8_vs_fp32": ("agreement", "mask_dice_int8_vs_fp32"),
 }
+FIXED_POINT_COLUMNS = {
+    "dice_fixed_point": ("mean_dice_per_volume",),
+    "dice_fixed_point_before_postprocessing": ("before_postprocessing", "mean_dice_per_volume"),
+}
+FIXED_POINT = "fixed_point.json"
 
 
 def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | None = None, quiet: bool = False) -> dict:
@@ -47,7 +55,9 @@ def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | N
             resume = (run / CONFIG).is_file()
             train(replace(config, test_cases=[name]), run, resume=resume, quiet=quiet)
             quantise_run(run, bundle, calibration=30, name=f"lopo-{name}", min_held_out=0.0, min_mask_dice=0.0, key=key)
-        folds[name] = _fold_row(json.loads((bundle / "card.json").read_text())["metrics"]["full"])
+        folds[name] = _fold_row(json.loads((bundle / "card.json").read_text())["metrics"]["full"], COLUMNS)
+        if config.weight_bits is not None:
+            folds[name] |= _fold_row(_fixed_point_metrics(run, Path(folder) / name / FIXED_POINT), FIXED_POINT_COLUMNS)
         if not quiet:
             print(f"fold {name}: " + ", ".join(f"{k} {v:.3f}" for k, v in folds[name].items()), flush=True)
     summary = summarise(folds, config)
@@ -56,9 +66,26 @@ def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | N
     return summary
 
 
-def _fold_row(evaluation: dict) -> dict[str, float]:
+def _fixed_point_metrics(run: Path, cache: Path) -> dict:
+    """Held-out metrics of a fixed-point run as trained (its quantisers in place), computed once into ``cache``."""
+    import torch
+
+    from training.export import LIVER_POSTPROCESSING
+
+    if not cache.is_file():
+        config = TrainConfig(**json.loads((run / CONFIG).read_text()))
+        task, model = make_task(config), build_model(config)
+        model.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True)["model"])
+        held_out = load_split(config, task, "test")
+        metrics = task.metrics(predict(model, held_out.inputs, config), held_out, postprocessing=LIVER_POSTPROCESSING)
+        metrics["model"] = f"W{config.weight_bits}/A{config.act_bits} fixed point, as trained"
+        write_atomic(cache, json.dumps(metrics, indent=2, default=float).encode())
+    return json.loads(cache.read_text())
+
+
+def _fold_row(evaluation: dict, columns: dict[str, tuple[str, ...]]) -> dict[str, float]:
     row = {}
-    for column, path in COLUMNS.items():
+    for column, path in columns.items():
         value = evaluation
         for key in path:
             value = value[key]
@@ -69,20 +96,29 @@ def _fold_row(evaluation: dict) -> dict[str, float]:
 def summarise(folds: dict[str, dict[str, float]], config: TrainConfig) -> dict:
     """Every fold, and the mean, standard deviation and range of each column over the folds."""
     over = {}
-    for column in COLUMNS:
+    for column in _columns(folds):
         values = np.array([row[column] for row in folds.values()])
         over[column] = {"mean": float(values.mean()), "std": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
                         "min": float(values.min()), "max": float(values.max())}
+    qat = f", W{config.weight_bits}/A{config.act_bits} fixed-point QAT" if config.weight_bits is not None else ""
     return {"protocol": f"leave-one-patient-out over {len(folds)} patients, each fold trained as the shipped model "
-                        f"({config.architecture}, {config.image_size} px, {config.epochs} epochs); Dice per held-out volume",
+                        f"({config.architecture}{qat}, {config.image_size} px, {config.epochs} epochs); "
+                        "Dice per held-out volume",
             "folds": folds, "over_folds": over}
+
+
+def _columns(folds: dict[str, dict[str, float]]) -> list[str]:
+    """The columns every fold has, in the order of the first."""
+    first = next(iter(folds.values()), {})
+    return [column for column in first if all(column in row for row in folds.values())]
 
 
 def table(summary: dict) -> str:
     """The summary as a Markdown table (one row per held-out patient, then mean ± SD)."""
-    header = "| held-out patient | " + " | ".join(COLUMNS) + " |\n" + "|---" * (len(COLUMNS) + 1) + "|\n"
-    rows = "".join(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in COLUMNS) + " |\n"
+    columns = list(summary["over_folds"])
+    header = "| held-out patient | " + " | ".join(columns) + " |\n" + "|---" * (len(columns) + 1) + "|\n"
+    rows = "".join(f"| {name} | " + " | ".join(f"{row[c]:.3f}" for c in columns) + " |\n"
                    for name, row in summary["folds"].items())
     over = summary["over_folds"]
-    mean = "| mean ± SD | " + " | ".join(f"{over[c]['mean']:.3f} ± {over[c]['std']:.3f}" for c in COLUMNS) + " |\n"
+    mean = "| mean ± SD | " + " | ".join(f"{over[c]['mean']:.3f} ± {over[c]['std']:.3f}" for c in columns) + " |\n"
     return f"{summary['protocol']}\n\n{header}{rows}{mean}"

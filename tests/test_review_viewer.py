@@ -57,6 +57,7 @@ def scene_point(view, row: float, column: float):
 
 def test_marking_slices_by_key_with_notes_and_the_progress_strip(qtbot, window):
     from PySide6.QtCore import Qt
+    from PySide6.QtWidgets import QApplication
 
     open_series(qtbot, window)
     window.segment()
@@ -76,6 +77,10 @@ def test_marking_slices_by_key_with_notes_and_the_progress_strip(qtbot, window):
     qtbot.keyClick(window.review.slice_note, Qt.Key.Key_Return)
     assert study.review.notes[second] == "lesion at the dome?"
     assert study.review.marks[second] == "flagged"  # typing A-Z in the note did not mark anything
+    assert not window.review.slice_note.hasFocus()  # Enter ends the note: the next key is a review key again
+    qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_A)
+    assert study.review.marks[second] == "accepted" and study.review.notes[second] == "lesion at the dome?"
+    qtbot.keyClick(window, Qt.Key.Key_F)
     states = window.strip.states()
     assert states[first] == "accepted" and states[second] == "flagged"
     assert "Reviewed 2 of" in window.review.counts.text()
@@ -127,6 +132,36 @@ def test_brush_eraser_fill_and_undo_redo_update_dice_and_volume_live(qtbot, wind
     assert window.review.tool.radius > radius
 
 
+def test_the_undo_button_follows_a_stroke_and_undo_gives_back_the_slice_verdict(qtbot, window):
+    from PySide6.QtCore import Qt
+
+    open_series(qtbot, window)
+    liver, shifted = with_reference_prediction(window)
+    study, axial = window.study, window.views["axial"]
+    z = 12
+    study.set_cursor(z, 256, 150)
+    qtbot.keyClick(window, Qt.Key.Key_A)
+    assert study.review.marks[z] == "accepted" and not window.review.undo_button.isEnabled()
+    qtbot.keyClick(window, Qt.Key.Key_B)
+    rows, columns = np.nonzero(liver[z] & ~shifted[z])
+    row, column = int(np.median(rows)), int(np.median(columns))
+    axial.box.stroked.emit("start", scene_point(axial, row - 5, column))
+    axial.box.stroked.emit("finish", scene_point(axial, row + 5, column))
+    assert study.review.marks[z] == "edited"
+    assert window.review.undo_button.isEnabled() and not window.review.redo_button.isEnabled()
+    qtbot.mouseClick(window.review.undo_button, Qt.MouseButton.LeftButton)
+    np.testing.assert_array_equal(study.mask, shifted)
+    assert study.review.marks[z] == "accepted"  # the verdict the slice had before the edit
+    assert window.review.redo_button.isEnabled() and not window.review.undo_button.isEnabled()
+    qtbot.mouseClick(window.review.redo_button, Qt.MouseButton.LeftButton)
+    assert study.review.marks[z] == "edited" and study.mask[z, row, column]
+    study.set_cursor(z + 1, 256, 150)  # a slice never marked: undo clears its "edited" again
+    axial.box.clicked.emit(scene_point(axial, row, column))
+    assert study.review.marks[z + 1] == "edited"
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert z + 1 not in study.review.marks and study.review.marks[z] == "edited"
+
+
 def test_finding_decisions_and_notes_on_a_radiograph(qtbot, window):
     from PySide6.QtCore import Qt
 
@@ -142,8 +177,10 @@ def test_finding_decisions_and_notes_on_a_radiograph(qtbot, window):
     window.findings.table.selectRow(1)
     second = study.finding
     qtbot.keyClick(window, Qt.Key.Key_R)
-    window.findings.note.setText("old scar, not active")
-    window.findings.note.editingFinished.emit()
+    qtbot.keyClick(window, Qt.Key.Key_C)
+    qtbot.keyClicks(window.findings.note, "old scar, not active")
+    qtbot.keyClick(window.findings.note, Qt.Key.Key_Return)
+    assert not window.findings.note.hasFocus()  # the next key decides again
     assert study.finding_review.decisions[second] == "rejected"
     assert study.finding_review.notes == {second: "old scar, not active"}
     assert window.findings.table.item(1, DECISION_COLUMN).text() == "rejected"

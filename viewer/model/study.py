@@ -14,7 +14,7 @@ from engine.runtime.inference import Classification, Segmentation
 from engine.runtime.io import Volume
 from engine.runtime.preprocess import resize
 from viewer.model.events import Event
-from viewer.model.mask_editor import MaskEditor, MaskStatistics
+from viewer.model.mask_editor import UNDO_LIMIT, MaskEditor, MaskStatistics
 from viewer.model.review import EDITED, FindingReview, SliceReview, review_range
 from viewer.model.window_level import CT_PRESETS, WindowLevel, initial_window
 
@@ -79,6 +79,7 @@ class Study:
         self.finding: int | None = None
         self.editor: MaskEditor | None = None
         self.review: SliceReview | None = None
+        self._marks_before, self._mark_history, self._mark_future = {}, [], []
         self.finding_review = FindingReview()
         self.note = ""
         self.overrides: dict[str, list[str]] = {}  # task -> contract problems the user chose to run the model despite
@@ -167,6 +168,9 @@ class Study:
             working[z] = mask
         self.editor = MaskEditor(working, self.volume.array, self.volume.voxel_volume_ml)
         self.review = SliceReview(review_range(result.mask))
+        self._marks_before: dict[int, str | None] = {}  # of the slices the open edit marked "edited"
+        self._mark_history: list[tuple[dict, tuple]] = []  # per undo step of the editor: (marks, review slices) before it
+        self._mark_future: list[tuple[dict, tuple]] = []
         self._compare()
         self.review_changed.emit()
 
@@ -184,7 +188,10 @@ class Study:
 
     def end_stroke(self) -> None:
         if self.editor.end_stroke():
+            self._close_step()
+            self.review_changed.emit()  # undo is possible now
             self.saved_state_changed.emit()
+        self._marks_before = {}
 
     def paint(self, row: float, column: float, radius: float, erase: bool = False, depth: int = 0) -> None:
         self._edited(self.editor.paint(self.cursor[0], row, column, radius, not erase, depth))
@@ -194,23 +201,48 @@ class Study:
         self._edited(self.editor.fill_hole(self.cursor[0], row, column))
 
     def undo(self) -> None:
-        self._edited(self.editor.undo() if self.editor else [], mark=False)
+        """Take back the last edit, with the verdicts its slices had before it."""
+        if self.editor is not None:
+            self._edited(self.editor.undo(), history=(self._mark_history, self._mark_future))
 
     def redo(self) -> None:
-        self._edited(self.editor.redo() if self.editor else [], mark=False)
+        if self.editor is not None:
+            self._edited(self.editor.redo(), history=(self._mark_future, self._mark_history))
 
-    def _edited(self, slices: list[int], mark: bool = True) -> None:
+    def _edited(self, slices: list[int], history: tuple[list, list] | None = None) -> None:
         if not slices:
             return
         if self.comparison is not None:
             self.comparison.update(self.editor.mask, self.reference, slices)
-        if mark:
+        if history is None:
             for z in slices:
+                self._marks_before.setdefault(z, self.review.marks.get(z))
                 self.review.mark(z, EDITED)
+            if not self.editor.stroke_open:
+                self._close_step()
+        else:
+            self._swap_marks(*history)
         self.mask_changed.emit(slices)
         self.review_changed.emit()
         if not self.editor.stroke_open:
             self.saved_state_changed.emit()
+
+    def _close_step(self) -> None:
+        """The edit just closed is one undo step: remember the verdicts it replaced."""
+        before = (self._marks_before, self.review.slices)
+        self._mark_history = (self._mark_history + [before])[-UNDO_LIMIT:]
+        self._mark_future.clear()
+        self._marks_before = {}
+
+    def _swap_marks(self, source: list, target: list) -> None:
+        """Put back the verdicts saved with the step being undone (or redone), saving the current ones for the way back."""
+        if not source:
+            return
+        marks, slices = source.pop()
+        target.append(({z: self.review.marks.get(z) for z in marks}, self.review.slices))
+        self.review.slices = slices
+        for z, mark in marks.items():
+            self.review.mark(z, mark)
 
     # review
     def mark_slice(self, mark: str | None) -> None:

@@ -50,6 +50,7 @@ class FindingsPanel(QWidget):
         self.note = QLineEdit()
         self.note.setPlaceholderText("Note on the selected finding (C)")
         self.note.editingFinished.connect(self._save_note)
+        self.note.returnPressed.connect(self.note.clearFocus)  # Enter ends the note: the next key decides again
         buttons = QHBoxLayout()
         for button, decision in ((self.accept_button, ACCEPT), (self.reject_button, REJECT), (self.clear_button, None)):
             button.clicked.connect(lambda _checked=False, decision=decision: self.decide(decision))

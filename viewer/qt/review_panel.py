@@ -58,6 +58,7 @@ class ReviewPanel(QWidget):
         self.study_note.textEdited.connect(lambda _text: self._note_timer.start())
         for editor in (self.slice_note, self.study_note):
             editor.editingFinished.connect(self._save_notes)
+            editor.returnPressed.connect(editor.clearFocus)  # Enter ends the note: the next key reviews again
 
     def _mark_buttons(self) -> QGridLayout:
         grid = QGridLayout()

@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("pytestqt")
 
-from engine.runtime.compare import AGREE, OVER, UNDER  # noqa: E402
+from viewer.model.overlay import COMPARISON_COLOURS, PREDICTION_COLOUR  # noqa: E402
 from tests.conftest import OPERATORS_RAN, data_path  # noqa: E402
 from tests.viewer_support import finish, rendered  # noqa: E402
 
@@ -71,28 +71,37 @@ def test_segmentation_overlay_and_comparison_with_a_reference(qtbot, window):
 
     open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
     assert window.actions["segment"].isEnabled() and not window.actions["classify"].isEnabled()
+    assert window.overlay_legend.isHidden() and window.strip.isHidden()  # no review yet: no strip saying "no liver"
     window.segment(with_fp32=True)
     assert window.runner.busy  # off the UI thread
     finish(qtbot, window)
     study, axial = window.study, window.views["axial"]
     mask = study.segmentation.mask
     assert mask.shape == study.volume.shape and 0 < mask.mean() < 1
+    assert not window.strip.isHidden()
     overlay = rendered(axial)
     assert overlay.shape == (512, 512, 4)
     np.testing.assert_array_equal(overlay[..., 3] > 0, mask[study.cursor[0]].astype(bool))
+    assert (overlay[mask[study.cursor[0]].astype(bool)][:, :3] == PREDICTION_COLOUR).all()
+    assert window.overlay_legend.legend.describe() == "Prediction: liver (int8 model, with your edits)"
+    study.set_style(mode="disagreement")
+    assert window.overlay_legend.legend.describe() == "int8 vs fp32: both, int8 only, fp32 only"
     assert "mL" in window.segmentation.stats.text() and "Dice vs fp32" in window.segmentation.stats.text()
     assert "GMAC" in window.energy.toHtml() or "GMAC" in window.energy.toPlainText()
     window.load_reference(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), label=5)
     assert study.style.mode == "comparison"
     codes = study.comparison.codes[study.cursor[0]]
     overlay = rendered(axial)
-    for code, colour in ((AGREE, (255, 255, 255)), (OVER, (0, 200, 0)), (UNDER, (230, 0, 0))):
+    for code, colour in COMPARISON_COLOURS.items():
         region = codes == code
         if region.any():
             assert (overlay[region][:, :3] == colour).all()
+    assert window.overlay_legend.legend.describe() == ("Mask vs reference: both, over-segmented (mask only), "
+                                                       "under-segmented (reference only)")
     assert "Dice vs reference" in window.segmentation.stats.text()
     qtbot.keyClick(window, Qt.Key.Key_O)
     assert rendered(axial).size == 0 or not rendered(axial)[..., 3].any()
+    assert window.overlay_legend.isHidden()
 
 
 def test_cancel_stops_segmentation_and_keeps_the_window_usable(qtbot, window):
@@ -107,6 +116,7 @@ def test_cancel_stops_segmentation_and_keeps_the_window_usable(qtbot, window):
 
 def test_classify_an_nih_xray_with_saliency_and_the_radiologist_box(qtbot, window):
     import pyqtgraph as pg
+    from PySide6.QtCore import Qt
 
     rows = [r.split(",")[0] for r in data_path("cxr", "BBox_List_2017.csv").read_text().splitlines()[1:]]
     images = data_path("cxr", "nih_64", "images")
@@ -127,9 +137,20 @@ def test_classify_an_nih_xray_with_saliency_and_the_radiologist_box(qtbot, windo
     assert study.finding == int(np.argmax(study.classification.probabilities))
     overlay = rendered(window.views["axial"])
     assert overlay.shape[:2] == study.volume.shape[1:] and overlay[..., 3].any()
+    assert (overlay[..., 3] == 0).mean() > 0.3  # the low end of the map is transparent: the film stays readable
     window.findings.table.selectRow(5)
     assert study.finding == window.findings.table.item(5, 0).data(0x0100)
     assert "training set" not in window.banner.text()  # a study the model never saw
+    name = study.classification.labels[study.finding]
+    assert window.overlay_legend.legend.ramp and name in window.overlay_legend.legend.title
+    assert window.findings.show_map.isEnabled() and window.findings.map_opacity.isEnabled()
+    window.findings.map_opacity.setValue(20)
+    assert study.style.opacity == 0.2 and rendered(window.views["axial"])[..., 3].max() <= round(255 * 0.2 * 1.4)
+    qtbot.keyClick(window, Qt.Key.Key_O)  # O hides the map on a radiograph too
+    assert not rendered(window.views["axial"])[..., 3].any() and window.overlay_legend.isHidden()
+    assert not window.findings.show_map.isChecked()
+    window.findings.show_map.setChecked(True)
+    assert rendered(window.views["axial"])[..., 3].any()
 
 
 def test_findings_show_their_held_out_evidence_and_unvalidated_ones_are_greyed(qtbot, window):

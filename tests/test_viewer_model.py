@@ -8,7 +8,10 @@ import pytest
 from engine.runtime.compare import AGREE, OVER, UNDER
 from engine.runtime.io import Volume
 from viewer.model import planes
-from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba
+from viewer.model.overlay import (
+    COMPARISON_COLOURS, PREDICTION_COLOUR, SALIENCY_FLOOR, comparison_rgba, heatmap_rgba, mask_rgba,
+)
+from viewer.model.review import STRIP_COLOURS
 from viewer.model.study import Study
 from viewer.model.window_level import CT_PRESETS, WindowLevel, initial_window
 
@@ -51,19 +54,26 @@ def test_mask_overlay_fills_translucently_and_outlines_opaquely():
     assert rgba[3, 3, 3] == 102 and rgba[2, 3, 3] == 255 and rgba[5, 5, 3] == 255
 
 
-def test_comparison_overlay_uses_the_paper_colours():
+def test_comparison_overlay_colours_are_not_review_colours():
     codes = np.array([[0, AGREE, OVER, UNDER]], dtype=np.uint8)
     rgba = comparison_rgba(codes, 0.5)
     assert rgba[0, 0].tolist() == [0, 0, 0, 0]
     assert rgba[0, 1, :3].tolist() == [255, 255, 255]
-    assert rgba[0, 2, :3].tolist() == [0, 200, 0]
+    assert rgba[0, 2, :3].tolist() == [0, 220, 255]
     assert rgba[0, 3, :3].tolist() == [230, 0, 0]
+    overlay_colours = {PREDICTION_COLOUR, *COMPARISON_COLOURS.values()}
+    assert not overlay_colours & set(STRIP_COLOURS.values())
+    for colour in overlay_colours:  # not even close: at least 60 apart in some channel from every strip colour
+        assert all(max(abs(a - b) for a, b in zip(colour, strip)) >= 60 for strip in STRIP_COLOURS.values())
 
 
-def test_heatmap_is_transparent_where_saliency_is_lowest():
+def test_heatmap_is_transparent_below_its_floor_and_opaque_at_its_peak():
     values = np.linspace(0, 1, 64).reshape(8, 8)
     rgba = heatmap_rgba(values, 1.0)
-    assert rgba[0, 0, 3] == 0 and rgba[-1, -1, 3] == 255
+    low = values < SALIENCY_FLOOR
+    assert (rgba[low][:, 3] == 0).all() and rgba[-1, -1, 3] == 255
+    assert (np.diff(rgba[..., 3].ravel().astype(int)) >= 0).all()  # alpha rises with saliency
+    assert (heatmap_rgba(values, 0.5)[..., 3] <= 128).all()
 
 
 def test_study_clamps_the_cursor_and_emits_events():

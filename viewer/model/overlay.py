@@ -1,13 +1,26 @@
-"""Overlay pictures (RGBA, uint8) for a displayed plane: a mask, a mask comparison, a heatmap."""
+"""Overlay pictures (RGBA, uint8) for a displayed plane: a mask, a mask comparison, a heatmap; and the legend of each.
+
+Colours are chosen so that no overlay reuses a colour of the review strip (green accepted, orange flagged, blue
+edited): the prediction is yellow; a comparison is white where both agree, cyan where the mask is over the reference
+(the seed paper's green would read as "accepted") and red where it is under.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from engine.runtime.compare import AGREE, OVER, UNDER
 
-# Seed paper Fig. 4: correct white, over-segmented green, under-segmented red.
-COMPARISON_COLOURS = {AGREE: (255, 255, 255), OVER: (0, 200, 0), UNDER: (230, 0, 0)}
+if TYPE_CHECKING:
+    from viewer.model.study import Study
+
+Colour = tuple[int, int, int]
+PREDICTION_COLOUR: Colour = (255, 220, 0)
+COMPARISON_COLOURS = {AGREE: (255, 255, 255), OVER: (0, 220, 255), UNDER: (230, 0, 0)}
+SALIENCY_FLOOR = 0.4  # saliency below this fraction of the map's range is fully transparent
 
 
 def mask_rgba(mask: np.ndarray, colour: tuple[int, int, int], opacity: float, edge: bool = True) -> np.ndarray:
@@ -44,16 +57,16 @@ def region_edges(codes: np.ndarray) -> np.ndarray:
     return differs & (codes > 0)
 
 
-_HEAT_ANCHORS = np.array([
-    [0, 0, 0, 0], [40, 0, 120, 90], [180, 0, 120, 150], [255, 90, 0, 200], [255, 220, 0, 230], [255, 255, 255, 255],
+_HEAT_ANCHORS = np.array([  # position in the map's range, then RGBA
+    [0.0, 0, 0, 0, 0], [SALIENCY_FLOOR, 60, 0, 140, 0], [0.55, 150, 0, 160, 110], [0.7, 235, 40, 60, 170],
+    [0.85, 255, 170, 0, 215], [1.0, 255, 255, 200, 255],
 ], dtype=np.float32)
 
 
 def heat_lut() -> np.ndarray:
-    """256 RGBA colours from transparent black through purple, red and yellow to white."""
-    positions = np.linspace(0, 1, len(_HEAT_ANCHORS))
+    """256 RGBA colours: transparent up to SALIENCY_FLOOR, then purple, red and yellow to near white."""
     levels = np.linspace(0, 1, 256)
-    return np.stack([np.interp(levels, positions, _HEAT_ANCHORS[:, c]) for c in range(4)], axis=1).astype(np.uint8)
+    return np.stack([np.interp(levels, _HEAT_ANCHORS[:, 0], _HEAT_ANCHORS[:, 1 + c]) for c in range(4)], axis=1).astype(np.uint8)
 
 
 def heatmap_rgba(values: np.ndarray, opacity: float) -> np.ndarray:
@@ -63,3 +76,38 @@ def heatmap_rgba(values: np.ndarray, opacity: float) -> np.ndarray:
     rgba = heat_lut()[(scaled * 255).astype(np.uint8)]
     rgba[..., 3] = (rgba[..., 3] * opacity).astype(np.uint8)
     return rgba
+
+
+@dataclass(frozen=True)
+class Legend:
+    """What the colours of the overlay on screen mean: named swatches, or a colour ramp from low to high."""
+
+    title: str
+    swatches: tuple[tuple[Colour, str], ...] = ()
+    ramp: bool = False  # the heat_lut ramp, low to high
+
+    def describe(self) -> str:
+        """The legend as one line of text (for tooltips, reports and tests)."""
+        if self.ramp:
+            return f"{self.title}: transparent below {SALIENCY_FLOOR:.0%} of the map's range, then low to high"
+        return f"{self.title}: " + ", ".join(text for _colour, text in self.swatches)
+
+
+def overlay_legend(study: Study) -> Legend | None:
+    """The legend of the overlay the views draw now (None when they draw none)."""
+    style = study.style
+    if not style.visible:
+        return None
+    if study.saliency_image() is not None:
+        name = study.classification.labels[study.finding]
+        return Legend(f"RISE saliency for {name} (relative to this map)", ramp=True)
+    if study.segmentation is None:
+        return None
+    if style.mode == "comparison" and study.comparison is not None:
+        return Legend("Mask vs reference", ((COMPARISON_COLOURS[AGREE], "both"),
+                                            (COMPARISON_COLOURS[OVER], "over-segmented (mask only)"),
+                                            (COMPARISON_COLOURS[UNDER], "under-segmented (reference only)")))
+    if style.mode == "disagreement" and study.disagreement is not None:
+        return Legend("int8 vs fp32", ((COMPARISON_COLOURS[AGREE], "both"), (COMPARISON_COLOURS[OVER], "int8 only"),
+                                       (COMPARISON_COLOURS[UNDER], "fp32 only")))
+    return Legend("Prediction", ((style.colour, "liver (int8 model, with your edits)"),))

@@ -15,6 +15,7 @@ from engine.runtime.io import Volume
 from engine.runtime.preprocess import resize
 from viewer.model.events import Event
 from viewer.model.mask_editor import UNDO_LIMIT, MaskEditor, MaskStatistics
+from viewer.model.overlay import PREDICTION_COLOUR
 from viewer.model.review import EDITED, FindingReview, SliceReview, review_range
 from viewer.model.window_level import CT_PRESETS, WindowLevel, initial_window
 
@@ -27,7 +28,7 @@ class OverlayStyle:
 
     visible: bool = True
     mode: str = "prediction"
-    colour: tuple[int, int, int] = (255, 150, 0)
+    colour: tuple[int, int, int] = PREDICTION_COLOUR
     opacity: float = 0.35
 
 

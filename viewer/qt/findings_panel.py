@@ -7,8 +7,8 @@ from html import escape
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import (
-    QAbstractItemView, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QCheckBox, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPushButton, QSlider, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from viewer.model.review import ACCEPT, REJECT
@@ -60,7 +60,22 @@ class FindingsPanel(QWidget):
         layout.addWidget(self.table)
         layout.addLayout(buttons)
         layout.addWidget(self.note)
+        layout.addLayout(self._map_controls())
         layout.addWidget(self.status)
+
+    def _map_controls(self) -> QHBoxLayout:
+        """Show / hide the saliency map (O) and its opacity: the film must be readable without it."""
+        self.show_map = QCheckBox("Show saliency map (O)")
+        self.show_map.toggled.connect(lambda on: self.study and self.study.set_style(visible=on))
+        self.map_opacity = QSlider(Qt.Orientation.Horizontal)
+        self.map_opacity.setRange(5, 100)
+        self.map_opacity.setToolTip("Opacity of the saliency map")
+        self.map_opacity.valueChanged.connect(lambda value: self.study and self.study.set_style(opacity=value / 100))
+        row = QHBoxLayout()
+        row.addWidget(self.show_map)
+        row.addWidget(QLabel("Opacity"))
+        row.addWidget(self.map_opacity, 1)
+        return row
 
     def show_study(self, study: Study | None) -> None:
         self.study = study
@@ -80,6 +95,7 @@ class FindingsPanel(QWidget):
         self.table.blockSignals(False)
         for widget in (self.accept_button, self.reject_button, self.clear_button, self.note):
             widget.setEnabled(result is not None and self.study.finding is not None)
+        self._show_map_controls()
         self._show_note()
         self._update_status()
         self.validity.setText(validity_text(result, self.study.classification_model if self.study else None))
@@ -102,6 +118,17 @@ class FindingsPanel(QWidget):
             if column == 0 and index in self.study.finding_review.notes:
                 item.setToolTip(self.study.finding_review.notes[index])
             self.table.setItem(row, column, item)
+
+    def _show_map_controls(self) -> None:
+        study = self.study
+        for widget in (self.show_map, self.map_opacity):
+            widget.setEnabled(study is not None and study.saliency is not None)
+            widget.blockSignals(True)
+        if study is not None:
+            self.show_map.setChecked(study.style.visible)
+            self.map_opacity.setValue(round(study.style.opacity * 100))
+        for widget in (self.show_map, self.map_opacity):
+            widget.blockSignals(False)
 
     def decide(self, decision: str | None) -> None:
         """Accept or reject (None: clear) the selected finding."""

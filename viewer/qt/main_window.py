@@ -31,6 +31,7 @@ from viewer.model.window_level import CT_PRESETS
 from viewer.qt.exporter import Exporter
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
+from viewer.qt.overlay_legend import OverlayLegend
 from viewer.qt.progress_strip import ProgressStrip
 from viewer.qt.session_keeper import SessionKeeper
 from viewer.qt.welcome_dialog import WelcomeDialog
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         self.slice_label = QLabel()
         self.strip = ProgressStrip()
         self.strip.slice_chosen.connect(self._slider_moved)
+        self.overlay_legend = OverlayLegend()
         for widget in (self.slider, self.slice_label, self.strip, self.strip.legend):
             widget.hide()
         self.placeholder = QLabel("Open a CT or a chest X-ray:  Open file (Ctrl+O)  or  Open folder (Ctrl+Shift+O)")
@@ -90,6 +92,8 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.strip)
         below = QHBoxLayout()
         below.addWidget(self.slice_label)
+        below.addSpacing(16)
+        below.addWidget(self.overlay_legend)
         below.addStretch(1)
         below.addWidget(self.strip.legend)
         layout.addLayout(below)
@@ -294,6 +298,7 @@ class MainWindow(QMainWindow):
             panel.show_study(study)
         self.energy.show_html(None)
         self.card.show_html(None)
+        self.overlay_legend.show_legend_of(study)
         self._show_warnings(volume)
         self._cursor_moved()
         self.window_label.setText(study.window.label())  # the new views were drawn with this window
@@ -321,9 +326,15 @@ class MainWindow(QMainWindow):
             view.box.brush_resized.connect(self._resize_brush)
             view.set_tool(self.review.tool)
         self.slider.setRange(0, volume.shape[0] - 1)
-        for widget in (self.slider, self.slice_label, self.strip, self.strip.legend):
+        for widget in (self.slider, self.slice_label):
             widget.setVisible(volume.shape[0] > 1)
+        self._show_strip()
         self._draw_boxes(volume)
+
+    def _show_strip(self) -> None:
+        """The review strip exists once there is a review: before a segmentation it would only say 'no liver'."""
+        for widget in (self.strip, self.strip.legend):
+            widget.setVisible(self.study is not None and self.study.review is not None)
 
     def _draw_boxes(self, volume: Volume) -> None:
         """NIH radiologist boxes for this image, if a BBox_List_2017.csv lies beside it."""
@@ -502,6 +513,7 @@ class MainWindow(QMainWindow):
                 view.refresh_overlay()
 
     def _review_changed(self) -> None:
+        self._show_strip()
         self.review.refresh()
         self.strip.update()
         self.findings.refresh()
@@ -547,6 +559,7 @@ class MainWindow(QMainWindow):
     def _overlay_changed(self) -> None:
         for view in self.views.values():
             view.refresh_overlay()
+        self.overlay_legend.show_legend_of(self.study)
         self.segmentation.refresh()
         self.findings.refresh()
 

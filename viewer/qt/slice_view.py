@@ -150,10 +150,12 @@ class SliceView(pg.GraphicsView):
     def overlay_rgba(self) -> np.ndarray | None:
         """The overlay picture for the current plane, or None when nothing is to be shown."""
         study, style = self.study, self.study.style
+        if not style.visible:
+            return None
         saliency = study.saliency_image()
         if saliency is not None:
             return heatmap_rgba(saliency, min(1.0, style.opacity * 1.4))
-        if not style.visible or study.segmentation is None:
+        if study.segmentation is None:
             return None
         if style.mode == "comparison" and study.comparison is not None:
             return comparison_rgba(self._plane(study.comparison.codes), style.opacity)

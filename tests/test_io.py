@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -264,5 +265,39 @@ def test_a_dicom_seg_reference_lands_on_its_source_slices(ct_series, ct_series_f
     seg.save_as(tmp_path / "liver_seg.dcm")
     labels = read_mask(tmp_path / "liver_seg.dcm", volume)
     np.testing.assert_array_equal(labels == 1, liver)
+    from engine.runtime.io.mask_labels import label_names
+
+    assert label_names(tmp_path / "liver_seg.dcm", [1]).names == {1: "liver"}
     with pytest.raises(InputError, match="is a DICOM CT, not a segmentation"):
         read_mask(sorted(folder.iterdir())[0], volume)
+
+
+def test_reference_labels_are_named_from_the_file_or_a_known_atlas(tmp_path):
+    import nrrd
+    import SimpleITK as sitk
+
+    from engine.runtime.io.mask_labels import label_names
+
+    totalseg = data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz")
+    present = [int(v) for v in np.unique(sitk.GetArrayFromImage(sitk.ReadImage(str(totalseg)))) if v]
+    guessed = label_names(totalseg, present)
+    assert guessed.liver(present) == 5 and guessed.describe(5) == "5: liver" and guessed.describe(117) == "117"
+    assert "TotalSegmentator" in guessed.source and "check" in guessed.source
+    assert label_names(totalseg, [1, 2]).names == {}  # two labels: no atlas is assumed
+
+    task = tmp_path / "Task03_Liver"
+    (task / "labelsTr").mkdir(parents=True)
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 4, 4), np.uint8)), str(task / "labelsTr" / "liver_7.nii.gz"))
+    (task / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "liver", "2": "cancer"}}))
+    msd = label_names(task / "labelsTr" / "liver_7.nii.gz", [1, 2])
+    assert msd.names == {1: "liver", 2: "cancer"} and msd.liver([1, 2]) == 1 and "dataset.json" in msd.source
+    (task / "dataset.json").write_text(json.dumps({"labels": "liver"}))  # malformed: no names, no crash
+    assert label_names(task / "labelsTr" / "liver_7.nii.gz", [1, 2]) == type(msd)()
+
+    slicer = tmp_path / "Segmentation.seg.nrrd"
+    header = {"Segment0_Name": "Tumour", "Segment0_LabelValue": "4", "Segment1_Name": "Liver", "Segment1_LabelValue": "3"}
+    nrrd.write(str(slicer), np.zeros((4, 4, 2), np.uint8), header)
+    named = label_names(slicer, [3, 4])
+    assert named.names == {3: "Liver", 4: "Tumour"} and named.liver([3, 4]) == 3
+    nrrd.write(str(slicer), np.zeros((4, 4, 2), np.uint8), {"Segment0_Name": "Liver", "Segment0_LabelValue": "three"})
+    assert label_names(slicer, [3]).names == {}

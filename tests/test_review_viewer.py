@@ -377,3 +377,25 @@ def test_the_default_export_goes_to_a_new_folder_in_the_apps_exports_folder(qtbo
     finish(qtbot, window)
     assert is_complete(tmp_path / "SaDNN exports" / "review-1"), window.message.text()
     assert window.exporter.folder == str(tmp_path / "SaDNN exports")  # the next export is proposed beside it
+
+
+def test_the_reference_label_picker_names_the_labels_and_preselects_the_liver(qtbot, window):
+    open_series(qtbot, window)
+    with_reference_prediction(window)
+    offered = []
+
+    def choose(title, text, options, current=0):
+        offered.append((title, text, options, current))
+        return current  # the user accepts what is preselected
+
+    window.choose = choose
+    window.load_reference(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"))
+    title, text, options, current = offered[0]
+    assert options[current] == "5: liver" and options[0] == "1: spleen"  # not the first label by default
+    assert "TotalSegmentator" in text and "check" in text
+    assert "(label 5: liver)" in window.message.text()
+    liver = window.study.reference
+    assert liver.sum() > 0 and window.study.comparison is not None
+    window.choose = lambda *args, **kwargs: None  # cancelled: the reference stays as it was
+    window.load_reference(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"))
+    assert window.study.reference is liver

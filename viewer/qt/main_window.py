@@ -18,6 +18,7 @@ from engine.runtime.contract import check_contract
 from engine.runtime.errors import EngineError
 from engine.runtime.signing import PublicKey, trust_key
 from engine.runtime.io import ImageSource, Volume, read_mask
+from engine.runtime.io.mask_labels import label_names
 from engine.runtime.io.masks import labels_present
 from engine.runtime.io.nih import boxes_for
 from viewer import tasks
@@ -446,7 +447,8 @@ class MainWindow(QMainWindow):
             self.load_reference(path)
 
     def load_reference(self, path: str | Path, label: int | None = None) -> None:
-        """A reference mask; with several labels, the user picks which one is the liver."""
+        """A reference mask; with several labels, the user picks which one is the liver (named where the file or a
+        known atlas names them; the liver preselected)."""
         if self.study is None:
             return
         try:
@@ -455,17 +457,20 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot load the reference mask", str(err))
             return
         present = labels_present(labels)
+        names = label_names(path, present)
         if label is None and len(present) > 1:
-            choice, ok = QInputDialog.getItem(self, "Which label is the liver?", "Labels in the mask:",
-                                              [str(v) for v in present], 0, False)
-            if not ok:
+            liver = names.liver(present)
+            where = f" (names from {names.source})" if names.source else " (the file does not name them)"
+            chosen = self.choose("Which label is the liver?", f"Labels in {Path(path).name}{where}:",
+                                 [names.describe(value) for value in present], current=present.index(liver) if liver else 0)
+            if chosen is None:
                 return
-            label = int(choice)
+            label = present[chosen]
         label = label if label is not None else (present[0] if present else 1)
         self.study.set_reference(labels == label)
         if self.study.segmentation is not None:
             self.study.set_style(mode="comparison")
-        self.message.setText(f"Reference mask {Path(path).name} (label {label}) loaded.")
+        self.message.setText(f"Reference mask {Path(path).name} (label {names.describe(label)}) loaded.")
 
     # review
     def _verdict(self, slice_mark: str | None, finding_decision: str | None) -> None:
@@ -526,10 +531,17 @@ class MainWindow(QMainWindow):
         answer = QMessageBox.question(self, title, text, buttons, default)
         return answer == QMessageBox.StandardButton.Yes
 
-    def choose(self, title: str, text: str, options: list[str]) -> int | None:
-        """Pick one of ``options`` (the first is preselected); None when cancelled (tests replace this)."""
-        item, accepted = QInputDialog.getItem(self, title, text, options, 0, False)
-        return options.index(item) if accepted and item in options else None
+    def choose(self, title: str, text: str, options: list[str], current: int = 0) -> int | None:
+        """Pick one of ``options`` (``current`` preselected); None when cancelled (tests replace this)."""
+        dialog = QInputDialog(self)
+        dialog.setWindowTitle(title)
+        dialog.setLabelText(text)
+        dialog.setComboBoxItems(options)
+        dialog.setTextValue(options[current])
+        dialog.setMinimumWidth(max(420, 9 * max(map(len, [text, *options]))))  # no clipped names
+        if dialog.exec() != QInputDialog.DialogCode.Accepted or dialog.textValue() not in options:
+            return None
+        return options.index(dialog.textValue())
 
     # export
     def export_review(self, request=None) -> None:

@@ -301,3 +301,18 @@ def test_reference_labels_are_named_from_the_file_or_a_known_atlas(tmp_path):
     assert named.names == {3: "Liver", 4: "Tumour"} and named.liver([3, 4]) == 3
     nrrd.write(str(slicer), np.zeros((4, 4, 2), np.uint8), {"Segment0_Name": "Liver", "Segment0_LabelValue": "three"})
     assert label_names(slicer, [3]).names == {}
+
+
+def test_instance_numbers_follow_the_slices_through_reorientation():
+    from engine.runtime.io import Volume
+
+    array = np.arange(3 * 2 * 2, dtype=np.float32).reshape(3, 2, 2)
+    feet_first = Volume(array, spacing=(2.0, 1.0, 1.0), direction=np.diag([1.0, 1.0, -1.0]), modality="CT",
+                        instance_numbers=(7, 8, 9), files=("a", "b", "c")).canonical()
+    assert [feet_first.instance_number(z) for z in range(3)] == [9, 8, 7]  # now head-most last
+    np.testing.assert_allclose(feet_first.world(2, 0, 0), [0, 0, 0])  # the first file is the head-most slice
+    assert feet_first.world(0, 1, 1).tolist() == [1.0, 1.0, -4.0]
+    gaps = Volume(np.zeros((4, 2, 2), np.float32), modality="CT", instance_numbers=(1, 2, 3), file_slices=(0, 1, 3))
+    assert [gaps.instance_number(z) for z in range(4)] == [1, 2, None, 3]  # slice 2 was interpolated
+    sagittal = Volume(np.zeros((3, 2, 2), np.float32), modality="CT", instance_numbers=(1, 2, 3), stored_axes=(2, 1, 0))
+    assert sagittal.instance_number(0) is None  # an axial slice of a sagittal series is no file

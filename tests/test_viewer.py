@@ -23,6 +23,7 @@ def open_and_wait(qtbot, window, path) -> None:
 
 
 def test_a_dicom_series_opens_in_three_linked_planes(qtbot, window):
+    import pydicom
     from PySide6.QtCore import Qt
 
     open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
@@ -39,10 +40,22 @@ def test_a_dicom_series_opens_in_three_linked_planes(qtbot, window):
     qtbot.keyClick(window, Qt.Key.Key_PageDown)
     assert study.cursor[0] == 1
     qtbot.keyClick(window, Qt.Key.Key_End)
-    assert study.cursor[0] == 19 and window.slice_label.text() == "Slice 20 / 20"
+    files = [pydicom.dcmread(p, stop_before_pixels=True) for p in data_path("ct", "totalseg_abd_dicom").iterdir()]
+    top = max(files, key=lambda ds: float(ds.ImagePositionPatient[2]))  # canonical z runs to the head
+    assert study.cursor[0] == 19
+    assert window.slice_label.text() == f"Slice 20 / 20 (Im {top.InstanceNumber}), location {float(top.ImagePositionPatient[2]):.1f} mm"
     np.testing.assert_array_equal(axial.image.image, study.volume.array[19])
+    axial.scene().sigMouseMoved.emit(axial.image.mapToScene(100.5, 300.5))  # column 100, row 300 from 0
+    x, y = (float(top.ImagePositionPatient[i]) + float(top.PixelSpacing[1 - i]) * (100, 300)[i] for i in range(2))
+    assert window.probe.text() == (f"Im {top.InstanceNumber}, ({x:.1f}, {y:.1f}, {float(top.ImagePositionPatient[2]):.1f}) "
+                                   f"mm LPS  {study.volume.array[19, 300, 100]:.0f} HU")
+    qtbot.keyClick(window, Qt.Key.Key_Down)  # the pointer stays: the probe follows the new slice
+    assert window.probe.text().startswith(f"Im {study.volume.instance_number(18)},")
+    assert f"{study.volume.array[18, 300, 100]:.0f} HU" in window.probe.text()
     qtbot.keyClick(window, Qt.Key.Key_1)
     assert study.window.label() == "W 150 / L 90" and axial.image.levels.tolist() == [15, 165]
+    open_and_wait(qtbot, window, data_path("cxr", "nih_txv", "00000001_000.png"))
+    assert window.probe.text() == ""  # the CT's value does not stay beside the radiograph
 
 
 def test_wheel_steps_one_slice_per_notch_and_right_drag_changes_the_window(qtbot, window):

@@ -150,10 +150,32 @@ class Study:
             self.set_window(CT_PRESETS[name])
 
     def probe(self, z: int, y: int, x: int) -> str:
-        """The value under the cursor with its unit, for the status bar."""
-        value = float(self.volume.array[z, y, x])
-        unit = " HU" if self.volume.modality == "CT" else ""
-        return f"({x}, {y}, {z})  {value:.0f}{unit}"
+        """The value under the pointer with its unit and where it is: slice numbers as the slice caption gives them,
+        rows and columns from 1, and the patient position in mm (LPS, as DICOM gives it)."""
+        volume = self.volume
+        value = float(volume.array[z, y, x])
+        if volume.modality == "CT":
+            shown = f"{value:.0f} HU"
+        else:
+            shown = f"{value:.4g}"
+        if volume.shape[0] == 1:
+            return f"row {y + 1}, column {x + 1}  {shown}"
+        lps = volume.world(z, y, x)
+        return f"{self.slice_name(z)}, ({lps[0]:.1f}, {lps[1]:.1f}, {lps[2]:.1f}) mm LPS  {shown}"
+
+    def slice_name(self, z: int) -> str:
+        """'Im 45' (the DICOM InstanceNumber) where slice ``z`` is a file, else 'slice 13' (from 1)."""
+        number = self.volume.instance_number(z)
+        return f"Im {number}" if number is not None else f"slice {z + 1}"
+
+    def slice_caption(self, z: int) -> str:
+        """'Slice 13 / 20 (Im 45), location -120.5 mm': position in the stack, the file's number and the slice's
+        location along its normal."""
+        volume = self.volume
+        number = volume.instance_number(z)
+        location = float(np.dot(volume.world(z, 0, 0), np.asarray(volume.direction, dtype=float)[:, 2]))
+        image = f" (Im {number})" if number is not None else ""
+        return f"Slice {z + 1} / {volume.shape[0]}{image}, location {location:.1f} mm"
 
     # results
     def set_style(self, **changes) -> None:

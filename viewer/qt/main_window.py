@@ -300,6 +300,7 @@ class MainWindow(QMainWindow):
         self.energy.show_html(None)
         self.card.show_html(None)
         self.overlay_legend.show_legend_of(study)
+        self.probe.clear()  # the last study's value must not stay beside this one
         self._show_warnings(volume)
         self._cursor_moved()
         self.window_label.setText(study.window.label())  # the new views were drawn with this window
@@ -556,7 +557,7 @@ class MainWindow(QMainWindow):
         self.slider.blockSignals(True)
         self.slider.setValue(z)
         self.slider.blockSignals(False)
-        self.slice_label.setText(f"Slice {z + 1} / {self.study.volume.shape[0]}")
+        self.slice_label.setText(self.study.slice_caption(z))
         for view in self.views.values():
             view.follow_cursor()
         self.segmentation.refresh()

@@ -96,6 +96,7 @@ class SliceView(pg.GraphicsView):
         self.brush_outline.setZValue(30)
         self.brush_outline.hide()
         self.box.addItem(self.brush_outline, ignoreBounds=True)
+        self._last_hover: QPointF | None = None
         self.scene().sigMouseMoved.connect(self._hover)
         self.refresh_image()  # the image must exist before its rectangle in mm can be set
         self._set_geometry()
@@ -109,10 +110,13 @@ class SliceView(pg.GraphicsView):
         self.refresh_crosshair()
 
     def follow_cursor(self) -> None:
-        """After the crosshair moved: redraw the plane only if this view's slice changed."""
+        """After the crosshair moved: redraw the plane only if this view's slice changed (and probe the new slice
+        under a pointer that stayed where it was)."""
         if self.slice_index != self._shown_index:
             self.refresh_image()
             self.refresh_overlay()
+            if self._last_hover is not None:  # the pointer is still over this view (leaving clears it)
+                self._hover(self._last_hover)
         self.refresh_crosshair()
 
     def refresh_image(self) -> None:
@@ -278,10 +282,15 @@ class SliceView(pg.GraphicsView):
             self.study.set_cursor(*voxel)
 
     def _hover(self, scene_pos: QPointF) -> None:
+        self._last_hover = scene_pos
         self._show_brush(scene_pos)
         voxel = self._voxel(scene_pos)
-        if voxel is not None:
-            self.hovered.emit(self.study.probe(*voxel))
+        self.hovered.emit("" if voxel is None else self.study.probe(*voxel))
+
+    def leaveEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        self._last_hover = None
+        self.hovered.emit("")  # a value shown with no pointer over the image would be stale
+        super().leaveEvent(event)
 
     def _drag_window(self, dx: float, dy: float) -> None:
         sensitivity = max(self.study.window.width, 50.0) / 250.0

@@ -325,6 +325,13 @@ def _frame_anatomy(shared) -> dict[str, str]:
     return {"AnatomicRegion": str(region)}
 
 
+def _instance_number(dataset) -> int | None:
+    try:
+        return int(dataset.get("InstanceNumber"))
+    except (TypeError, ValueError):
+        return None
+
+
 def instance_uid(dataset) -> str:
     """The SOP Instance UID, from the file meta when the dataset's own is blank (some exports blank it)."""
     uid = str(dataset.get("SOPInstanceUID", "") or "")
@@ -381,6 +388,7 @@ def _stacked_volume(datasets: list, series: DicomSeries) -> Volume:
         source=str(Path(series.files[0]).parent),
         metadata=_metadata(ordered[0]),
         instance_uids=tuple(instance_uid(ds) for ds in ordered),
+        instance_numbers=tuple(_instance_number(ds) for ds in ordered),
         files=tuple(str(series.files[i]) for i in order),
         resampled=tilted,
         file_slices=grid.file_slices,

@@ -50,6 +50,7 @@ class Volume:
     source: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     instance_uids: tuple[str, ...] = ()
+    instance_numbers: tuple[int | None, ...] = ()  # DICOM InstanceNumber per file, in the order of ``files``
     files: tuple[str, ...] = ()
     resampled: bool = False
     stored_axes: tuple[int, int, int] = (0, 1, 2)
@@ -122,12 +123,14 @@ class Volume:
         direction[:, flips] *= -1
         flipped = {2 - axis for axis in flips}
         frames_reversed = stored_axes[0] in flipped
-        uids, files = (self.instance_uids[::-1], self.files[::-1]) if frames_reversed else (self.instance_uids, self.files)
+        uids, files, numbers = ((self.instance_uids[::-1], self.files[::-1], self.instance_numbers[::-1]) if frames_reversed
+                                else (self.instance_uids, self.files, self.instance_numbers))
         file_slices = tuple(array.shape[stored_axes[0]] - 1 - i for i in self.file_slices[::-1]) if frames_reversed \
             else self.file_slices
         stored_flips = tuple(bool(f) != (a in flipped) for f, a in zip(self.stored_flips, stored_axes[1:]))
         return replace(self, array=np.ascontiguousarray(array), origin=tuple(float(v) for v in origin), direction=direction,
                        spacing=tuple(float(s) for s in spacing_xyz[::-1]), instance_uids=uids, files=files,
+                       instance_numbers=numbers,
                        stored_axes=stored_axes, stored_flips=stored_flips, file_slices=file_slices)
 
     def to_stored(self, array: np.ndarray) -> np.ndarray:
@@ -146,6 +149,19 @@ class Volume:
             placed[list(self.file_slices)] = frames
             frames = placed
         return np.ascontiguousarray(frames.transpose(np.argsort(self.stored_axes)))
+
+    def instance_number(self, z: int) -> int | None:
+        """The DICOM InstanceNumber of axial slice ``z`` where that slice is a file as stored (None where it was
+        interpolated, reformatted from another plane, or the file gives none)."""
+        if not self.instance_numbers or self.stored_axes[0] != 0:
+            return None
+        index = self.file_slices.index(z) if self.file_slices and z in self.file_slices else None if self.file_slices else z
+        return None if index is None or index >= len(self.instance_numbers) else self.instance_numbers[index]
+
+    def world(self, z: float, y: float, x: float) -> np.ndarray:
+        """The patient position (LPS, mm) of voxel (z, y, x), as DICOM's ImagePositionPatient gives it."""
+        offset = np.array([x * self.spacing[2], y * self.spacing[1], z * self.spacing[0]])
+        return np.asarray(self.origin, dtype=float) + np.asarray(self.direction, dtype=float) @ offset
 
     def describe(self) -> str:
         """One line for the status bar: modality, size, spacing (or that the pixel size is unknown)."""

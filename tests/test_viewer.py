@@ -248,3 +248,22 @@ def test_a_folder_with_several_series_asks_which_to_open(qtbot, window, monkeypa
     finish(qtbot, window)
     assert len(offered) >= 3
     assert window.study is not None and window.study.volume.modality == "MR"
+
+
+def test_orientation_letters_stay_in_the_viewport_when_zoomed_and_fit_brings_the_image_back(qtbot, window):
+    open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
+    axial = window.views["axial"]
+    whole = axial.box.viewRect()
+    axial.box.scaleBy((0.2, 0.2))  # zoomed in 5x: the image edges are far outside the viewport
+    axial.box.translateBy((40, 30))
+    assert axial.box.viewRect().width() < whole.width() / 4
+    viewport = axial.rect()
+    assert [label.text() for label in axial.labels] == ["A", "P", "R", "L"]
+    for label in axial.labels:
+        assert label.isVisible() and viewport.contains(label.geometry())
+    top, bottom, left, right = (label.geometry().center() for label in axial.labels)
+    assert top.y() < viewport.height() * 0.1 and bottom.y() > viewport.height() * 0.9
+    assert left.x() < viewport.width() * 0.1 and right.x() > viewport.width() * 0.9
+    window.actions["fit"].trigger()
+    fitted = axial.box.viewRect()
+    assert abs(fitted.width() - whole.width()) < 1 and abs(fitted.center().x() - whole.center().x()) < 1

@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
             ("reference", "Load reference mask...", "Ctrl+R", self.choose_reference),
             ("export", "Export review...", "Ctrl+E", lambda: self.export_review()),
             ("screenshot", "Screenshot...", "Ctrl+Shift+S", lambda: self.save_screenshot()),
+            ("fit", "Fit view", "Ctrl+0", self.fit_views),
         ):
             action = QAction(text, self)
             action.setShortcut(QKeySequence(shortcut))
@@ -625,9 +626,15 @@ class MainWindow(QMainWindow):
         self.actions["reference"].setEnabled(study is not None and not is_xray)
         self.actions["export"].setEnabled(study is not None)
         self.actions["screenshot"].setEnabled(study is not None)
+        self.actions["fit"].setEnabled(study is not None)
         missing = "no {} model installed (" + "; ".join(self.models.problems or ["see resources/models"]) + ")"
         self.actions["segment"].setToolTip("Segment the liver slice by slice (int8)" if seg else missing.format("segmentation"))
         self.actions["classify"].setToolTip("14 chest X-ray findings (int8) and RISE saliency" if cls else missing.format("classification"))
+
+    def fit_views(self) -> None:
+        """Every view back to its whole image (after zooming and panning)."""
+        for view in self.views.values():
+            view.fit()
 
     def _step(self, steps: int) -> None:
         if self.study is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsEllipseItem
+from PySide6.QtWidgets import QGraphicsEllipseItem, QLabel
 
 from viewer.model import planes
 from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba
@@ -238,14 +238,15 @@ class SliceView(pg.GraphicsView):
             self.invalid.setRect(rect)
         self.box.setRange(rect, padding=0.06)
         self.box.disableAutoRange()  # overlays must never re-zoom the view
-        self._place_labels(rect)
 
     def _add_labels(self) -> None:
+        """Orientation letters pinned to the viewport's edges: they stay in sight however the image is zoomed."""
         self.labels = []
-        anchors = ((0.5, 1.0), (0.5, 0.0), (1.0, 0.5), (0.0, 0.5))  # above, below, left of, right of the image
-        for text, anchor in zip(self.letters(), anchors):
-            label = pg.TextItem(text, color=(230, 200, 60), anchor=anchor)
-            self.box.addItem(label, ignoreBounds=True)
+        for text in self.letters():
+            label = QLabel(text, self)
+            label.setStyleSheet("color: rgb(230, 200, 60); background: transparent; font-weight: bold;")
+            label.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+            label.adjustSize()
             self.labels.append(label)
 
     def letters(self) -> tuple[str, str, str, str]:
@@ -256,14 +257,23 @@ class SliceView(pg.GraphicsView):
             return ("", "", "", "")
         return planes.edge_letters(volume.direction, self.view)
 
-    def _place_labels(self, rect: QRectF) -> None:
-        """Orientation letters just outside the image edges."""
+    def _place_labels(self) -> None:
+        """Top, bottom, left and right letters at the middles of the viewport's edges."""
         top, bottom, left, right = self.labels
-        centre = rect.center()
-        top.setPos(centre.x(), 0)
-        bottom.setPos(centre.x(), rect.height())
-        left.setPos(0, centre.y())
-        right.setPos(rect.width(), centre.y())
+        width, height, margin = self.width(), self.height(), 4
+        top.move((width - top.width()) // 2, margin)
+        bottom.move((width - bottom.width()) // 2, height - bottom.height() - margin)
+        left.move(margin, (height - left.height()) // 2)
+        right.move(width - right.width() - margin, (height - right.height()) // 2)
+
+    def resizeEvent(self, event) -> None:  # noqa: N802 - Qt naming
+        super().resizeEvent(event)
+        if hasattr(self, "labels"):  # pyqtgraph resizes once before __init__ has made them
+            self._place_labels()
+
+    def fit(self) -> None:
+        """Zoom and pan back to the whole image."""
+        self.box.setRange(self._rect, padding=0.06)
 
     def _voxel(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
         local = self.image.mapFromScene(scene_pos)

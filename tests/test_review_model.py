@@ -152,6 +152,19 @@ def test_a_dice_on_a_training_study_never_reads_as_held_out(study):
     assert SegmentationResult(study.segmentation.int8, {}).dice_caption == "a study new to the model"
 
 
+def test_the_restore_question_reads_as_one_sentence(study, tmp_path):
+    from viewer.model.session import find_session, save_prediction, save_session
+
+    study.go_to_next_unreviewed(from_start=True)
+    study.mark_slice("flagged")
+    save_prediction(study, tmp_path)
+    save_session(study, tmp_path)
+    question = find_session(study, tmp_path).restore_question()
+    assert question.startswith("This study has a saved review: saved ") and question.endswith(".\n\nRestore it?")
+    assert f"1 of {len(study.review.slices)} slices reviewed (1 flagged, 0 edited)." in question
+    assert "))" not in question
+
+
 def test_a_session_whose_prediction_was_changed_is_refused(study, tmp_path):
     from viewer.model.session import SessionError, find_session, restore_session, save_prediction, save_session
 

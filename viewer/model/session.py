@@ -66,6 +66,10 @@ class SavedSession:
             parts.append(f"{len(decisions)} findings decided")
         return ", ".join(parts)
 
+    def restore_question(self) -> str:
+        """The question asked when this is the study's only saved review."""
+        return f"This study has a saved review: {self.summary()}.\n\nRestore it?"
+
 
 def sessions_folder() -> Path:
     """Where sessions are kept: ``$SADNN_SESSIONS`` or the user's data folder."""

@@ -85,8 +85,7 @@ class SessionKeeper:
 
     def _ask_which(self, reviews: list[session.SavedSession]) -> session.SavedSession | None:
         if len(reviews) == 1 and reviews[0].current:
-            question = f"This study has a saved review ({reviews[0].summary()}). Restore it?"
-            return reviews[0] if self.window.confirm("Restore your review?", question) else None
+            return reviews[0] if self.window.confirm("Restore your review?", reviews[0].restore_question()) else None
         options = [saved.summary() for saved in reviews] + ["Start a new review (the saved ones are kept)"]
         index = self.window.choose("Restore a review?", f"This study has {len(reviews)} saved reviews. Which one?", options)
         return reviews[index] if index is not None and index < len(reviews) else None

@@ -93,21 +93,35 @@ class Legend:
         return f"{self.title}: " + ", ".join(text for _colour, text in self.swatches)
 
 
-def overlay_legend(study: Study) -> Legend | None:
-    """The legend of the overlay the views draw now (None when they draw none)."""
+def overlay_kind(study: Study) -> str | None:
+    """What the views draw over the image now: "saliency", "comparison", "disagreement", "prediction" or None."""
     style = study.style
     if not style.visible:
         return None
-    if study.saliency_image() is not None:
-        name = study.classification.labels[study.finding]
-        return Legend(f"RISE saliency for {name} (relative to this map)", ramp=True)
+    if study.saliency is not None and study.finding is not None:  # what saliency_image() needs, without resizing
+        return "saliency"
     if study.segmentation is None:
         return None
     if style.mode == "comparison" and study.comparison is not None:
+        return "comparison"
+    if style.mode == "disagreement" and study.disagreement is not None:
+        return "disagreement"
+    return "prediction"
+
+
+def overlay_legend(study: Study) -> Legend | None:
+    """The legend of the overlay the views draw now (None when they draw none)."""
+    kind = overlay_kind(study)
+    if kind == "saliency":
+        name = study.classification.labels[study.finding]
+        return Legend(f"RISE saliency for {name} (relative to this map)", ramp=True)
+    if kind == "comparison":
         return Legend("Mask vs reference", ((COMPARISON_COLOURS[AGREE], "both"),
                                             (COMPARISON_COLOURS[OVER], "over-segmented (mask only)"),
                                             (COMPARISON_COLOURS[UNDER], "under-segmented (reference only)")))
-    if style.mode == "disagreement" and study.disagreement is not None:
+    if kind == "disagreement":
         return Legend("int8 vs fp32", ((COMPARISON_COLOURS[AGREE], "both"), (COMPARISON_COLOURS[OVER], "int8 only"),
                                        (COMPARISON_COLOURS[UNDER], "fp32 only")))
-    return Legend("Prediction", ((style.colour, "liver (int8 model, with your edits)"),))
+    if kind == "prediction":
+        return Legend("Prediction", ((study.style.colour, "liver (int8 model, with your edits)"),))
+    return None

@@ -8,7 +8,7 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsEllipseItem, QLabel
 
 from viewer.model import planes
-from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba
+from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba, overlay_kind
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, ToolSettings
 
@@ -154,18 +154,16 @@ class SliceView(pg.GraphicsView):
     def overlay_rgba(self) -> np.ndarray | None:
         """The overlay picture for the current plane, or None when nothing is to be shown."""
         study, style = self.study, self.study.style
-        if not style.visible:
-            return None
-        saliency = study.saliency_image()
-        if saliency is not None:
-            return heatmap_rgba(saliency, min(1.0, style.opacity * 1.4))
-        if study.segmentation is None:
-            return None
-        if style.mode == "comparison" and study.comparison is not None:
+        kind = overlay_kind(study)
+        if kind == "saliency":
+            return heatmap_rgba(study.saliency_image(), min(1.0, style.opacity * 1.4))
+        if kind == "comparison":
             return comparison_rgba(self._plane(study.comparison.codes), style.opacity)
-        if style.mode == "disagreement" and study.disagreement is not None:
+        if kind == "disagreement":
             return comparison_rgba(self._plane(study.disagreement.codes), style.opacity)
-        return mask_rgba(self._plane(study.mask), style.colour, style.opacity)
+        if kind == "prediction":
+            return mask_rgba(self._plane(study.mask), style.colour, style.opacity)
+        return None
 
     # editing (axial view only: a correction is made on the slice being read)
     def set_tool(self, tool: ToolSettings) -> None:

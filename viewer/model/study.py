@@ -80,7 +80,7 @@ class Study:
         self.finding: int | None = None
         self.editor: MaskEditor | None = None
         self.review: SliceReview | None = None
-        self._marks_before, self._mark_history, self._mark_future = {}, [], []
+        self._forget_mark_history()
         self.finding_review = FindingReview()
         self.note = ""
         self.overrides: dict[str, list[str]] = {}  # task -> contract problems the user chose to run the model despite
@@ -191,9 +191,7 @@ class Study:
             working[z] = mask
         self.editor = MaskEditor(working, self.volume.array, self.volume.voxel_volume_ml)
         self.review = SliceReview(review_range(result.mask))
-        self._marks_before: dict[int, str | None] = {}  # of the slices the open edit marked "edited"
-        self._mark_history: list[tuple[dict, tuple]] = []  # per undo step of the editor: (marks, review slices) before it
-        self._mark_future: list[tuple[dict, tuple]] = []
+        self._forget_mark_history()
         self._compare()
         self.review_changed.emit()
 
@@ -249,6 +247,12 @@ class Study:
         self.review_changed.emit()
         if not self.editor.stroke_open:
             self.saved_state_changed.emit()
+
+    def _forget_mark_history(self) -> None:
+        """A new mask to edit: no verdicts to give back yet."""
+        self._marks_before: dict[int, str | None] = {}  # of the slices the open edit marked "edited"
+        self._mark_history: list[tuple[dict, tuple]] = []  # per undo step of the editor: (marks, review slices) before it
+        self._mark_future: list[tuple[dict, tuple]] = []
 
     def _close_step(self) -> None:
         """The edit just closed is one undo step: remember the verdicts it replaced."""

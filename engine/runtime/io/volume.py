@@ -155,8 +155,11 @@ class Volume:
         interpolated, reformatted from another plane, or the file gives none)."""
         if not self.instance_numbers or self.stored_axes[0] != 0:
             return None
-        index = self.file_slices.index(z) if self.file_slices and z in self.file_slices else None if self.file_slices else z
-        return None if index is None or index >= len(self.instance_numbers) else self.instance_numbers[index]
+        if self.file_slices:  # the grid has slices between files: find the file on slice z, if one lies there
+            if z not in self.file_slices:
+                return None
+            z = self.file_slices.index(z)
+        return self.instance_numbers[z] if z < len(self.instance_numbers) else None
 
     def world(self, z: float, y: float, x: float) -> np.ndarray:
         """The patient position (LPS, mm) of voxel (z, y, x), as DICOM's ImagePositionPatient gives it."""

@@ -316,3 +316,26 @@ def test_instance_numbers_follow_the_slices_through_reorientation():
     assert [gaps.instance_number(z) for z in range(4)] == [1, 2, None, 3]  # slice 2 was interpolated
     sagittal = Volume(np.zeros((3, 2, 2), np.float32), modality="CT", instance_numbers=(1, 2, 3), stored_axes=(2, 1, 0))
     assert sagittal.instance_number(0) is None  # an axial slice of a sagittal series is no file
+
+
+def test_a_series_with_a_malformed_or_missing_instance_number_still_opens_and_names_those_slices_by_position(
+        ct_series_folder, tmp_path):
+    import pydicom
+
+    folder = copy_series(ct_series_folder, tmp_path / "series")
+    files = sorted(folder.iterdir())
+    numbers = {}
+    for index, path in enumerate(files):
+        dataset = pydicom.dcmread(path)
+        if index == 0:
+            del dataset.InstanceNumber
+        elif index == 1:
+            dataset[0x00200013] = pydicom.dataelem.RawDataElement(
+                pydicom.tag.Tag(0x00200013), "IS", 4, b"abc ", 0, False, True)  # not a number
+        dataset.save_as(path)
+        numbers[float(dataset.ImagePositionPatient[2])] = None if index < 2 else int(dataset.InstanceNumber)
+    with pytest.warns(UserWarning, match="Invalid value for VR IS"):
+        volume = find_images(folder)[0].load()
+    expected = [numbers[float(volume.world(z, 0, 0)[2])] for z in range(volume.shape[0])]
+    assert [volume.instance_number(z) for z in range(volume.shape[0])] == expected
+    assert expected.count(None) == 2

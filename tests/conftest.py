@@ -32,8 +32,9 @@ def test_signing_key(tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def private_sessions(tmp_path, monkeypatch):
-    """Autosaved reviews go to the test's own folder, never the user's data folder."""
+    """Autosaved reviews (and the viewer's settings) go to the test's own folder, never the user's."""
     monkeypatch.setenv("SADNN_SESSIONS", str(tmp_path / "sessions"))
+    monkeypatch.setenv("SADNN_CONFIG", str(tmp_path / "config"))
     return tmp_path / "sessions"
 
 
@@ -132,6 +133,7 @@ def window(qtbot, models_folder):
     qtbot.addWidget(main)
     main.resize(1200, 800)
     main.show()
+    main.activateWindow()  # as a user's window is: its keys reach the window's actions from the first press
     yield main
     main.runner.cancel()
     main.runner.wait()

@@ -13,10 +13,11 @@ from engine.runtime.compare import MaskComparison, compare_masks
 from engine.runtime.inference import Classification, Segmentation
 from engine.runtime.io import Volume
 from engine.runtime.preprocess import resize
+from viewer.model.confidence import least_confident_unreviewed, slice_confidence
 from viewer.model.events import Event
 from viewer.model.mask_editor import UNDO_LIMIT, MaskEditor, MaskStatistics
 from viewer.model.overlay import PREDICTION_COLOUR
-from viewer.model.review import EDITED, FindingReview, SliceReview, review_range
+from viewer.model.review import ACCEPTED, EDITED, FLAGGED, FindingReview, SliceReview, review_range
 from viewer.model.window_level import CT_PRESETS, WindowLevel, initial_window
 
 OVERLAY_MODES = ("prediction", "comparison", "disagreement")
@@ -30,6 +31,7 @@ class OverlayStyle:
     mode: str = "prediction"
     colour: tuple[int, int, int] = PREDICTION_COLOUR
     opacity: float = 0.35
+    outline: bool = False  # only the edges, so the tissue under the mask stays visible
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class Study:
         self.finding: int | None = None
         self.editor: MaskEditor | None = None
         self.review: SliceReview | None = None
+        self.confidence: np.ndarray | None = None  # per axial slice, from the model's probabilities
+        self.auto_advance = False  # after A or F, go on to the next slice to review
         self._forget_mark_history()
         self.finding_review = FindingReview()
         self.note = ""
@@ -143,8 +147,8 @@ class Study:
         self.window_changed.emit()
 
     def apply_preset(self, name: str) -> None:
-        """A CT preset by name, or "Header" for the window stored in the file."""
-        if name == "Header":
+        """A CT preset by name, or "File" for the window stored in the file."""
+        if name == "File":
             self.set_window(initial_window(self.volume.array, self.volume.modality, self.volume.window))
         else:
             self.set_window(CT_PRESETS[name])
@@ -171,11 +175,14 @@ class Study:
     def slice_caption(self, z: int) -> str:
         """'Slice 13 / 20 (Im 45), location -120.5 mm': position in the stack, the file's number and the slice's
         location along its normal."""
-        volume = self.volume
-        number = volume.instance_number(z)
-        location = float(np.dot(volume.world(z, 0, 0), np.asarray(volume.direction, dtype=float)[:, 2]))
+        number = self.volume.instance_number(z)
         image = f" (Im {number})" if number is not None else ""
-        return f"Slice {z + 1} / {volume.shape[0]}{image}, location {location:.1f} mm"
+        return f"Slice {z + 1} / {self.volume.shape[0]}{image}, location {self.slice_location(z):.1f} mm"
+
+    def slice_location(self, z: int) -> float:
+        """Where axial slice ``z`` lies along its normal, in mm (DICOM's slice location)."""
+        volume = self.volume
+        return float(np.dot(volume.world(z, 0, 0), np.asarray(volume.direction, dtype=float)[:, 2]))
 
     # results
     def set_style(self, **changes) -> None:
@@ -191,6 +198,7 @@ class Study:
             working[z] = mask
         self.editor = MaskEditor(working, self.volume.array, self.volume.voxel_volume_ml)
         self.review = SliceReview(review_range(result.mask))
+        self.confidence = slice_confidence(result.int8.probabilities)
         self._forget_mark_history()
         self._compare()
         self.review_changed.emit()
@@ -273,10 +281,13 @@ class Study:
 
     # review
     def mark_slice(self, mark: str | None) -> None:
-        """Mark the current axial slice accepted / flagged / edited (None clears it)."""
+        """Mark the current axial slice accepted / flagged / edited (None clears it); with ``auto_advance``, an
+        accept or a flag moves on to the next slice to review."""
         if self.review is not None:
             self.review.mark(self.cursor[0], mark)
             self._reviewed()
+            if self.auto_advance and mark in (ACCEPTED, FLAGGED):
+                self.go_to_next_unreviewed()
 
     def set_slice_note(self, text: str, z: int | None = None) -> None:
         """The note of slice ``z`` (default: the current slice)."""
@@ -287,6 +298,15 @@ class Study:
     def go_to_next_unreviewed(self, from_start: bool = False) -> bool:
         """Move to the next slice still to review (or the first one); False when every slice is done."""
         target = None if self.review is None else self.review.next_unreviewed(-1 if from_start else self.cursor[0])
+        if target is not None:
+            self.set_cursor(target, *self.cursor[1:])
+        return target is not None
+
+    def go_to_least_confident(self) -> bool:
+        """Move to the unreviewed slice where the model is least sure; False when every slice is done."""
+        if self.review is None or self.confidence is None:
+            return False
+        target = least_confident_unreviewed(self.review, self.confidence)
         if target is not None:
             self.set_cursor(target, *self.cursor[1:])
         return target is not None

@@ -46,3 +46,13 @@ def initial_window(array: np.ndarray, modality: str, header: tuple[float, float]
     sample = sample[np.isfinite(sample)]  # NaN / infinite voxels are shown apart, never stretch the window
     low, high = np.percentile(sample, [1, 99]) if sample.size else (0.0, 1.0)
     return WindowLevel(max(float(high - low), 1.0), float(low + high) / 2)
+
+
+def preset_name(window: WindowLevel, header: tuple[float, float] | None = None) -> str | None:
+    """The CT preset ``window`` is ("Liver"), "File" for the window stored in the file, else None (adjusted)."""
+    for name, preset in CT_PRESETS.items():
+        if window == preset:
+            return name
+    if header is not None and window == WindowLevel(header[1], header[0]):
+        return "File"
+    return None

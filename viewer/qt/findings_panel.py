@@ -13,6 +13,7 @@ from PySide6.QtWidgets import (
 
 from viewer.model.review import ACCEPT, REJECT
 from viewer.model.study import Study
+from viewer.qt.quiet import quietly
 
 DECISION_COLOURS = {ACCEPT: QColor(40, 170, 70), REJECT: QColor(220, 60, 40)}
 NOT_VALIDATED = QColor(150, 150, 150)
@@ -83,16 +84,15 @@ class FindingsPanel(QWidget):
 
     def refresh(self) -> None:
         result = None if self.study is None else self.study.classification
-        self.table.blockSignals(True)
-        self.table.setRowCount(0)
-        if result is not None:
-            ranked = result.ranked()
-            self.table.setRowCount(len(ranked))
-            for row, (label, probability) in enumerate(ranked):
-                index = result.labels.index(label)
-                self._fill_row(row, index, probability, result)
-            self._select_current()
-        self.table.blockSignals(False)
+        with quietly(self.table):
+            self.table.setRowCount(0)
+            if result is not None:
+                ranked = result.ranked()
+                self.table.setRowCount(len(ranked))
+                for row, (label, probability) in enumerate(ranked):
+                    index = result.labels.index(label)
+                    self._fill_row(row, index, probability, result)
+                self._select_current()
         for widget in (self.accept_button, self.reject_button, self.clear_button, self.note):
             widget.setEnabled(result is not None and self.study.finding is not None)
         self._show_map_controls()
@@ -123,12 +123,10 @@ class FindingsPanel(QWidget):
         study = self.study
         for widget in (self.show_map, self.map_opacity):
             widget.setEnabled(study is not None and study.saliency is not None)
-            widget.blockSignals(True)
         if study is not None:
-            self.show_map.setChecked(study.style.visible)
-            self.map_opacity.setValue(round(study.style.opacity * 100))
-        for widget in (self.show_map, self.map_opacity):
-            widget.blockSignals(False)
+            with quietly(self.show_map, self.map_opacity):
+                self.show_map.setChecked(study.style.visible)
+                self.map_opacity.setValue(round(study.style.opacity * 100))
 
     def decide(self, decision: str | None) -> None:
         """Accept or reject (None: clear) the selected finding."""

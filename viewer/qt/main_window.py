@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from html import escape
 from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QKeySequence, QShortcut
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QGridLayout, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-    QMenu, QPushButton, QSlider, QTabWidget, QToolButton, QVBoxLayout, QWidget,
+    QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QMenu,
+    QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from engine.runtime.contract import check_contract
@@ -24,26 +25,35 @@ from engine.runtime.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, energy_html, training_study_warning
+from viewer.model.measure import ROI, RULER
+from viewer.model.recent import RecentStudies, menu_label
 from viewer.model.session import sessions_folder
 from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, NAVIGATE
-from viewer.model.window_level import CT_PRESETS
+from viewer.model.window_level import preset_name
+from viewer.qt.confidence_strip import ConfidenceStrip
 from viewer.qt.exporter import Exporter
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
+from viewer.qt.menus import PRESET_COMMANDS, build_menu_bar, build_toolbar, make_actions
 from viewer.qt.overlay_legend import OverlayLegend
 from viewer.qt.progress_strip import ProgressStrip
-from viewer.qt.session_keeper import SessionKeeper
-from viewer.qt.welcome_dialog import WelcomeDialog
-from viewer.samples import available_samples, sample
 from viewer.qt.review_panel import ReviewPanel
 from viewer.qt.segmentation_panel import SegmentationPanel
+from viewer.qt.session_keeper import SessionKeeper
+from viewer.qt.shortcut_sheet import ShortcutSheet
 from viewer.qt.slice_view import SliceView
+from viewer.qt.view_grid import LAYOUT_TITLES, ViewGrid
+from viewer.qt.welcome_dialog import WelcomeDialog
 from viewer.qt.worker import TaskRunner
+from viewer.samples import available_samples, sample
+from viewer.welcome import config_folder
+from viewer.qt.quiet import quietly
 
 IMAGE_FILTER = "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 MASK_FILTER = "Masks (*.nii *.nii.gz *.nrrd *.mha *.dcm);;All files (*)"
+CINE_INTERVAL_MS = 100  # 10 slices per second
 
 
 class MainWindow(QMainWindow):
@@ -59,6 +69,9 @@ class MainWindow(QMainWindow):
         self.study: Study | None = None
         self.last_error: str | None = None  # the last message shown by show_error
         self.views: dict[str, SliceView] = {}
+        self.measure: str | None = None  # RULER or ROI while measuring
+        self.recent = RecentStudies(config_folder() / "recent.json")
+        self._opening: Path | None = None  # what the user asked to open, remembered once it opened
         self.runner = TaskRunner(self)
         self._build_panels()
         self._build_status_bar()
@@ -72,31 +85,34 @@ class MainWindow(QMainWindow):
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background:#5a4a00; color:#fff3c0; padding:4px;")
         self.banner.hide()
-        self.grid = QGridLayout()
+        self.view_grid = ViewGrid()
+        self.view_grid.hide()
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.valueChanged.connect(self._slider_moved)
         self.slice_label = QLabel()
         self.strip = ProgressStrip()
         self.strip.slice_chosen.connect(self._slider_moved)
+        self.confidence_strip = ConfidenceStrip()
+        self.confidence_strip.slice_chosen.connect(self._slider_moved)
         self.overlay_legend = OverlayLegend()
-        for widget in (self.slider, self.slice_label, self.strip, self.strip.legend):
+        for widget in (self.slider, self.slice_label, self.strip, self.strip.legend, self.confidence_strip):
             widget.hide()
         self.placeholder = QLabel("Open a CT or a chest X-ray:  Open file (Ctrl+O)  or  Open folder (Ctrl+Shift+O)")
         self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.placeholder.setStyleSheet("color: #666; font-size: 15px;")
-        self.grid.addWidget(self.placeholder, 0, 0)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.addWidget(self.banner)
-        layout.addLayout(self.grid, 1)
+        layout.addWidget(self.placeholder, 1)
+        layout.addWidget(self.view_grid, 1)
         layout.addWidget(self.slider)
         layout.addWidget(self.strip)
+        layout.addWidget(self.confidence_strip)
+        layout.addWidget(self.strip.legend)  # under the strip it explains (two rows: no legend forces the width)
         below = QHBoxLayout()
         below.addWidget(self.slice_label)
-        below.addSpacing(16)
-        below.addWidget(self.overlay_legend)
         below.addStretch(1)
-        below.addWidget(self.strip.legend)
+        below.addWidget(self.overlay_legend)
         layout.addLayout(below)
         self.setCentralWidget(central)
         self.findings, self.segmentation, self.review = FindingsPanel(), SegmentationPanel(), ReviewPanel()
@@ -107,7 +123,7 @@ class MainWindow(QMainWindow):
         for widget, title in ((self.findings, "Findings"), (self.review, "Review"), (self.segmentation, "Segmentation"),
                               (self.energy, "Energy"), (self.card, "Model card")):
             self.tabs.addTab(widget, title)
-        dock = QDockWidget("Results", self)
+        self.results_dock = dock = QDockWidget("Results", self)
         dock.setObjectName("results")
         dock.setWidget(self.tabs)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable)
@@ -130,43 +146,91 @@ class MainWindow(QMainWindow):
         self._set_busy(False)
 
     def _build_actions(self) -> None:
-        toolbar = self.addToolBar("Main")
-        toolbar.setObjectName("main")
-        self.actions = {}
-        for name, text, shortcut, slot in (
-            ("open_file", "Open file...", QKeySequence.StandardKey.Open, self.choose_file),
-            ("open_folder", "Open folder...", "Ctrl+Shift+O", self.choose_folder),
-            ("segment", "Segment liver", "Ctrl+L", lambda: self.segment()),
-            ("compare_fp32", "Segment + check vs fp32", "Ctrl+Shift+L", lambda: self.segment(with_fp32=True)),
-            ("classify", "Classify", "Ctrl+K", self.classify),
-            ("reference", "Load reference mask...", "Ctrl+R", self.choose_reference),
-            ("export", "Export review...", "Ctrl+E", lambda: self.export_review()),
-            ("screenshot", "Screenshot...", "Ctrl+Shift+S", lambda: self.save_screenshot()),
-            ("fit", "Fit view", "Ctrl+0", self.fit_views),
-        ):
-            action = QAction(text, self)
-            action.setShortcut(QKeySequence(shortcut))
-            action.triggered.connect(slot)
-            toolbar.addAction(action)
-            self.actions[name] = action
-        self._add_sample_menu(toolbar)
-        self._add_key_shortcuts()
+        """Every command as an action with its keys (viewer.model.shortcuts), in menus and a short toolbar."""
+        step, preset = (lambda n: lambda: self._step(n)), (lambda name: lambda: self._preset(name))
+        tool = lambda name: lambda: self.review.set_tool(tool=name)  # noqa: E731
+        slots = {
+            "open_file": self.choose_file, "open_folder": self.choose_folder, "export": lambda: self.export_review(),
+            "screenshot": lambda: self.save_screenshot(), "quit": self.close,
+            "segment": lambda: self.segment(), "compare_fp32": lambda: self.segment(with_fp32=True),
+            "classify": self.classify, "reference": self.choose_reference,
+            "next_slice": step(1), "previous_slice": step(-1), "ten_up": step(10), "ten_down": step(-10),
+            "first_slice": lambda: self._jump(0), "last_slice": lambda: self._jump(-1), "cine": self.toggle_cine,
+            "fit": self.fit_views, "maximise": self.maximise_view, "results_panel": self.toggle_results_panel,
+            "full_screen": self.toggle_full_screen, "overlay": self._toggle_overlay, "outline": self._toggle_outline,
+            **{command: preset(name) for command, name in PRESET_COMMANDS.items()},
+            "accept": lambda: self._verdict(ACCEPTED, ACCEPT), "flag": lambda: self._verdict(FLAGGED, None),
+            "edited": lambda: self._verdict(EDITED, None), "reject": lambda: self._verdict(None, REJECT),
+            "next_unreviewed": self._next_unreviewed, "least_confident": self.next_least_confident,
+            "note": self._focus_note, "auto_advance": self._toggle_auto_advance,
+            "navigate": tool(NAVIGATE), "brush": tool(BRUSH), "eraser": tool(ERASER), "fill": tool(FILL),
+            "smaller_brush": lambda: self._resize_brush(-1), "larger_brush": lambda: self._resize_brush(1),
+            "undo": self._undo, "redo": self._redo,
+            "ruler": lambda: self.set_measure(RULER), "roi": lambda: self.set_measure(ROI),
+            "clear_measurements": self.clear_measurements, "cancel": self._cancel, "shortcut_sheet": self.show_shortcuts,
+        }
+        self.actions = make_actions(self, slots)
+        self.actions["results_panel"].setChecked(True)
+        self.actions["overlay"].setChecked(True)
+        presets = QMenu("Window presets", self)
+        presets.addActions([self.actions[command] for command in PRESET_COMMANDS])
+        submenus = {"samples": self._sample_menu(), "recent": self._recent_menu(), "layouts": self._layout_menu(),
+                    "models": self._models_menu(), "about": self._about_action()}
+        build_menu_bar(self, self.actions, submenus)
+        self.window_button = build_toolbar(self, self.actions, submenus["samples"], presets)
+        self.cine = QTimer(self, interval=CINE_INTERVAL_MS)
+        self.cine.timeout.connect(self._cine_step)
         self.refresh_actions()
 
-    def _add_sample_menu(self, toolbar) -> None:
+    def _sample_menu(self) -> QMenu:
         """'Open sample' with the real images shipped with the app (see viewer.samples)."""
-        menu = QMenu(self)
+        menu = QMenu("Open sample", self)
         for item in available_samples():
             action = menu.addAction(item.title)
             action.setToolTip(item.credit)
             action.triggered.connect(lambda _checked=False, key=item.key: self.open_sample(key))
+        if not menu.actions():
+            menu.addAction("No samples installed (make samples)").setEnabled(False)
+        return menu
+
+    def _recent_menu(self) -> QMenu:
+        menu = QMenu("Open recent", self)
+        menu.aboutToShow.connect(lambda: self._fill_recent(menu))
+        return menu
+
+    def _fill_recent(self, menu: QMenu) -> None:
+        menu.clear()
+        for path in self.recent.paths():
+            menu.addAction(menu_label(path)).triggered.connect(lambda _checked=False, path=path: self.open_path(path))
+        if not menu.actions():
+            menu.addAction("No recent studies").setEnabled(False)
+            return
         menu.addSeparator()
-        menu.addAction("About this app...").triggered.connect(self.show_welcome)
-        toolbar.insertWidget(toolbar.actions()[2], _menu_button("Open sample", menu))
-        models = QMenu(self)
-        models.addAction("Models and signatures...").triggered.connect(self._show_models)
-        models.addAction("Trust a signing key...").triggered.connect(lambda: self.trust_signing_key())
-        toolbar.addWidget(_menu_button("Models", models))
+        menu.addAction("Clear the list").triggered.connect(self.recent.clear)
+
+    def _layout_menu(self) -> QMenu:
+        menu = QMenu("Layout", self)
+        group = QActionGroup(self)
+        self.layout_actions = {}
+        for name, title in LAYOUT_TITLES.items():
+            action = group.addAction(title)
+            action.setCheckable(True)
+            action.setChecked(name == self.view_grid.layout_name)
+            action.triggered.connect(lambda _checked=False, name=name: self.view_grid.set_layout(name))
+            menu.addAction(action)
+            self.layout_actions[name] = action
+        return menu
+
+    def _models_menu(self) -> QMenu:
+        menu = QMenu("Models", self)
+        menu.addAction("Models and signatures...").triggered.connect(self._show_models)
+        menu.addAction("Trust a signing key...").triggered.connect(lambda: self.trust_signing_key())
+        return menu
+
+    def _about_action(self) -> QAction:
+        action = QAction("About this app...", self)
+        action.triggered.connect(self.show_welcome)
+        return action
 
     def trust_signing_key(self, path: str | Path | None = None) -> None:
         """Add a public key the user chose to the trusted keys (after showing its signer and fingerprint)."""
@@ -206,29 +270,6 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomeDialog(self.open_sample, self)
         self.welcome.open()
 
-    def _add_key_shortcuts(self) -> None:
-        keys = {
-            Qt.Key.Key_Up: lambda: self._step(1), Qt.Key.Key_Down: lambda: self._step(-1),
-            Qt.Key.Key_PageUp: lambda: self._step(10), Qt.Key.Key_PageDown: lambda: self._step(-10),
-            Qt.Key.Key_Home: lambda: self._jump(0), Qt.Key.Key_End: lambda: self._jump(-1),
-            Qt.Key.Key_O: self._toggle_overlay, Qt.Key.Key_0: lambda: self._preset("Header"),
-            Qt.Key.Key_Escape: self.runner.cancel,
-            Qt.Key.Key_A: lambda: self._verdict(ACCEPTED, ACCEPT), Qt.Key.Key_F: lambda: self._verdict(FLAGGED, None),
-            Qt.Key.Key_E: lambda: self._verdict(EDITED, None), Qt.Key.Key_R: lambda: self._verdict(None, REJECT),
-            Qt.Key.Key_N: self._next_unreviewed, Qt.Key.Key_C: self._focus_note,
-            Qt.Key.Key_V: lambda: self.review.set_tool(tool=NAVIGATE), Qt.Key.Key_B: lambda: self.review.set_tool(tool=BRUSH),
-            Qt.Key.Key_X: lambda: self.review.set_tool(tool=ERASER), Qt.Key.Key_G: lambda: self.review.set_tool(tool=FILL),
-            Qt.Key.Key_BracketLeft: lambda: self._resize_brush(-1), Qt.Key.Key_BracketRight: lambda: self._resize_brush(1),
-            "Ctrl+Z": self._undo, "Ctrl+Shift+Z": self._redo, "Ctrl+Y": self._redo,
-        }
-        for number, name in enumerate(CT_PRESETS, start=1):
-            keys[getattr(Qt.Key, f"Key_{number}")] = lambda name=name: self._preset(name)
-        self._shortcuts = []
-        for key, slot in keys.items():
-            shortcut = QShortcut(QKeySequence(key), self)
-            shortcut.activated.connect(slot)
-            self._shortcuts.append(shortcut)
-
     def _connect_runner(self) -> None:
         self.runner.started.connect(lambda name: (self._set_busy(True), self.message.setText(f"{name}...")))
         self.runner.progressed.connect(self._show_progress)
@@ -257,6 +298,7 @@ class MainWindow(QMainWindow):
         if not path.exists():
             self.show_error("Cannot open", f"{path} does not exist")
             return
+        self._opening = path
         self.run_job(f"Scanning {path.name}", tasks.find_sources(path), self._sources_found)
 
     def _sources_found(self, sources: list[ImageSource]) -> None:
@@ -289,14 +331,18 @@ class MainWindow(QMainWindow):
 
     def set_volume(self, volume: Volume) -> None:
         """Show a newly opened image; results of the previous study are dropped."""
+        if self.cine.isActive():
+            self.toggle_cine()
         self.study = study = Study(volume)
+        study.auto_advance = self.actions["auto_advance"].isChecked()
+        study.style = replace(study.style, outline=self.actions["outline"].isChecked())
         study.cursor_changed.connect(self._cursor_moved)
         study.window_changed.connect(self._window_changed)
         study.overlay_changed.connect(self._overlay_changed)
         study.mask_changed.connect(self._mask_changed)
         study.review_changed.connect(self._review_changed)
         self._build_views(volume)
-        for panel in (self.findings, self.segmentation, self.review, self.strip):
+        for panel in (self.findings, self.segmentation, self.review, self.strip, self.confidence_strip):
             panel.show_study(study)
         self.energy.show_html(None)
         self.card.show_html(None)
@@ -305,29 +351,30 @@ class MainWindow(QMainWindow):
         self._show_warnings(volume)
         self._cursor_moved()
         self.window_label.setText(study.window.label())  # the new views were drawn with this window
+        self._show_preset()
+        self.actions["overlay"].setChecked(True)
         self.refresh_actions()
         self.tabs.setCurrentWidget(self.findings if volume.is_radiograph else self.segmentation)
         self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")
+        if self._opening is not None:
+            self.recent.add(self._opening)
+            self._opening = None
         self.sessions.watch(study)
 
     def _build_views(self, volume: Volume) -> None:
         self.placeholder.hide()
-        for view in self.views.values():
-            view.setParent(None)
-            view.deleteLater()
+        self.view_grid.show()
         names = ("axial",) if volume.shape[0] == 1 else ("axial", "coronal", "sagittal")
         self.views = {name: SliceView(self.study, name) for name in names}
-        self.grid.addWidget(self.views["axial"], 0, 0, 2, 1)
-        if len(names) == 3:
-            self.grid.addWidget(self.views["coronal"], 0, 1)
-            self.grid.addWidget(self.views["sagittal"], 1, 1)
-        self.grid.setColumnStretch(0, 3)
-        self.grid.setColumnStretch(1, 2 if len(names) == 3 else 0)
-        for view in self.views.values():
-            view.hovered.connect(self.probe.setText)
+        self.view_grid.set_views(self.views)
+        self._pointer_view = "axial"
+        for name, view in self.views.items():
+            view.hovered.connect(lambda text, name=name: self._hovered(name, text))
             view.problem.connect(self.message.setText)
+            view.maximise_requested.connect(lambda name=name: self.view_grid.toggle_maximise(name))
             view.box.brush_resized.connect(self._resize_brush)
             view.set_tool(self.review.tool)
+            view.set_measure(self.measure)
         self.slider.setRange(0, volume.shape[0] - 1)
         for widget in (self.slider, self.slice_label):
             widget.setVisible(volume.shape[0] > 1)
@@ -336,7 +383,7 @@ class MainWindow(QMainWindow):
 
     def _show_strip(self) -> None:
         """The review strip exists once there is a review: before a segmentation it would only say 'no liver'."""
-        for widget in (self.strip, self.strip.legend):
+        for widget in (self.strip, self.strip.legend, self.confidence_strip):
             widget.setVisible(self.study is not None and self.study.review is not None)
 
     def _draw_boxes(self, volume: Volume) -> None:
@@ -521,8 +568,10 @@ class MainWindow(QMainWindow):
 
     def _review_changed(self) -> None:
         self._show_strip()
+        self.refresh_actions()
         self.review.refresh()
         self.strip.update()
+        self.confidence_strip.update()
         self.findings.refresh()
         self.segmentation.refresh()
 
@@ -555,9 +604,8 @@ class MainWindow(QMainWindow):
     # reactions to the study
     def _cursor_moved(self) -> None:
         z = self.study.cursor[0]
-        self.slider.blockSignals(True)
-        self.slider.setValue(z)
-        self.slider.blockSignals(False)
+        with quietly(self.slider):
+            self.slider.setValue(z)
         self.slice_label.setText(self.study.slice_caption(z))
         for view in self.views.values():
             view.follow_cursor()
@@ -569,6 +617,14 @@ class MainWindow(QMainWindow):
         for view in self.views.values():
             view.refresh_image()
         self.window_label.setText(self.study.window.label())
+        self._show_preset()
+
+    def _show_preset(self) -> None:
+        """The preset the window is now (checked in the menu, named on the toolbar button), or none when adjusted."""
+        name = preset_name(self.study.window, self.study.volume.window)
+        for command, preset in PRESET_COMMANDS.items():
+            self.actions[command].setChecked(preset == name)
+        self.window_button.setText(f"W/L: {name or 'custom'}")
 
     def _overlay_changed(self) -> None:
         for view in self.views.values():
@@ -626,10 +682,88 @@ class MainWindow(QMainWindow):
         self.actions["reference"].setEnabled(study is not None and not is_xray)
         self.actions["export"].setEnabled(study is not None)
         self.actions["screenshot"].setEnabled(study is not None)
-        self.actions["fit"].setEnabled(study is not None)
+        for command in ("fit", "maximise", "ruler", "roi", "clear_measurements", "outline", "overlay"):
+            self.actions[command].setEnabled(study is not None)
+        self.actions["cine"].setEnabled(study is not None and study.volume.shape[0] > 1)
+        for command in ("next_unreviewed", "least_confident", "undo", "redo"):
+            self.actions[command].setEnabled(study is not None and study.review is not None)
         missing = "no {} model installed (" + "; ".join(self.models.problems or ["see resources/models"]) + ")"
         self.actions["segment"].setToolTip("Segment the liver slice by slice (int8)" if seg else missing.format("segmentation"))
         self.actions["classify"].setToolTip("14 chest X-ray findings (int8) and RISE saliency" if cls else missing.format("classification"))
+
+    # reading-room commands
+    def toggle_cine(self) -> None:
+        """Play through the axial slices (looping) or stop."""
+        playing = self.study is not None and self.study.volume.shape[0] > 1 and not self.cine.isActive()
+        self.cine.start() if playing else self.cine.stop()
+        self.actions["cine"].setChecked(playing)
+
+    def _cine_step(self) -> None:
+        if self.study is None:
+            self.toggle_cine()
+            return
+        z = (self.study.cursor[0] + 1) % self.study.volume.shape[0]
+        self.study.set_cursor(z, *self.study.cursor[1:])
+
+    def _cancel(self) -> None:
+        """Esc: cancel the running task, stop cine, put down a measuring tool."""
+        self.runner.cancel()
+        if self.cine.isActive():
+            self.toggle_cine()
+        if self.measure is not None:
+            self.set_measure(None)
+
+    def maximise_view(self) -> None:
+        """The view under the pointer alone, or back to the layout."""
+        if self.views:
+            self.view_grid.toggle_maximise(self._pointer_view)
+
+    def _hovered(self, view: str, text: str) -> None:
+        self.probe.setText(text)
+        if text:
+            self._pointer_view = view
+
+    def toggle_results_panel(self) -> None:
+        self.results_dock.setVisible(not self.results_dock.isVisible())
+        self.actions["results_panel"].setChecked(self.results_dock.isVisible())
+
+    def toggle_full_screen(self) -> None:
+        self.showNormal() if self.isFullScreen() else self.showFullScreen()
+        self.actions["full_screen"].setChecked(self.isFullScreen())
+
+    def set_measure(self, kind: str | None) -> None:
+        """Pick up the ruler or the ROI tool (the same key again, or Esc, puts it down)."""
+        self.measure = None if kind == self.measure else kind
+        for command, tool in (("ruler", RULER), ("roi", ROI)):
+            self.actions[command].setChecked(self.measure == tool)
+        for view in self.views.values():
+            view.set_measure(self.measure)
+        if self.measure is not None:
+            self.message.setText(("Drag across the image to measure a distance" if self.measure == RULER else
+                                  "Drag an ellipse over the region") + "; Esc puts the tool down, Del removes them.")
+
+    def clear_measurements(self) -> None:
+        for view in self.views.values():
+            view.clear_measurements()
+
+    def next_least_confident(self) -> None:
+        study = self.study
+        if study is not None and study.review is not None and not study.go_to_least_confident():
+            self.message.setText("Every slice under review is marked. Export the review with Ctrl+E.")
+
+    def _toggle_auto_advance(self) -> None:
+        on = self.actions["auto_advance"].isChecked()
+        if self.study is not None:
+            self.study.auto_advance = on
+
+    def _toggle_outline(self) -> None:
+        if self.study is not None:
+            self.study.set_style(outline=not self.study.style.outline)
+        self.actions["outline"].setChecked(self.study is not None and self.study.style.outline)
+
+    def show_shortcuts(self) -> None:
+        self.shortcut_sheet = ShortcutSheet(self)
+        self.shortcut_sheet.open()
 
     def fit_views(self) -> None:
         """Every view back to its whole image (after zooming and panning)."""
@@ -656,6 +790,7 @@ class MainWindow(QMainWindow):
     def _toggle_overlay(self) -> None:
         if self.study is not None:
             self.study.set_style(visible=not self.study.style.visible)
+        self.actions["overlay"].setChecked(self.study is None or self.study.style.visible)
 
     def _show_welcome(self) -> None:
         problems = "" if not self.models.problems else "<p>" + "<br>".join(self.models.problems) + "</p>"
@@ -674,14 +809,7 @@ class MainWindow(QMainWindow):
         self.error_box.open()
 
     def closeEvent(self, event) -> None:  # noqa: N802
+        self.cine.stop()
         self.runner.cancel()
         self.runner.wait()
         super().closeEvent(event)
-
-
-def _menu_button(text: str, menu: QMenu) -> QToolButton:
-    button = QToolButton()
-    button.setText(text)
-    button.setMenu(menu)
-    button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-    return button

@@ -7,10 +7,11 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
 
 from viewer.model.review import STRIP_COLOURS, strip_states
+from viewer.model.study import Study
+from viewer.qt.confidence_strip import UNSURE
 
 LEGEND = (("accepted", "accepted"), ("flagged", "flagged"), ("edited", "edited"), ("unreviewed", "to review"),
           ("outside", "no liver predicted"))
-from viewer.model.study import Study
 
 
 class ProgressStrip(QWidget):
@@ -58,5 +59,7 @@ class ProgressStrip(QWidget):
 
 def legend_html() -> str:
     """Coloured squares naming each strip colour."""
-    items = ("<font color='#{:02x}{:02x}{:02x}'>&#9632;</font> {}".format(*STRIP_COLOURS[state], text) for state, text in LEGEND)
+    items = ["<font color='#{:02x}{:02x}{:02x}'>&#9632;</font> {}".format(*STRIP_COLOURS[state], text) for state, text in LEGEND]
+    unsure = "#{:02x}{:02x}{:02x}".format(*UNSURE)
+    items.append(f"&nbsp;&nbsp;<font color='{unsure}'>&#9644;</font> thin strip: brighter where the model is less sure (U)")
     return "&nbsp;&nbsp;".join(items)

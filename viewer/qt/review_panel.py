@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
 from viewer.model.review import ACCEPTED, EDITED, FLAGGED, STRIP_COLOURS
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, MAX_RADIUS, MIN_RADIUS, NAVIGATE, ToolSettings
+from viewer.qt.quiet import quietly
 
 TOOL_LABELS = {NAVIGATE: "Navigate (V)", BRUSH: "Brush (B)", ERASER: "Eraser (X)", FILL: "Fill hole (G)"}
 NOTE_DELAY_MS = 400  # a note is saved this long after the last keystroke
@@ -115,10 +116,9 @@ class ReviewPanel(QWidget):
         self.tool = ToolSettings(**{**self.tool.__dict__, **changes})
         for button in self.tool_buttons.buttons():
             button.setChecked(button.property("tool") == self.tool.tool)
-        for spin, value in ((self.radius, self.tool.radius), (self.depth, self.tool.depth)):
-            spin.blockSignals(True)
-            spin.setValue(value)
-            spin.blockSignals(False)
+        with quietly(self.radius, self.depth):
+            self.radius.setValue(self.tool.radius)
+            self.depth.setValue(self.tool.depth)
         self.tool_changed.emit(self.tool)
 
     def refresh(self) -> None:

@@ -8,6 +8,7 @@ from PySide6.QtWidgets import QCheckBox, QColorDialog, QComboBox, QFormLayout, Q
 from PySide6.QtCore import Qt
 
 from viewer.model.study import OVERLAY_MODES, Study
+from viewer.qt.quiet import quietly
 
 MODE_NAMES = {
     "prediction": "Prediction (int8)",
@@ -23,6 +24,7 @@ class SegmentationPanel(QWidget):
         super().__init__(parent)
         self.study: Study | None = None
         self.visible = QCheckBox("Show overlay (O)")
+        self.outline = QCheckBox("Outline only (Shift+O): the tissue under the mask stays visible")
         self.mode = QComboBox()
         for mode in OVERLAY_MODES:
             self.mode.addItem(MODE_NAMES[mode], mode)
@@ -34,11 +36,13 @@ class SegmentationPanel(QWidget):
         self.stats.setTextFormat(Qt.TextFormat.RichText)
         layout = QFormLayout(self)
         layout.addRow(self.visible)
+        layout.addRow(self.outline)
         layout.addRow("Show", self.mode)
         layout.addRow("Fill colour", self.colour)
         layout.addRow("Opacity", self.opacity)
         layout.addRow(self.stats)
         self.visible.toggled.connect(lambda on: self._write(visible=on))
+        self.outline.toggled.connect(lambda on: self._write(outline=on))
         self.mode.currentIndexChanged.connect(lambda _i: self._write(mode=self.mode.currentData()))
         self.opacity.valueChanged.connect(lambda v: self._write(opacity=v / 100))
         self.colour.clicked.connect(self._pick_colour)
@@ -53,13 +57,11 @@ class SegmentationPanel(QWidget):
         if study is None:
             self.stats.setText("")
             return
-        for widget in (self.visible, self.mode, self.opacity):
-            widget.blockSignals(True)
-        self.visible.setChecked(study.style.visible)
-        self.mode.setCurrentIndex(OVERLAY_MODES.index(study.style.mode))
-        self.opacity.setValue(round(study.style.opacity * 100))
-        for widget in (self.visible, self.mode, self.opacity):
-            widget.blockSignals(False)
+        with quietly(self.visible, self.outline, self.mode, self.opacity):
+            self.visible.setChecked(study.style.visible)
+            self.outline.setChecked(study.style.outline)
+            self.mode.setCurrentIndex(OVERLAY_MODES.index(study.style.mode))
+            self.opacity.setValue(round(study.style.opacity * 100))
         self.stats.setText(statistics_html(study))
 
     def _write(self, **changes) -> None:

@@ -25,6 +25,7 @@ def run_self_test(app, window, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     window.confirm = lambda *_: False  # no saved review is restored: start from scratch
     window.sessions.folder = out / "sessions"  # the test's autosaves stay in OUT, not in the user's folder
+    window.recent.file = out / "recent.json"  # and the samples it opens stay out of the user's recent studies
     started = time.perf_counter()
     try:
         report = {"models": _models(window), "operators": _operators(), "decoders": _decoders(), "ct": _ct(app, window, out),

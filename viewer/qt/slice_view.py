@@ -8,10 +8,15 @@ from PySide6.QtCore import QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QGraphicsEllipseItem, QLabel
 
 from viewer.model import planes
+from viewer.model.measure import ROI, RULER
 from viewer.model.overlay import comparison_rgba, heatmap_rgba, mask_rgba, overlay_kind
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, ToolSettings
+from viewer.model.viewport import corners
+from viewer.qt.measurements import Measurements
+from viewer.qt.viewport_text import ViewportText
 
+FIT_PADDING = 0.06  # around the image when it is fitted to the view
 WHEEL_TICK = 120  # Qt's angle delta of one wheel notch
 NONFINITE_RGBA = (255, 0, 255, 255)  # NaN / infinite voxels: magenta, a colour no grey value can take
 
@@ -28,6 +33,7 @@ class SliceViewBox(pg.ViewBox):
     clicked = Signal(QPointF)
     stroked = Signal(str, QPointF)  # phase ("start", "move", "finish"), scene position
     brush_resized = Signal(int)
+    double_clicked = Signal()
 
     def __init__(self) -> None:
         super().__init__(lockAspect=True, invertY=True, enableMenu=False)
@@ -61,7 +67,7 @@ class SliceViewBox(pg.ViewBox):
     def mouseClickEvent(self, ev):  # noqa: N802
         if ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
-            self.clicked.emit(ev.scenePos())
+            (self.double_clicked.emit() if ev.double() else self.clicked.emit(ev.scenePos()))
 
 
 class SliceView(pg.GraphicsView):
@@ -69,6 +75,7 @@ class SliceView(pg.GraphicsView):
 
     hovered = Signal(str)
     problem = Signal(str)
+    maximise_requested = Signal()
 
     def __init__(self, study: Study, view: str, parent=None):
         super().__init__(parent, background="k")
@@ -89,7 +96,10 @@ class SliceView(pg.GraphicsView):
         self.box.window_dragged.connect(self._drag_window)
         self.box.clicked.connect(self._click)
         self.box.stroked.connect(self._stroke)
+        self.box.double_clicked.connect(self.maximise_requested)
+        self.box.sigRangeChanged.connect(lambda *_: self.annotate())
         self.tool = ToolSettings()
+        self.measure: str | None = None  # RULER or ROI while measuring
         self._last_dab: tuple[float, float] | None = None
         self.brush_outline = QGraphicsEllipseItem()
         self.brush_outline.setPen(pg.mkPen((255, 255, 0), width=1, cosmetic=True))
@@ -98,8 +108,11 @@ class SliceView(pg.GraphicsView):
         self.box.addItem(self.brush_outline, ignoreBounds=True)
         self._last_hover: QPointF | None = None
         self.scene().sigMouseMoved.connect(self._hover)
+        self.text = ViewportText(self)
         self.refresh_image()  # the image must exist before its rectangle in mm can be set
         self._set_geometry()
+        unit = "HU" if study.volume.modality == "CT" else ""
+        self.measurements = Measurements(self.box, lambda: self._plane(study.volume.array), self._pixel, unit)
         self.refresh_overlay()
         self.refresh_crosshair()
 
@@ -118,6 +131,7 @@ class SliceView(pg.GraphicsView):
             if self._last_hover is not None:  # the pointer is still over this view (leaving clears it)
                 self._hover(self._last_hover)
         self.refresh_crosshair()
+        self.annotate()
 
     def refresh_image(self) -> None:
         self._shown_index = self.slice_index
@@ -132,6 +146,9 @@ class SliceView(pg.GraphicsView):
             if hasattr(self, "_rect"):  # not yet on the first draw: _set_geometry sets it
                 self.invalid.setRect(self._rect)
         self.image.setImage(plane, autoLevels=False, levels=(low, high))
+        if hasattr(self, "measurements"):  # not yet on the first draw
+            self.measurements.show_slice(self._shown_index)
+        self.annotate()
 
     def refresh_overlay(self) -> None:
         rgba = self.overlay_rgba()
@@ -155,27 +172,43 @@ class SliceView(pg.GraphicsView):
         """The overlay picture for the current plane, or None when nothing is to be shown."""
         study, style = self.study, self.study.style
         kind = overlay_kind(study)
+        fill = 0.0 if style.outline else style.opacity  # outline only: the edges stay opaque
         if kind == "saliency":
             return heatmap_rgba(study.saliency_image(), min(1.0, style.opacity * 1.4))
         if kind == "comparison":
-            return comparison_rgba(self._plane(study.comparison.codes), style.opacity)
+            return comparison_rgba(self._plane(study.comparison.codes), fill)
         if kind == "disagreement":
-            return comparison_rgba(self._plane(study.disagreement.codes), style.opacity)
+            return comparison_rgba(self._plane(study.disagreement.codes), fill)
         if kind == "prediction":
-            return mask_rgba(self._plane(study.mask), style.colour, style.opacity)
+            return mask_rgba(self._plane(study.mask), style.colour, fill)
         return None
 
     # editing (axial view only: a correction is made on the slice being read)
     def set_tool(self, tool: ToolSettings) -> None:
         self.tool = tool
-        self.box.editing = tool.edits and self.view == "axial"
-        self.brush_outline.setVisible(self.box.editing and tool.tool in (BRUSH, ERASER))
+        self._capture_drags()
+
+    def set_measure(self, kind: str | None) -> None:
+        """RULER or ROI: a left drag measures (instead of panning or editing); None goes back to the tool."""
+        self.measure = kind if kind in (RULER, ROI) else None
+        self._capture_drags()
+
+    def clear_measurements(self) -> None:
+        self.measurements.clear(self.slice_index)
+
+    def _capture_drags(self) -> None:
+        editing = self.tool.edits and self.view == "axial" and self.measure is None
+        self.box.editing = editing or self.measure is not None
+        self.brush_outline.setVisible(editing and self.tool.tool in (BRUSH, ERASER))
 
     def _pixel_at(self, scene_pos: QPointF) -> tuple[float, float]:
         local = self.image.mapFromScene(scene_pos)
         return local.y(), local.x()
 
     def _stroke(self, phase: str, scene_pos: QPointF) -> None:
+        if self.measure is not None:
+            self.measurements.stroke(self.measure, phase, self.slice_index, self.box.mapSceneToView(scene_pos))
+            return
         study = self.study
         if study.editor is None or self.tool.tool not in (BRUSH, ERASER):
             return
@@ -234,7 +267,7 @@ class SliceView(pg.GraphicsView):
         self.image.setRect(rect)
         if self.study.volume.nonfinite:
             self.invalid.setRect(rect)
-        self.box.setRange(rect, padding=0.06)
+        self.box.setRange(rect, padding=FIT_PADDING)
         self.box.disableAutoRange()  # overlays must never re-zoom the view
 
     def _add_labels(self) -> None:
@@ -268,10 +301,30 @@ class SliceView(pg.GraphicsView):
         super().resizeEvent(event)
         if hasattr(self, "labels"):  # pyqtgraph resizes once before __init__ has made them
             self._place_labels()
+        if hasattr(self, "_rect"):
+            self.annotate()
+
+    # annotations
+    @property
+    def zoom(self) -> float:
+        """Screen pixels per mm now, relative to the whole image fitted in the view (1.0)."""
+        (x0, x1), (y0, y1) = self.box.viewRange()
+        width, height = max(self.box.width(), 1.0), max(self.box.height(), 1.0)
+        now = min(width / max(x1 - x0, 1e-9), height / max(y1 - y0, 1e-9))
+        padded = 1 + 2 * FIT_PADDING
+        fitted = min(width / (self._rect.width() * padded), height / (self._rect.height() * padded))
+        return now / fitted
+
+    def annotate(self) -> None:
+        """Rewrite the corner text and the scale bar (slice, window and zoom change them)."""
+        if not hasattr(self, "_rect"):
+            return
+        mm_per_pixel = self.box.viewPixelSize()[0]
+        self.text.show(corners(self.study, self.view, self.zoom), mm_per_pixel)
 
     def fit(self) -> None:
         """Zoom and pan back to the whole image."""
-        self.box.setRange(self._rect, padding=0.06)
+        self.box.setRange(self._rect, padding=FIT_PADDING)
 
     def _voxel(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
         local = self.image.mapFromScene(scene_pos)
@@ -282,6 +335,8 @@ class SliceView(pg.GraphicsView):
         return planes.voxel_at(self.study.volume.shape, self.view, self.slice_index, row, column)
 
     def _click(self, scene_pos: QPointF) -> None:
+        if self.measure is not None:
+            return
         if self.box.editing:
             self._use_tool_at(scene_pos)
             return

@@ -35,6 +35,7 @@ def private_sessions(tmp_path, monkeypatch):
     """Autosaved reviews (and the viewer's settings) go to the test's own folder, never the user's."""
     monkeypatch.setenv("SADNN_SESSIONS", str(tmp_path / "sessions"))
     monkeypatch.setenv("SADNN_CONFIG", str(tmp_path / "config"))
+    monkeypatch.setenv("SADNN_EXPORTS", str(tmp_path / "exports"))
     return tmp_path / "sessions"
 
 

@@ -290,3 +290,44 @@ def test_confidence_strip_least_confident_key_and_auto_advance(qtbot, window):
     z = study.cursor[0]
     qtbot.keyClick(window, Qt.Key.Key_E)  # "edited" is not a verdict that moves on
     assert study.cursor[0] == z
+
+
+def test_the_status_bar_says_a_task_is_done_not_its_last_progress(qtbot, window):
+    from tests.viewer_support import finish
+
+    def job(progress, partial, _cancelled):
+        for done in range(1, 513):
+            progress(done, 512)
+            partial(done)
+        return 512
+
+    window.run_job("Computing RISE saliency", job, lambda total: window.message.setText(f"Saliency ready ({total})."))
+    finish(qtbot, window)
+    qtbot.wait(100)  # any signal still queued has arrived
+    assert window.message.text() == "Saliency ready (512)." and not window.progress.isVisible()
+
+
+def test_exports_go_to_the_documents_folder_and_an_unfinished_review_asks_first(qtbot, window, monkeypatch):
+    from platformdirs import user_documents_dir
+
+    from viewer.model.export import exports_folder
+    from viewer.qt import exporter
+
+    monkeypatch.delenv("SADNN_EXPORTS")
+    assert exports_folder() == Path(user_documents_dir()) / "SaDNN exports" and exports_folder() != Path.home()
+    open_series(qtbot, window)
+    with_reference_prediction(window)
+    opened, asked = [], []
+    monkeypatch.setattr(exporter.ExportDialog, "exec", lambda dialog: opened.append(dialog) or 0)
+    window.confirm = lambda title, text, default_yes=True: asked.append((title, text, default_yes)) or False
+    window.export_review()
+    total = len(window.study.review.slices)
+    assert asked == [("The review is not finished", f"{total} of {total} slices under review are not marked yet.\n\n"
+                      "The report will say that the review is incomplete. Export anyway? (Your review is kept; you can "
+                      "finish it and export again.)", False)]
+    assert opened == []  # declined: no export dialog
+    for z in window.study.review.slices:
+        window.study.set_cursor(z, 256, 256)
+        window.study.mark_slice("accepted")
+    window.export_review()
+    assert len(asked) == 1 and len(opened) == 1  # a finished review goes straight to the dialog

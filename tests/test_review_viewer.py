@@ -372,7 +372,7 @@ def test_the_default_export_goes_to_a_new_folder_in_the_apps_exports_folder(qtbo
 
     open_series(qtbot, window)
     with_reference_prediction(window)
-    window.exporter.default_folder = tmp_path / "SaDNN exports"  # as Path.home() / "SaDNN exports" on a first run
+    window.exporter.default_folder = tmp_path / "SaDNN exports"  # as Documents/SaDNN exports on a first run
     window.export_review(ExportRequest(tmp_path / "SaDNN exports" / "review-1", report_pdf=False))
     finish(qtbot, window)
     assert is_complete(tmp_path / "SaDNN exports" / "review-1"), window.message.text()

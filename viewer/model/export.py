@@ -53,6 +53,34 @@ class StagedExport:
     report: Report
 
 
+EXPORTS_ENV = "SADNN_EXPORTS"
+
+
+def exports_folder() -> Path:
+    """Where exports go unless the reader picks another place: $SADNN_EXPORTS, else "SaDNN exports" in the user's
+    documents folder (platformdirs: Documents on Windows and macOS, XDG_DOCUMENTS_DIR on Linux)."""
+    import os
+
+    if os.environ.get(EXPORTS_ENV):
+        return Path(os.environ[EXPORTS_ENV])
+    from platformdirs import user_documents_dir
+
+    return Path(user_documents_dir()) / "SaDNN exports"
+
+
+def unreviewed_summary(study: Study) -> str | None:
+    """'12 of 20 slices under review are not marked' (or the findings without a decision); None when complete."""
+    if study.review is not None:
+        left = study.review.counts()["unreviewed"]
+        total = len(study.review.slices)
+        return None if left == 0 else f"{left} of {total} slices under review are not marked yet"
+    if study.classification is not None:
+        total = len(study.classification.labels)
+        left = total - len(study.finding_review.decisions)
+        return None if left == 0 else f"{left} of {total} findings have no decision yet"
+    return None
+
+
 def export_folder(request: ExportRequest) -> ExportFolder:
     """The target folder of ``request`` (checked, nothing written yet)."""
     return ExportFolder(request.folder, request.overwrite, EXPORT_NAMES)

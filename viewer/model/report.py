@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.runtime.card import ModelCard
 from viewer.model.energy_report import card_html, energy_html, training_study_warning
-from viewer.model.overlay import mask_rgba
+from viewer.model.overlay import heatmap_rgba, mask_rgba
 from viewer.model.review import STRIP_COLOURS
 from viewer.model.study import Study
 
@@ -164,12 +164,29 @@ def _findings_table(study: Study) -> str:
     validated = result.validated_count
     summary = (f"<p>{validated} of {len(result.labels)} findings are better than chance on held-out patients (95% CI "
                "of the AUROC above 0.5, at least 10 positives); the model makes no call on the others (not validated).</p>")
-    return f"<h2>Findings</h2>{summary}<table>{header}{''.join(rows)}</table>"
+    undecided = len(result.labels) - len(review.decisions)
+    warning = ("" if undecided == 0 else
+               f"<p class='warn'><b>The review is incomplete: {undecided} of {len(result.labels)} findings have no "
+               "decision by the reader.</b></p>")
+    return f"<h2>Findings</h2>{warning}{summary}<table>{header}{''.join(rows)}</table>"
 
 
 def _radiograph(study: Study, images: dict[str, bytes]) -> str:
+    """The film, and beside it the RISE map of the finding the reader had selected (or of the most probable one)."""
     images["radiograph.png"] = thumbnail(study, 0)
-    return f"<h2>Image</h2><p><img src=\"radiograph.png\" width=\"{THUMBNAIL}\"></p>"
+    cells = [f"<td><img src=\"radiograph.png\" width=\"{THUMBNAIL}\"><br>The radiograph</td>"]
+    result = study.classification
+    index = study.finding if study.finding is not None else int(np.argmax(result.probabilities))
+    done, total = study.saliency_progress
+    if study.saliency is not None:
+        images["saliency.png"] = thumbnail(study, 0, heat=study.saliency_image(index))
+        partial = "" if done >= total else f", partial: {done} of {total} masks"
+        cells.append(f"<td><img src=\"saliency.png\" width=\"{THUMBNAIL}\"><br>RISE saliency for "
+                     f"<b>{escape(result.labels[index])}</b> ({done} random masks{partial}): the brighter, the more these "
+                     "pixels raised the model's probability. It shows what the model used, not where a lesion is.</td>")
+    else:
+        cells.append("<td>No saliency map was computed for this image.</td>")
+    return f"<h2>Image and saliency</h2><table><tr>{''.join(cells)}</tr></table>"
 
 
 def _model_section(model: dict, card: ModelCard | None, energy, runs: int, fp32) -> str:
@@ -180,16 +197,21 @@ def _model_section(model: dict, card: ModelCard | None, energy, runs: int, fp32)
     return f"<h2>Model</h2>{identity}{card_html(card, model)}<h2>Inference cost</h2>{energy_html(card, energy, runs, fp32)}"
 
 
-def thumbnail(study: Study, z: int) -> bytes:
-    """A PNG of axial slice ``z`` in the current window, with the (edited) mask outlined."""
+def thumbnail(study: Study, z: int, heat: np.ndarray | None = None) -> bytes:
+    """A PNG of axial slice ``z`` in the current window, with the (edited) mask outlined, or with ``heat`` (a
+    saliency map on the slice's grid) coloured as the viewer shows it."""
     from PIL import Image
 
     volume = study.volume
     low, high = study.window.bounds
     grey = np.clip((volume.array[z] - low) / max(high - low, 1e-6) * 255, 0, 255).astype(np.uint8)
     rgb = np.repeat(grey[..., None], 3, axis=2).astype(np.float32)
-    if study.mask is not None:
+    overlay = None
+    if heat is not None:
+        overlay = heatmap_rgba(heat, 0.8).astype(np.float32)
+    elif study.mask is not None:
         overlay = mask_rgba(study.mask[z], study.style.colour, study.style.opacity).astype(np.float32)
+    if overlay is not None:
         alpha = overlay[..., 3:] / 255
         rgb = rgb * (1 - alpha) + overlay[..., :3] * alpha
     rows, columns = grey.shape

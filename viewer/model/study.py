@@ -348,11 +348,12 @@ class Study:
         self.saliency, self.saliency_progress = maps, (done, total)
         self.overlay_changed.emit()
 
-    def saliency_image(self) -> np.ndarray | None:
-        """The selected finding's saliency on the image's pixel grid."""
-        if self.saliency is None or self.finding is None:
+    def saliency_image(self, index: int | None = None) -> np.ndarray | None:
+        """The saliency of finding ``index`` (default: the selected one) on the image's pixel grid."""
+        index = self.finding if index is None else index
+        if self.saliency is None or index is None:
             return None
-        return resize(self.saliency[self.finding], self.volume.shape[1:])
+        return resize(self.saliency[index], self.volume.shape[1:])
 
     def _compare(self) -> None:
         both = self.segmentation is not None and self.reference is not None

@@ -13,7 +13,8 @@ from PySide6.QtWidgets import QDialog, QFileDialog
 from engine.runtime.atomic import write_atomic
 from viewer import tasks
 from viewer.model.export import (
-    ExportError, ExportExists, ExportRequest, StagedExport, explain, export_folder, finish_export, planned_names,
+    ExportError, ExportExists, ExportRequest, StagedExport, explain, export_folder, exports_folder, finish_export,
+    planned_names, unreviewed_summary,
 )
 from viewer.model.study import Study
 from viewer.qt.export_dialog import ExportDialog
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 class Exporter:
     def __init__(self, window: MainWindow):
         self.window = window
-        self.default_folder = Path.home() / "SaDNN exports"
+        self.default_folder = exports_folder()
         self.folder = str(self.default_folder)  # where exports go: each one a new folder inside it
 
     def export_review(self, request: ExportRequest | None = None) -> None:
@@ -35,6 +36,8 @@ class Exporter:
         if study is None:
             return
         if request is None:
+            if not self._unreviewed_export_confirmed(study):
+                return
             dialog = ExportDialog(study, str(Path(self.folder) / time.strftime("review-%Y%m%d-%H%M%S")), window)
             if dialog.exec() != QDialog.DialogCode.Accepted:
                 return
@@ -56,6 +59,15 @@ class Exporter:
         self.folder = str(request.folder.parent)
         job = tasks.export_review(study.snapshot(), request, self.card_for(study))  # the user may keep editing
         window.run_job("Exporting the review", job, lambda staged: self._exported(request, staged))
+
+    def _unreviewed_export_confirmed(self, study: Study) -> bool:
+        """Exporting a review that is not finished is allowed, but only knowingly (the report says so too)."""
+        left = unreviewed_summary(study)
+        if left is None:
+            return True
+        question = (f"{left}.\n\nThe report will say that the review is incomplete. Export anyway? (Your review is "
+                    "kept; you can finish it and export again.)")
+        return self.window.confirm("The review is not finished", question, default_yes=False)
 
     def _exported(self, request: ExportRequest, staged: StagedExport) -> None:
         try:

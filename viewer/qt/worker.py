@@ -89,7 +89,7 @@ class TaskRunner(QObject):
         self._started_at = time.perf_counter()
         thread = _Thread(function, self._cancel)
         thread.progressed.connect(self._progress)
-        thread.posted.connect(self._deliver)
+        thread.posted.connect(lambda: self._deliver())
         thread.finished.connect(self._done)
         self._thread = thread
         thread.start()
@@ -108,8 +108,9 @@ class TaskRunner(QObject):
         eta = "" if done == 0 else f"ETA {_clock(elapsed / done * (total - done))}"
         self.progressed.emit(done, total, eta)
 
-    def _deliver(self) -> None:
-        """Hand what the worker posted to the UI thread's listeners."""
+    def _deliver(self, everything: bool = False) -> None:
+        """Hand what the worker posted to the UI thread's listeners: one item per ``posted`` signal, so results keep
+        their order with the progress signals queued around them (a late progress never follows the result)."""
         thread = self._thread
         while thread is not None and not thread.outbox.empty():
             kind, value = thread.outbox.get()
@@ -118,9 +119,11 @@ class TaskRunner(QObject):
                 self.cancelled.emit()
             else:
                 signal.emit(value)
+            if not everything:
+                return
 
     def _done(self) -> None:
-        self._deliver()
+        self._deliver(everything=True)
         # Python owns the thread object: keep it alive until the next task replaces it (deleting it
         # here, inside its own finished signal, or with deleteLater as well, frees it twice).
         self._finished_thread, self._thread = self._thread, None

@@ -123,7 +123,7 @@ def test_the_report_has_identity_model_card_energy_review_table_and_flagged_thum
     report = build_report(study, segmentation_card("sadnn_seg"))
     html = report.html()
     for text in ("Jane Doe", "1960-02-29", "PID-314159", "sadnn-seg-test 0.1", "Liver volume", "HU (mean", "not reviewed", "hypodense lesion, segment VI?",
-                 "liver outline follows the capsule", MODEL["sha256"], "Est. mJ (45 nm)", "Dice vs reference mask",
+                 "liver outline follows the capsule", MODEL["sha256"], "Estimated mJ (45 nm arithmetic)", "Dice vs reference mask",
                  "The review is incomplete"):
         assert text in html, text
     assert list(report.images) == ["slice-013.png"] and report.images["slice-013.png"].startswith(b"\x89PNG")

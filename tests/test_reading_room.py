@@ -331,3 +331,23 @@ def test_exports_go_to_the_documents_folder_and_an_unfinished_review_asks_first(
         window.study.mark_slice("accepted")
     window.export_review()
     assert len(asked) == 1 and len(opened) == 1  # a finished review goes straight to the dialog
+
+
+def test_int8_and_fp32_timings_are_compared_against_their_spread():
+    from engine.runtime.energy import EnergyMeasurement
+    from viewer.model.energy_report import costs_html
+    from viewer.model.study import InferenceCost
+
+    def cost(what, timings):
+        return InferenceCost(what, len(timings), EnergyMeasurement(sum(timings), sum(timings), 1.0, "estimate: x", timings))
+
+    rng = np.random.default_rng(1)
+    noisy = tuple(rng.normal(1.516, 0.2, 20))
+    same = costs_html([cost("Liver segmentation (int8)", noisy), cost("Check against fp32", tuple(np.array(noisy) + 0.004))])
+    assert "no difference beyond the pass-to-pass spread" in same and "40 forward passes" in same
+    faster = costs_html([cost("Liver segmentation (int8)", tuple(np.full(20, 0.05) + rng.normal(0, 0.002, 20))),
+                         cost("Check against fp32", tuple(np.full(20, 0.10) + rng.normal(0, 0.002, 20)))])
+    assert "int8 is 2.0x faster per pass here" in faster and "<b>2.00 J</b> (estimate)" in faster
+    restored = EnergyMeasurement(**json.loads(json.dumps({"seconds": 1, "cpu_seconds": 1, "joules": 1, "source": "s",
+                                                          "run_seconds": [0.1, 0.2]})))
+    assert restored.run_seconds == (0.1, 0.2)  # a saved session's timings come back as they were

@@ -91,6 +91,11 @@ def test_segmentation_overlay_and_comparison_with_a_reference(qtbot, window):
     study, axial = window.study, window.views["axial"]
     mask = study.segmentation.mask
     assert mask.shape == study.volume.shape and 0 < mask.mean() < 1
+    for precision in (study.segmentation.int8, study.segmentation.fp32):  # one timing per slice: a spread, not one number
+        assert len(precision.energy.run_seconds) == 20 and min(precision.energy.run_seconds) > 0
+    energy = window.energy.toPlainText()
+    assert "What these results cost: 40 forward passes" in energy and "int8" in energy and "per pass (medians)" in energy
+    assert "(estimate)" in energy or "(measured)" in energy
     assert not window.strip.isHidden()
     overlay = rendered(axial)
     assert overlay.shape == (512, 512, 4)
@@ -147,6 +152,11 @@ def test_classify_an_nih_xray_with_saliency_and_the_radiologist_box(qtbot, windo
     probabilities = [float(window.findings.table.item(r, 1).text()) for r in range(14)]
     assert probabilities == sorted(probabilities, reverse=True)
     assert study.saliency_progress[0] == study.saliency_progress[1] > first_done
+    masks = study.saliency_progress[1]  # every RISE pass is counted in the cost, each one timed
+    costs = {cost.what: cost for cost in study.costs()}
+    rise = costs["RISE saliency (int8), one pass per mask"]
+    assert rise.inferences == masks and len(rise.energy.run_seconds) == masks // 8 and rise.energy.seconds > 0
+    assert f"What these results cost: {masks + 1} forward passes" in window.energy.toPlainText()
     assert study.finding == int(np.argmax(study.classification.probabilities))
     overlay = rendered(window.views["axial"])
     assert overlay.shape[:2] == study.volume.shape[1:] and overlay[..., 3].any()

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from engine.runtime.bundle import Bundle
+from engine.runtime.energy import EnergyMeasurement, EnergyMeter, RunTimer
 from engine.runtime.errors import Cancelled, InputError
 from engine.runtime.io import ImageSource, Volume, find_images
 from viewer.model.study import SegmentationResult
@@ -92,19 +93,28 @@ def rise_saliency(bundle: Bundle, volume: Volume, masks: int = 512, batch: int =
     from engine.runtime.preprocess import prepare_radiograph
     from engine.runtime.saliency import rise
 
-    def run(progress: Progress, partial: Partial, cancelled: CancelCheck):
+    def run(progress: Progress, partial: Partial, cancelled: CancelCheck) -> SaliencyResult:
         classifier = Classifier(bundle, "int8")
         contract = bundle.card.input
         image = prepare_radiograph(volume.array[0], contract)
         fill = float((0.0 - contract.mean) / contract.std)
-        update = None
-        for update in rise(lambda x: sigmoid(classifier.logits(x)), image, masks=masks, batch=batch, fill=fill):
-            if cancelled():
-                raise Cancelled("saliency cancelled")
-            progress(update.done, update.total)
-            partial(update)
-        return update
+        update, timer = None, RunTimer()
+        with EnergyMeter() as meter:
+            for update in rise(lambda x: sigmoid(timer(classifier.logits, x)), image, masks=masks, batch=batch, fill=fill):
+                if cancelled():
+                    raise Cancelled("saliency cancelled")
+                progress(update.done, update.total)
+                partial(update)
+        return SaliencyResult(update, meter.result.with_runs(timer.per_inference))
     return run
+
+
+@dataclass(frozen=True)
+class SaliencyResult:
+    """The final RISE maps and what their forward passes (one per mask) cost."""
+
+    update: Any
+    energy: EnergyMeasurement
 
 
 def export_review(snapshot, request, card):

@@ -42,10 +42,30 @@ class EnergyMeasurement:
     cpu_seconds: float
     joules: float
     source: str
+    run_seconds: tuple[float, ...] = ()  # wall time of each forward pass, per inference: the repeated measurements
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "run_seconds", tuple(float(s) for s in self.run_seconds))  # also when read from JSON
 
     @property
     def measured(self) -> bool:
         return self.source.startswith("RAPL")
+
+    def with_runs(self, run_seconds: list[float]) -> EnergyMeasurement:
+        return EnergyMeasurement(self.seconds, self.cpu_seconds, self.joules, self.source, tuple(run_seconds))
+
+
+class RunTimer:
+    """Times each forward pass of a model (per inference: a batch's time divided by its size)."""
+
+    def __init__(self) -> None:
+        self.per_inference: list[float] = []
+
+    def __call__(self, model, batch):
+        start = time.perf_counter()
+        output = model(batch)
+        self.per_inference.append((time.perf_counter() - start) / max(len(batch), 1))
+        return output
 
 
 class EnergyMeter:

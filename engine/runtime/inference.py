@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.runtime import operators
 from engine.runtime.bundle import Bundle
-from engine.runtime.energy import EnergyMeasurement, EnergyMeter
+from engine.runtime.energy import EnergyMeasurement, EnergyMeter, RunTimer
 from engine.runtime.errors import BundleError, Cancelled, InputError
 from engine.runtime.evidence import FindingEvidence, finding_evidence
 from engine.runtime.postprocess import postprocess
@@ -134,10 +134,12 @@ class Classifier:
         """Classify one radiograph (H, W) or (H, W, 3) of any size and bit depth."""
         card = self.bundle.card
         batch = prepare_radiograph(image, card.input)
+        timer = RunTimer()
         with EnergyMeter() as meter:
-            probabilities = sigmoid(self.model(batch)[0])
+            probabilities = sigmoid(timer(self.model, batch)[0])
         evidence = finding_evidence(card.metrics, card.labels, self.precision)
-        return Classification(card.labels, probabilities, card.thresholds, meter.result, self.graph, evidence)
+        energy = meter.result.with_runs(timer.per_inference)
+        return Classification(card.labels, probabilities, card.thresholds, energy, self.graph, evidence)
 
 
 class Segmenter:
@@ -166,21 +168,23 @@ class Segmenter:
         total = volume.shape[0]
         foreground = card.labels.index("liver") if "liver" in card.labels else len(card.labels) - 1
         probabilities = np.zeros(volume.shape, dtype=np.float32)
+        timer = RunTimer()
         with EnergyMeter() as meter:
             for start in range(0, total, self.batch_size):
                 if cancel is not None and cancel():
                     raise Cancelled(f"segmentation cancelled after {start} of {total} slices")
                 stop = min(start + self.batch_size, total)
                 batch = prepare_ct_slices(volume[start:stop], card.input, spacing)
-                softmax = _softmax(self.model(batch), axis=1)[:, foreground]
+                softmax = _softmax(timer(self.model, batch), axis=1)[:, foreground]
                 for offset, slice_probabilities in enumerate(softmax):
                     probabilities[start + offset] = restore_probabilities(slice_probabilities, geometry)
                 if progress is not None:
                     progress(stop, total)
         mask = (probabilities >= card.thresholds[foreground]).astype(np.uint8)
+        energy = meter.result.with_runs(timer.per_inference)
         if not card.postprocessing:
-            return Segmentation(mask, probabilities, meter.result, self.graph)
-        return Segmentation(postprocess(mask, card.postprocessing), probabilities, meter.result, self.graph, mask)
+            return Segmentation(mask, probabilities, energy, self.graph)
+        return Segmentation(postprocess(mask, card.postprocessing), probabilities, energy, self.graph, mask)
 
 
 def _check_task(bundle: Bundle, task: str) -> None:

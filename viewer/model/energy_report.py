@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
+
+import numpy as np
 
 from engine.runtime.card import ModelCard
 from engine.runtime.energy import EnergyMeasurement
 from engine.runtime.evidence import finding_evidence
+
+if TYPE_CHECKING:
+    from viewer.model.study import InferenceCost
 
 
 def energy_rows(card: ModelCard, measured: EnergyMeasurement, runs: int,
@@ -42,7 +48,8 @@ def _per_inference(measured: EnergyMeasurement, runs: int) -> str:
 def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int, fp32: EnergyMeasurement | None = None,
                 graph: str = "") -> str:
     """The energy table with how each number was obtained (and which graph ran)."""
-    header = "<tr><th>Model</th><th>GMAC</th><th>Est. mJ (45 nm)</th><th>Measured per inference</th></tr>"
+    header = ("<tr><th>Model</th><th>GMAC</th><th>Estimated mJ (45 nm arithmetic)</th>"
+              "<th>This run, per inference (mean)</th></tr>")
     rows = energy_rows(card, measured, runs, fp32, fused=graph.startswith("SaDNN operators"))
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in rows)
     return (
@@ -52,6 +59,55 @@ def energy_html(card: ModelCard, measured: EnergyMeasurement, runs: int, fp32: E
         f"<p><small>Estimated energy: multiply-accumulates x 45 nm arithmetic costs (int8 MUL 0.2 pJ, ADD 0.03 pJ; "
         f"fp32 MUL 3.7 pJ, ADD 0.9 pJ), arithmetic only. Measured energy: {escape(measured.source)}.</small></p>"
     )
+
+
+def spread(run_seconds: tuple[float, ...]) -> tuple[float, float, float] | None:
+    """(median, first quartile, third quartile) of the timed forward passes, in ms; None when none were timed."""
+    if not run_seconds:
+        return None
+    quartiles = np.percentile(np.asarray(run_seconds) * 1000, [50, 25, 75])
+    return float(quartiles[0]), float(quartiles[1]), float(quartiles[2])
+
+
+def costs_html(costs: list[InferenceCost]) -> str:
+    """Every job a result cost, with repeated timings and their spread, and the total; estimates named as such."""
+    if not costs:
+        return ""
+    rows = []
+    for cost in costs:
+        timed = spread(cost.energy.run_seconds)
+        per = ("not timed pass by pass" if timed is None else
+               f"{timed[0]:.1f} ms (IQR {timed[1]:.1f}-{timed[2]:.1f}, n={len(cost.energy.run_seconds)})")
+        kind = "measured" if cost.energy.measured else "estimate"
+        rows.append(f"<tr><td>{escape(cost.what)}</td><td>{cost.inferences}</td><td>{cost.energy.seconds:.2f} s</td>"
+                    f"<td>{escape(per)}</td><td>{cost.energy.joules:.2f} J ({kind})</td></tr>")
+    inferences = sum(c.inferences for c in costs)
+    seconds, joules = sum(c.energy.seconds for c in costs), sum(c.energy.joules for c in costs)
+    estimated = any(not c.energy.measured for c in costs)
+    rows.append(f"<tr><td><b>Total</b></td><td><b>{inferences}</b></td><td><b>{seconds:.2f} s</b></td><td></td>"
+                f"<td><b>{joules:.2f} J</b>{' (estimate)' if estimated else ''}</td></tr>")
+    header = ("<tr><th>Job</th><th>Forward passes</th><th>Wall time</th><th>Per pass: median (IQR, n timed)</th>"
+              "<th>Energy</th></tr>")
+    sources = sorted({c.energy.source for c in costs})
+    return (f"<p><b>What these results cost: {inferences} forward passes</b></p>"
+            f"<table border='1' cellspacing='0' cellpadding='3'>{header}{''.join(rows)}</table>{_compare_precisions(costs)}"
+            f"<p><small>Energy: {escape('; '.join(sources))}. Timings are of each forward pass on this computer; the "
+            "spread shows how much they vary from pass to pass.</small></p>")
+
+
+def _compare_precisions(costs: list[InferenceCost]) -> str:
+    """int8 against fp32 per pass, said to be a difference only where the middle halves do not overlap."""
+    timed = {c.what: spread(c.energy.run_seconds) for c in costs}
+    int8, fp32 = timed.get("Liver segmentation (int8)"), timed.get("Check against fp32")
+    if int8 is None or fp32 is None:
+        return ""
+    if int8[2] < fp32[1] or fp32[2] < int8[1]:
+        faster = "int8" if int8[0] < fp32[0] else "fp32"
+        ratio = max(int8[0], fp32[0]) / max(min(int8[0], fp32[0]), 1e-9)
+        verdict = f"{faster} is {ratio:.1f}x faster per pass here (the interquartile ranges do not overlap)"
+    else:
+        verdict = "no difference beyond the pass-to-pass spread on this computer"
+    return f"<p>int8 {int8[0]:.1f} ms vs fp32 {fp32[0]:.1f} ms per pass (medians): {verdict}.</p>"
 
 
 def card_html(card: ModelCard, identity: dict[str, str]) -> str:

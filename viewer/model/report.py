@@ -15,7 +15,7 @@ from html import escape
 import numpy as np
 
 from engine.runtime.card import ModelCard
-from viewer.model.energy_report import card_html, energy_html, training_study_warning
+from viewer.model.energy_report import card_html, costs_html, energy_html, training_study_warning
 from viewer.model.overlay import heatmap_rgba, mask_rgba
 from viewer.model.review import STRIP_COLOURS
 from viewer.model.study import Study
@@ -64,7 +64,7 @@ def build_report(study: Study, card: ModelCard | None, pseudonym: str | None = N
     if study.note:
         parts.append(f"<h2>Reviewer's note</h2><p>{escape(study.note)}</p>")
     if model is not None:
-        parts.append(_model_section(model, card, energy, runs, fp32))
+        parts.append(_model_section(model, card, energy, runs, fp32) + costs_html(study.costs()))
     parts.append(f"<p><small>Written {time.strftime('%Y-%m-%d %H:%M')} by SaDNN Viewer. Model outputs must be verified "
                  "by a qualified reader. Reviewer: ______________________</small></p>")
     return Report(title, "".join(parts), images)

@@ -10,6 +10,7 @@ from functools import cached_property
 import numpy as np
 
 from engine.runtime.compare import MaskComparison, compare_masks
+from engine.runtime.energy import EnergyMeasurement
 from engine.runtime.inference import Classification, Segmentation
 from engine.runtime.io import Volume
 from engine.runtime.preprocess import resize
@@ -58,6 +59,15 @@ class SegmentationResult:
         return self.int8.mask
 
 
+@dataclass(frozen=True)
+class InferenceCost:
+    """One job of the engine on this study: what it computed, how many forward passes it took, what they cost."""
+
+    what: str
+    inferences: int
+    energy: EnergyMeasurement
+
+
 class Study:
     """State of one open image; views subscribe to its events and never hold state of their own.
 
@@ -79,6 +89,7 @@ class Study:
         self.classification_model: dict[str, str] | None = None
         self.saliency: np.ndarray | None = None
         self.saliency_progress = (0, 0)
+        self.saliency_energy: EnergyMeasurement | None = None  # what the RISE forward passes cost, once done
         self.finding: int | None = None
         self.editor: MaskEditor | None = None
         self.review: SliceReview | None = None
@@ -336,17 +347,34 @@ class Study:
 
     def set_classification(self, result: Classification, model: dict[str, str]) -> None:
         self.classification, self.classification_model = result, model
-        self.saliency, self.finding = None, None
+        self.saliency, self.finding, self.saliency_energy = None, None, None
         self.overlay_changed.emit()
 
     def select_finding(self, index: int | None) -> None:
         self.finding = index
         self.overlay_changed.emit()
 
-    def set_saliency(self, maps: np.ndarray, done: int, total: int) -> None:
-        """Saliency maps (classes, h, w) in the network grid; shown resized to the image."""
+    def set_saliency(self, maps: np.ndarray, done: int, total: int, energy: EnergyMeasurement | None = None) -> None:
+        """Saliency maps (classes, h, w) in the network grid; shown resized to the image. ``energy``: the cost of the
+        finished maps' forward passes."""
         self.saliency, self.saliency_progress = maps, (done, total)
+        self.saliency_energy = energy if energy is not None else self.saliency_energy
         self.overlay_changed.emit()
+
+    def costs(self) -> list[InferenceCost]:
+        """Every engine job behind the results shown, each with its count of forward passes."""
+        found = []
+        if self.segmentation is not None:
+            slices = self.volume.shape[0]
+            found.append(InferenceCost("Liver segmentation (int8)", slices, self.segmentation.int8.energy))
+            if self.segmentation.fp32 is not None:
+                found.append(InferenceCost("Check against fp32", slices, self.segmentation.fp32.energy))
+        if self.classification is not None:
+            found.append(InferenceCost("Classification (int8)", 1, self.classification.energy))
+            if self.saliency_energy is not None:
+                found.append(InferenceCost("RISE saliency (int8), one pass per mask", self.saliency_progress[0],
+                                           self.saliency_energy))
+        return found
 
     def saliency_image(self, index: int | None = None) -> np.ndarray | None:
         """The saliency of finding ``index`` (default: the selected one) on the image's pixel grid."""

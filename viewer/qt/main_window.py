@@ -24,7 +24,7 @@ from engine.runtime.io.masks import labels_present
 from engine.runtime.io.nih import boxes_for
 from viewer import tasks
 from viewer.bundles import InstalledModels, installed_models
-from viewer.model.energy_report import card_html, energy_html, training_study_warning
+from viewer.model.energy_report import card_html, costs_html, energy_html, training_study_warning
 from viewer.model.measure import ROI, RULER
 from viewer.model.recent import RecentStudies, menu_label
 from viewer.model.session import sessions_folder
@@ -430,7 +430,8 @@ class MainWindow(QMainWindow):
         runs = self.study.volume.shape[0]
         bundle = self.models.get("segmentation")
         fp32 = None if result.fp32 is None else result.fp32.energy
-        self.energy.show_html(energy_html(bundle.card, result.int8.energy, runs, fp32, result.int8.graph))
+        self.energy.show_html(costs_html(self.study.costs()) + energy_html(bundle.card, result.int8.energy, runs, fp32,
+                                                                            result.int8.graph))
         self.card.show_html(card_html(bundle.card, bundle.identity))
         self._show_warnings(self.study.volume, bundle)
         self.tabs.setCurrentWidget(self.review)
@@ -470,7 +471,7 @@ class MainWindow(QMainWindow):
         bundle = self.models.get("classification")
         self.study.set_classification(result, bundle.identity)
         self.sessions.save_prediction()
-        self.energy.show_html(energy_html(bundle.card, result.energy, 1, graph=result.graph))
+        self._show_xray_costs()
         self.card.show_html(card_html(bundle.card, bundle.identity))
         self._show_warnings(self.study.volume, bundle)
         top = int(np.argmax(result.probabilities))
@@ -484,11 +485,18 @@ class MainWindow(QMainWindow):
             return
         show = lambda update: study.set_saliency(update.maps, update.done, update.total)  # noqa: E731
 
-        def done(update) -> None:
-            show(update)
+        def done(result: tasks.SaliencyResult) -> None:
+            update = result.update
+            study.set_saliency(update.maps, update.done, update.total, result.energy)
+            self._show_xray_costs()
             self.message.setText(f"Saliency ready ({update.total} RISE masks). Select a finding to see its map.")
 
         self.run_job("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), done, show)
+
+    def _show_xray_costs(self) -> None:
+        """The classification and, once done, its saliency's forward passes, each counted."""
+        bundle, result = self.models.get("classification"), self.study.classification
+        self.energy.show_html(costs_html(self.study.costs()) + energy_html(bundle.card, result.energy, 1, graph=result.graph))
 
     def choose_reference(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Load reference mask", "", MASK_FILTER)

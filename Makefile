@@ -11,7 +11,7 @@ $(VENV)/.installed-%: pyproject.toml setup.py engine/runtime/operators/sadnn_ops
 	$(PY) -m pip install --quiet -e '.[$*]'
 	touch $@
 
-run: $(VENV)/.installed-viewer
+run: $(VENV)/.installed-viewer resources/samples/.collected
 	$(PY) -m viewer
 
 test: $(VENV)/.installed-test
@@ -51,9 +51,13 @@ demo-models: $(VENV)/.installed-test
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
 
-# Sample images offered by "Open sample" (copied from pydicom-data and ../shared/data; not in git).
-samples: $(VENV)/.installed-test
-	$(PY) packaging/collect_samples.py
+# Sample images offered by "Open sample" (copied from pydicom-data and ../shared/data; not in git). `make run` collects
+# them into the viewer's own install; without ../shared/data the viewer still starts and says that samples are missing.
+samples: resources/samples/.collected
+
+resources/samples/.collected: packaging/collect_samples.py | $(VENV)/.installed-viewer
+	$(PY) -m pip install --quiet "pydicom-data>=1.0"
+	$(PY) packaging/collect_samples.py && touch $@ || echo "make: samples not collected (see above); the viewer runs without them"
 
 # The standalone viewer (PyInstaller onedir in dist/sadnn-viewer), its size report and headless self-test.
 installer: samples

@@ -351,3 +351,24 @@ def test_int8_and_fp32_timings_are_compared_against_their_spread():
     restored = EnergyMeasurement(**json.loads(json.dumps({"seconds": 1, "cpu_seconds": 1, "joules": 1, "source": "s",
                                                           "run_seconds": [0.1, 0.2]})))
     assert restored.run_seconds == (0.1, 0.2)  # a saved session's timings come back as they were
+
+
+def test_an_image_without_a_pixel_size_measures_and_scales_in_pixels_never_in_mm(qtbot, window):
+    from PySide6.QtCore import QPointF
+    from pydicom.data import get_testdata_file
+
+    window.open_path(get_testdata_file("RG1_J2KR.dcm"))  # a CR whose PixelSpacing is 0/0: pixel size unknown
+    from tests.viewer_support import finish
+
+    finish(qtbot, window)
+    finish(qtbot, window)
+    assert not window.study.volume.pixel_spacing_known
+    view = window.views["axial"]
+    bar = view.text.scale_bar
+    assert bar.in_pixels and bar.isVisible() and scale_caption(bar.length_mm, bar.in_pixels).endswith(" px")
+    for phase, point in (("start", QPointF(100, 100)), ("finish", QPointF(400, 500))):
+        view.measurements.stroke("ruler", phase, view.slice_index, point)
+    for phase, point in (("start", QPointF(600, 600)), ("finish", QPointF(800, 700))):
+        view.measurements.stroke("roi", phase, view.slice_index, point)
+    ruler, region = view.measurements.captions(view.slice_index)
+    assert ruler == "500.0 px" and "px (pixel size unknown)" in region and "mm" not in ruler + region

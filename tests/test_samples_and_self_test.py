@@ -119,3 +119,21 @@ def test_without_a_display_the_hint_names_this_interpreter(monkeypatch, capsys):
         monkeypatch.delenv(name, raising=False)
     assert launcher.main([]) == 2
     assert f"xvfb-run -a {sys.executable} -m viewer" in capsys.readouterr().err
+
+
+def test_without_samples_the_welcome_promises_none_and_says_how_to_get_them(qtbot, models_folder, monkeypatch, tmp_path):
+    monkeypatch.setenv("SADNN_SAMPLES", str(tmp_path / "no samples here"))
+    from PySide6.QtWidgets import QLabel, QPushButton
+
+    from viewer.bundles import installed_models
+    from viewer.qt.main_window import MainWindow
+
+    window = MainWindow(installed_models(models_folder))
+    qtbot.addWidget(window)
+    window.show_welcome()
+    text = window.welcome.findChildren(QLabel)[0].text()
+    assert "not installed" in text and "make samples" in text and "Try it on the bundled samples" not in text
+    assert not [b for b in window.welcome.findChildren(QPushButton) if b.text().startswith("Open sample")]
+    samples_menu = next(a.menu() for a in window.menuBar().actions()[0].menu().actions() if a.text() == "Open sample")
+    assert [a.text() for a in samples_menu.actions()] == ["No samples installed (make samples)"]
+    assert not samples_menu.actions()[0].isEnabled()

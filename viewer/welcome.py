@@ -17,8 +17,15 @@ WELCOME_HTML = (
     "(NIfTI, DICOM SEG, PDF report), anonymised if you wish. The Energy tab shows what each inference cost.</p>"
     "<p style='color:#c00'><b>The bundled models are demonstration models trained on very small public "
     "datasets. They are not for clinical use.</b></p>"
-    "<p>Try it on the bundled samples: a real abdominal CT and a real chest radiograph.</p>"
 )
+SAMPLES_HTML = "<p>Try it on the bundled samples: a real abdominal CT and a real chest radiograph.</p>"
+NO_SAMPLES_HTML = ("<p>The sample images are not installed with this copy (from the source tree: <code>make samples</code>). "
+                   "Open your own study with <b>File &gt; Open file</b> (Ctrl+O) or <b>Open DICOM folder</b>.</p>")
+
+
+def welcome_html(samples_present: bool) -> str:
+    """The welcome text; it offers the samples only where they are installed."""
+    return WELCOME_HTML + (SAMPLES_HTML if samples_present else NO_SAMPLES_HTML)
 
 
 def config_folder() -> Path:

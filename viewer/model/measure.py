@@ -19,11 +19,14 @@ class RegionStatistics:
     area_mm2: float
     pixels: int
     unit: str  # "HU" on CT, "" where the values have no unit
+    in_pixels: bool = False  # the image has no pixel size: the area is a pixel count
 
     def caption(self) -> str:
         if self.pixels == 0:
             return "no pixel inside"
         unit = f" {self.unit}" if self.unit else ""
+        if self.in_pixels:
+            return f"mean {self.mean:.1f}{unit}, SD {self.sd:.1f}{unit}, area {self.pixels} px (pixel size unknown)"
         area = f"{self.area_mm2 / 100:.2f} cm²" if self.area_mm2 >= 100 else f"{self.area_mm2:.1f} mm²"
         return f"mean {self.mean:.1f}{unit}, SD {self.sd:.1f}{unit}, area {area} ({self.pixels} px)"
 
@@ -32,8 +35,11 @@ def distance_mm(start: tuple[float, float], end: tuple[float, float]) -> float:
     return float(np.hypot(end[0] - start[0], end[1] - start[1]))
 
 
-def distance_caption(start: tuple[float, float], end: tuple[float, float]) -> str:
+def distance_caption(start: tuple[float, float], end: tuple[float, float], in_pixels: bool = False) -> str:
+    """'12.3 mm' or '1.23 cm'; '123.0 px' where the image has no pixel size."""
     length = distance_mm(start, end)
+    if in_pixels:
+        return f"{length:.1f} px"
     return f"{length / 10:.2f} cm" if length >= 100 else f"{length:.1f} mm"
 
 

@@ -66,8 +66,11 @@ def scale_bar_mm(mm_per_pixel: float, longest_pixels: float) -> float:
     return best
 
 
-def scale_caption(length_mm: float) -> str:
-    return f"{length_mm / 10:g} cm" if length_mm >= 10 else f"{length_mm:g} mm"
+def scale_caption(length: float, in_pixels: bool = False) -> str:
+    """'10 cm', '5 mm'; or '100 px' where the file gives no pixel size (then nothing is in mm)."""
+    if in_pixels:
+        return f"{length:g} px"
+    return f"{length / 10:g} cm" if length >= 10 else f"{length:g} mm"
 
 
 def _person(name: str) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyqtgraph as pg
@@ -30,8 +30,8 @@ class Measurement:
 class Measurements:
     """Adds, updates and removes measurement items in ``box``; ``plane()`` gives the values of the shown slice."""
 
-    def __init__(self, box: pg.ViewBox, plane, pixel: tuple[float, float], unit: str):
-        self.box, self.plane, self.pixel, self.unit = box, plane, pixel, unit
+    def __init__(self, box: pg.ViewBox, plane, pixel: tuple[float, float], unit: str, in_pixels: bool = False):
+        self.box, self.plane, self.pixel, self.unit, self.in_pixels = box, plane, pixel, unit, in_pixels
         self.done: list[Measurement] = []
         self.current: Measurement | None = None
 
@@ -76,11 +76,11 @@ class Measurements:
         (x0, y0), (x1, y1) = measurement.start, measurement.end
         if measurement.kind == RULER:
             measurement.shape.setLine(x0, y0, x1, y1)
-            text = distance_caption(measurement.start, measurement.end)
+            text = distance_caption(measurement.start, measurement.end, self.in_pixels)
         else:
             measurement.shape.setRect(QRectF(min(x0, x1), min(y0, y1), abs(x1 - x0), abs(y1 - y0)))
-            text = ellipse_statistics(np.asarray(self.plane()), self.pixel, measurement.start, measurement.end,
-                                      self.unit).caption()
+            stats = ellipse_statistics(np.asarray(self.plane()), self.pixel, measurement.start, measurement.end, self.unit)
+            text = replace(stats, in_pixels=self.in_pixels).caption()
         measurement.label.setText(text)
         measurement.label.setPos(max(x0, x1), min(y0, y1))
 

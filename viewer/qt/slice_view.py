@@ -112,7 +112,9 @@ class SliceView(pg.GraphicsView):
         self.refresh_image()  # the image must exist before its rectangle in mm can be set
         self._set_geometry()
         unit = "HU" if study.volume.modality == "CT" else ""
-        self.measurements = Measurements(self.box, lambda: self._plane(study.volume.array), self._pixel, unit)
+        in_pixels = not study.volume.pixel_spacing_known
+        self.measurements = Measurements(self.box, lambda: self._plane(study.volume.array), self._pixel, unit, in_pixels)
+        self.text.scale_bar.in_pixels = in_pixels
         self.refresh_overlay()
         self.refresh_crosshair()
 

@@ -20,6 +20,7 @@ class ScaleBar(QWidget):
         super().__init__(parent)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
         self.length_mm, self.length_px = 0.0, 0
+        self.in_pixels = False  # the image has no pixel size: its "mm" are pixels, and the bar says so
 
     def set_scale(self, mm_per_pixel: float, view_width: int) -> None:
         self.length_mm = scale_bar_mm(mm_per_pixel, view_width * BAR_SHARE)
@@ -36,7 +37,7 @@ class ScaleBar(QWidget):
         for x in (right - self.length_px, right):
             painter.drawLine(x, bottom - 5, x, bottom)
         painter.drawText(0, 0, right, bottom - 6, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-                         scale_caption(self.length_mm))
+                         scale_caption(self.length_mm, self.in_pixels))
         painter.end()
 
 

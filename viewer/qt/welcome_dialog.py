@@ -6,7 +6,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QLabel, QPushButton, QVBoxLayout
 
 from viewer.samples import available_samples
-from viewer.welcome import WELCOME_HTML
+from viewer.welcome import welcome_html
 
 
 class WelcomeDialog(QDialog):
@@ -16,7 +16,7 @@ class WelcomeDialog(QDialog):
         super().__init__(parent)
         self.setWindowTitle("Welcome to SaDNN Viewer")
         self.setMinimumWidth(560)
-        text = QLabel(WELCOME_HTML)
+        text = QLabel(welcome_html(bool(available_samples())))
         text.setWordWrap(True)
         text.setTextFormat(Qt.TextFormat.RichText)
         buttons = QDialogButtonBox()

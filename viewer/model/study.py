@@ -186,9 +186,12 @@ class Study:
     def slice_caption(self, z: int) -> str:
         """'Slice 13 / 20 (Im 45), location -120.5 mm': position in the stack, the file's number and the slice's
         location along its normal."""
+        return f"{self.slice_position(z)}, location {self.slice_location(z):.1f} mm"
+
+    def slice_position(self, z: int) -> str:
+        """'Slice 13 / 20 (Im 45)': where slice ``z`` is in the stack, with the file's number where it has one."""
         number = self.volume.instance_number(z)
-        image = f" (Im {number})" if number is not None else ""
-        return f"Slice {z + 1} / {self.volume.shape[0]}{image}, location {self.slice_location(z):.1f} mm"
+        return f"Slice {z + 1} / {self.volume.shape[0]}" + (f" (Im {number})" if number is not None else "")
 
     def slice_location(self, z: int) -> float:
         """Where axial slice ``z`` lies along its normal, in mm (DICOM's slice location)."""

@@ -34,14 +34,12 @@ def corners(study: Study, view: str, zoom: float) -> Corners:
 
 def plane_caption(study: Study, view: str) -> list[str]:
     """Short lines (narrow views): the axial slice with its DICOM number and location, the others their index."""
-    volume, shape = study.volume, study.volume.shape
+    shape = study.volume.shape
     if shape[0] == 1:
         return [f"{shape[2]} x {shape[1]} px"]
     if view == "axial":
         z = study.cursor[0]
-        number = volume.instance_number(z)
-        return [f"Slice {z + 1} / {shape[0]}" + (f" (Im {number})" if number is not None else ""),
-                f"Location {study.slice_location(z):.1f} mm"]
+        return [study.slice_position(z), f"Location {study.slice_location(z):.1f} mm"]
     axis = planes.SLICE_AXIS[view]
     return [f"{view.capitalize()} {study.cursor[axis] + 1} / {shape[axis]}"]
 

@@ -54,6 +54,7 @@ from viewer.qt.quiet import quietly
 IMAGE_FILTER = "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 MASK_FILTER = "Masks (*.nii *.nii.gz *.nrrd *.mha *.dcm);;All files (*)"
 CINE_INTERVAL_MS = 100  # 10 slices per second
+ALL_MARKED = "Every slice under review is marked. Export the review with Ctrl+E."
 
 
 class MainWindow(QMainWindow):
@@ -543,7 +544,7 @@ class MainWindow(QMainWindow):
 
     def _next_unreviewed(self) -> None:
         if self.study is not None and self.study.review is not None and not self.study.go_to_next_unreviewed():
-            self.message.setText("Every slice under review is marked. Export the review with Ctrl+E.")
+            self.message.setText(ALL_MARKED)
 
     def _focus_note(self) -> None:
         if self.study is None:
@@ -757,7 +758,7 @@ class MainWindow(QMainWindow):
     def next_least_confident(self) -> None:
         study = self.study
         if study is not None and study.review is not None and not study.go_to_least_confident():
-            self.message.setText("Every slice under review is marked. Export the review with Ctrl+E.")
+            self.message.setText(ALL_MARKED)
 
     def _toggle_auto_advance(self) -> None:
         on = self.actions["auto_advance"].isChecked()

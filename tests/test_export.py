@@ -309,12 +309,11 @@ def test_a_seg_whose_frames_are_oriented_otherwise_is_refused_not_misplaced(phi_
         read_mask(tmp_path / "transposed.dcm", volume)
 
 
-def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
+def classified_xray():
+    """A real NIH film with 14 findings (probabilities 0.9 down to 0.1) and the test card's held-out evidence."""
     from engine.runtime.evidence import finding_evidence
     from engine.runtime.inference import Classification
     from tests.cards import classification_card
-    from viewer.model.export import review_data
-    from viewer.model.report import build_report
 
     card = classification_card(size=64)
     study = Study(read_image_file(data_path("cxr", "nih_txv", "00000001_000.png")))
@@ -322,6 +321,14 @@ def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
     result = Classification(card.labels, probabilities, card.thresholds, EnergyMeasurement(0.1, 0.1, 1.0, "test"),
                             evidence=finding_evidence(card.metrics, card.labels))
     study.set_classification(result, {"name": card.name, "version": card.version, "sha256": "0" * 64})
+    return study, card
+
+
+def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
+    from viewer.model.export import review_data
+    from viewer.model.report import build_report
+
+    study, card = classified_xray()
     html = build_report(study, card).html()
     assert "1 of 14 findings are better than chance on held-out patients" in html
     assert "This study was in the training set of sadnn_cls-test 0.0.0 (as 00000001_000.png)" in html

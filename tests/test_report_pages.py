@@ -13,10 +13,9 @@ import pytest  # noqa: E402
 pytest.importorskip("pytestqt")
 pypdf = pytest.importorskip("pypdf")
 
-from engine.runtime.energy import EnergyMeasurement  # noqa: E402
-from engine.runtime.io import find_images, read_image_file  # noqa: E402
+from engine.runtime.io import find_images  # noqa: E402
 from tests.conftest import data_path  # noqa: E402
-from tests.test_export import reviewed_study  # noqa: E402
+from tests.test_export import classified_xray as xray_with_findings, reviewed_study  # noqa: E402
 from viewer.model.report import build_report  # noqa: E402
 from viewer.model.study import Study  # noqa: E402
 
@@ -25,16 +24,7 @@ HEADINGS = ("Result", "Slice by slice", "Flagged slices", "Reviewer's note", "Mo
 
 
 def classified_xray(decided: int) -> Study:
-    from engine.runtime.evidence import finding_evidence
-    from engine.runtime.inference import Classification
-    from tests.cards import classification_card
-
-    card = classification_card(size=64)
-    study = Study(read_image_file(data_path("cxr", "nih_txv", "00000001_000.png")))
-    probabilities = np.linspace(0.9, 0.1, 14).astype(np.float32)
-    result = Classification(card.labels, probabilities, card.thresholds, EnergyMeasurement(0.1, 0.1, 1.0, "test"),
-                            evidence=finding_evidence(card.metrics, card.labels))
-    study.set_classification(result, {"name": card.name, "version": card.version, "sha256": "0" * 64})
+    study, _card = xray_with_findings()
     for index in range(decided):
         study.decide_finding(index, "accepted")
     return study

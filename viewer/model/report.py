@@ -19,6 +19,7 @@ from viewer.model.energy_report import card_html, costs_html, energy_html, train
 from viewer.model.overlay import heatmap_rgba, mask_rgba
 from viewer.model.review import STRIP_COLOURS
 from viewer.model.study import Study
+from viewer.model.viewport import dicom_date
 
 THUMBNAIL = 256  # pixels, the longer side
 PATIENT_FIELDS = (("PatientName", "Patient"), ("PatientID", "Patient ID"), ("PatientBirthDate", "Born"),
@@ -94,7 +95,7 @@ def _identity(study: Study, pseudonym: str | None, card: ModelCard | None) -> st
 def _dicom_text(value: str) -> str:
     """DICOM dates as YYYY-MM-DD and person names as 'Given Family'; other values unchanged."""
     if len(value) == 8 and value.isdigit():
-        return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+        return dicom_date(value)
     if "^" in value:
         family, _, rest = value.partition("^")
         return " ".join(part for part in (*rest.split("^")[:1], family) if part)

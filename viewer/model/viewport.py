@@ -25,7 +25,7 @@ def corners(study: Study, view: str, zoom: float) -> Corners:
     meta = study.volume.metadata
     patient = [_person(meta.get("PatientName", "")), _joined("ID " + meta["PatientID"] if "PatientID" in meta else "",
                                                               meta.get("PatientSex", ""), _born(meta))]
-    study_lines = [_date(meta.get("StudyDate", "")), meta.get("StudyDescription", "")]
+    study_lines = [dicom_date(meta.get("StudyDate", "")), meta.get("StudyDescription", "")]
     series = [meta.get("SeriesDescription", ""), _joined(f"Se {meta['SeriesNumber']}" if "SeriesNumber" in meta else "",
                                                         study.volume.modality)]
     reading = [*plane_caption(study, view), window_caption(study), f"Zoom {zoom:.1f}x"]
@@ -79,12 +79,13 @@ def _person(name: str) -> str:
     return parts[0].upper() + (", " + " ".join(parts[1:]) if len(parts) > 1 else "")
 
 
-def _date(value: str) -> str:
+def dicom_date(value: str) -> str:
+    """A DICOM date (YYYYMMDD) as YYYY-MM-DD; anything else unchanged."""
     return f"{value[:4]}-{value[4:6]}-{value[6:8]}" if len(value) == 8 and value.isdigit() else value
 
 
 def _born(meta: dict[str, str]) -> str:
-    born = _date(meta.get("PatientBirthDate", ""))
+    born = dicom_date(meta.get("PatientBirthDate", ""))
     return f"born {born}" if born else ""
 
 

@@ -84,5 +84,3 @@ class Measurements:
         measurement.label.setText(text)
         measurement.label.setPos(max(x0, x1), min(y0, y1))
 
-
-MEASURE_TOOLS = (RULER, ROI)

@@ -8,6 +8,7 @@ from PySide6.QtGui import QAction, QActionGroup, QKeySequence
 from PySide6.QtWidgets import QMainWindow, QMenu, QToolBar, QToolButton
 
 from viewer.model.shortcuts import SHORTCUTS, keys_of
+from viewer.model.window_level import CT_PRESETS
 
 # Menu texts where the shortcut table's description is too long for a menu.
 MENU_TEXT = {
@@ -16,8 +17,8 @@ MENU_TEXT = {
     "classify": "Classify X-ray", "reference": "Load reference mask...", "fit": "Fit view",
     "maximise": "Maximise view", "results_panel": "Results panel", "full_screen": "Full screen",
     "overlay": "Show overlay", "outline": "Outline only", "cine": "Cine (play slices)",
-    "preset_1": "Liver  W 150 / L 90", "preset_2": "Abdomen  W 400 / L 40", "preset_3": "Lung  W 1500 / L -600",
-    "preset_4": "Bone  W 2500 / L 480", "preset_file": "From the file",
+    **{f"preset_{n}": f"{name}  {window.label()}" for n, (name, window) in enumerate(CT_PRESETS.items(), start=1)},
+    "preset_file": "From the file",
     "next_unreviewed": "Next slice to review", "least_confident": "Next least-confident slice to review",
     "auto_advance": "Auto-advance after accept / flag", "undo": "Undo edit", "redo": "Redo edit",
     "ruler": "Distance ruler", "roi": "Region of interest (mean / SD / area)",
@@ -25,7 +26,7 @@ MENU_TEXT = {
 }
 CHECKABLE = {"results_panel", "full_screen", "overlay", "outline", "cine", "auto_advance", "ruler", "roi",
              "preset_1", "preset_2", "preset_3", "preset_4", "preset_file"}
-PRESET_COMMANDS = {"preset_1": "Liver", "preset_2": "Abdomen", "preset_3": "Lung", "preset_4": "Bone", "preset_file": "File"}
+PRESET_COMMANDS = {**{f"preset_{n}": name for n, name in enumerate(CT_PRESETS, start=1)}, "preset_file": "File"}
 
 
 def make_actions(window: QMainWindow, slots: dict[str, Callable]) -> dict[str, QAction]:

@@ -60,6 +60,7 @@ def main(out: Path) -> int:
 
     window.open_sample("ct"), wait(), shot("01_ct_open")
     window.segment(with_fp32=True), wait(), shot("02_ct_segmented")
+    window.study.set_style(mode="disagreement"), shot("02b_ct_int8_vs_fp32"), window.study.set_style(mode="prediction")
     key(Qt.Key.Key_U), key(Qt.Key.Key_A), key(Qt.Key.Key_N), key(Qt.Key.Key_F), shot("03_ct_reviewed_by_key")
     if REFERENCE.exists():
         window.load_reference(REFERENCE), settle(), shot("04_ct_vs_reference")

@@ -57,7 +57,7 @@ def read_ct_series() -> np.ndarray:
 def bench_model(name: str, size: int, folder: Path, repeats: int) -> dict:
     import torch
 
-    from engine.modelling.export import export_onnx, quantise_onnx_int8
+    from engine.modelling.onnx_export import export_onnx, quantise_onnx_int8
     from engine.runtime.inference import OnnxModel
     from engine.modelling.models import create_model
     from engine.modelling.quantize import quantise_eager

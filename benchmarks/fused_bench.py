@@ -33,7 +33,7 @@ def measure(repeats: int) -> dict:
     """Median ms of every variant, interleaved round by round."""
     import torch
 
-    from engine.modelling.export import export_onnx, quantise_onnx_int8
+    from engine.modelling.onnx_export import export_onnx, quantise_onnx_int8
     from engine.modelling.fused_graph import fused_sadnn_cls, fused_sadnn_seg
     from engine.modelling.fused_quantize import quantise_fused_int8
     from engine.runtime.inference import OnnxModel

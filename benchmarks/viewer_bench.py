@@ -42,7 +42,7 @@ def window_with_liver(repeat: int = 1):
 
     app = QApplication.instance() or QApplication([])
     window = MainWindow(InstalledModels())
-    window.confirm = lambda *_: False  # an earlier run's session is set aside, not restored
+    window.prompts.confirm = lambda *_: False  # an earlier run's session is set aside, not restored
     window.resize(1400, 900)
     window.show()
     volume = find_images(SERIES)[0].load()
@@ -75,7 +75,7 @@ def _time_steps(app, window, steps: int) -> dict[str, float]:
         direction = 1 if (i // 19) % 2 == 0 else -1
         start = time.perf_counter()
         window.study.step(0, direction)
-        for view in window.views.values():
+        for view in window.area.views.values():
             view.viewport().repaint()
         app.processEvents()
         times.append((time.perf_counter() - start) * 1000)
@@ -96,7 +96,7 @@ def editing_ms(repeat: int, dabs: int = 60) -> dict[str, float]:
         for i in range(20):
             start = time.perf_counter()
             study.paint(200 + 3 * i, 100 + 40 * stroke, 8)
-            for view in window.views.values():
+            for view in window.area.views.values():
                 view.viewport().repaint()
             app.processEvents()
             dab_times.append((time.perf_counter() - start) * 1000)

@@ -46,7 +46,7 @@ def build(folder: Path) -> tuple[Path, Path]:
     import torch
 
     from benchmarks.engine_bench import calibration_inputs
-    from engine.modelling.export import export_bundle, export_onnx, quantise_onnx_int8
+    from engine.modelling.onnx_export import export_bundle, export_onnx, quantise_onnx_int8
     from engine.modelling.models import create_model
     from engine.runtime.card import InputContract, ModelCard
     from engine.runtime.labels import LIVER

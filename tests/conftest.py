@@ -81,7 +81,7 @@ def seeded(name: str, **model_args):
 @pytest.fixture(scope="session")
 def cls_bundle(tmp_path_factory, chest_xrays, test_signing_key):
     """A SaDNN-cls bundle (random-init weights) calibrated on real chest X-rays."""
-    from engine.modelling.export import export_bundle
+    from engine.modelling.onnx_export import export_bundle
     from engine.runtime.preprocess import prepare_radiograph
     from tests.cards import classification_card
 
@@ -93,7 +93,7 @@ def cls_bundle(tmp_path_factory, chest_xrays, test_signing_key):
 @pytest.fixture(scope="session")
 def seg_bundle(tmp_path_factory, ct_volume, test_signing_key):
     """A SaDNN-seg bundle (random-init weights) calibrated on real CT slices."""
-    from engine.modelling.export import export_bundle
+    from engine.modelling.onnx_export import export_bundle
     from engine.runtime.preprocess import prepare_ct_slices
     from tests.cards import segmentation_card
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import viewer.model.export as export  # noqa: E402
+import viewer.model.review_export as export  # noqa: E402
 import viewer.model.export_folder as export_folder  # noqa: E402
 
 steps: list[str] = []

@@ -41,7 +41,7 @@ def main(models: str, series: str, then: str = "") -> None:
     wait_until(app, lambda: window.study is not None and not window.runner.busy)
     window.segment()
     wait_until(app, lambda: window.study.segmentation is not None and not window.runner.busy)
-    study, axial = window.study, window.views["axial"]
+    study, axial = window.study, window.area.views["axial"]
     QTest.keyClick(window, Qt.Key.Key_A)
     QTest.keyClick(window, Qt.Key.Key_N)
     QTest.keyClick(window, Qt.Key.Key_F)
@@ -69,7 +69,7 @@ def main(models: str, series: str, then: str = "") -> None:
     }
     print("STATE " + json.dumps(state), flush=True)
     if then == "resegment":
-        window.confirm = lambda *args, **kwargs: True
+        window.prompts.confirm = lambda *args, **kwargs: True
         window.segment()
         print("RESEGMENTING", flush=True)
     while True:  # keep working as a user would, until killed

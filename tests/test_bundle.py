@@ -12,7 +12,7 @@ from engine.runtime.errors import BundleChecksumError, BundleError
 
 @pytest.fixture(scope="module")
 def small_bundle(tmp_path_factory, ct_volume, test_signing_key):
-    from engine.modelling.export import export_bundle
+    from engine.modelling.onnx_export import export_bundle
     from engine.runtime.preprocess import prepare_ct_slices
     from tests.cards import segmentation_card
     from tests.conftest import seeded
@@ -80,7 +80,7 @@ def test_missing_pieces_get_clear_errors(copy_of, tmp_path):
 def test_weights_reload_into_the_same_model(small_bundle, ct_volume):
     import torch
 
-    from engine.modelling.export import load_model
+    from engine.modelling.onnx_export import load_model
     from engine.runtime.inference import OnnxModel
     from engine.runtime.preprocess import prepare_ct_slices
 
@@ -92,7 +92,7 @@ def test_weights_reload_into_the_same_model(small_bundle, ct_volume):
 
 
 def test_export_refuses_a_used_folder(small_bundle, ct_volume):
-    from engine.modelling.export import export_bundle
+    from engine.modelling.onnx_export import export_bundle
     from tests.cards import segmentation_card
     from tests.conftest import seeded
 

@@ -88,18 +88,18 @@ def strict_window(window):
 def test_the_viewer_runs_a_model_outside_its_contract_only_on_an_explicit_override_and_records_it(qtbot, strict_window, tmp_path):
     from tests.test_viewer import open_and_wait
     from tests.viewer_support import finish
-    from viewer.model.export import ExportRequest
+    from viewer.model.review_export import ExportRequest
 
     window = strict_window
     open_and_wait(qtbot, window, data_path("ct", "totalseg_abd_dicom"))
     asked = []
-    window.confirm = lambda title, text, **_: asked.append(text) or False
+    window.prompts.confirm = lambda title, text, **_: asked.append(text) or False
     window.segment()
     finish(qtbot, window)
     assert window.study.segmentation is None
     assert "- the series was acquired axial; the model expects sagittal CT acquired sagittal" in asked[0]
     assert window.message.text() == "Not run: the series was acquired axial; the model expects sagittal CT acquired sagittal"
-    window.confirm = lambda *_args, **_kw: True
+    window.prompts.confirm = lambda *_args, **_kw: True
     window.segment()
     finish(qtbot, window)
     assert window.study.segmentation is not None

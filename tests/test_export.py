@@ -17,7 +17,7 @@ from tests.cards import segmentation_card
 from tests.conftest import data_path
 from tests.test_io import copy_series
 from engine.runtime.errors import InputError
-from viewer.model.export import ExportError, ExportExists, ExportFolder, ExportRequest, export_study
+from viewer.model.review_export import ExportError, ExportExists, ExportFolder, ExportRequest, export_study
 from viewer.model.export_folder import is_complete, leftovers, read_manifest
 from viewer.model.review import ACCEPTED, FLAGGED
 from viewer.model.study import SegmentationResult, Study
@@ -117,7 +117,7 @@ def test_a_nifti_mask_keeps_the_source_files_own_grid(tmp_path):
 
 
 def test_the_report_has_identity_model_card_energy_review_table_and_flagged_thumbnails(phi_series):
-    from viewer.model.report import build_report
+    from viewer.model.review_report import build_report
 
     study = reviewed_study(find_images(phi_series)[0].load())
     report = build_report(study, segmentation_card("sadnn_seg"))
@@ -133,7 +133,7 @@ def test_the_report_has_identity_model_card_energy_review_table_and_flagged_thum
 def test_an_anonymised_export_carries_no_source_phi(phi_series, tmp_path):
     import pydicom
 
-    from viewer.model.report import build_report
+    from viewer.model.review_report import build_report
 
     volume = find_images(phi_series)[0].load()
     study = reviewed_study(volume)
@@ -231,7 +231,7 @@ def test_a_full_disk_or_read_only_folder_gives_a_clear_error_and_leaves_no_debri
 
 
 def test_the_export_is_of_a_snapshot_taken_when_it_was_asked_for(phi_series, tmp_path):
-    from viewer.model.export import finish_export, stage_export
+    from viewer.model.review_export import finish_export, stage_export
 
     study = reviewed_study(find_images(phi_series)[0].load())
     snapshot = study.snapshot()
@@ -325,8 +325,8 @@ def classified_xray():
 
 
 def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
-    from viewer.model.export import review_data
-    from viewer.model.report import build_report
+    from viewer.model.review_export import review_data
+    from viewer.model.review_report import build_report
 
     study, card = classified_xray()
     html = build_report(study, card).html()

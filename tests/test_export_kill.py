@@ -14,7 +14,7 @@ from engine.runtime.energy import EnergyMeasurement
 from engine.runtime.inference import Segmentation
 from engine.runtime.io import find_images
 from tests.conftest import data_path
-from viewer.model.export import ExportRequest, export_study
+from viewer.model.review_export import ExportRequest, export_study
 from viewer.model.export_folder import is_complete, leftovers, read_manifest, recover
 from viewer.model.study import SegmentationResult, Study
 

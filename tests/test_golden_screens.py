@@ -88,7 +88,7 @@ def alone(qtbot, widget, width: int, height: int) -> np.ndarray:
 
 def axial_alone(qtbot, window) -> np.ndarray:
     """The window's axial view at a fixed size (its neighbours and panels cannot move its pixels)."""
-    view = window.views["axial"]
+    view = window.area.views["axial"]
     view.setFixedSize(560, 560)
     view.fit()
     qtbot.wait(50)
@@ -135,7 +135,7 @@ def test_ct_comparison_items_and_the_tolerance_guards_the_overlay(qtbot, window)
     window.tabs.setCurrentWidget(window.segmentation)
     qtbot.wait(50)
     check_item("ct_comparison_window", pixels_of(window.grab()), WINDOW_TOLERANCE)
-    check_item("comparison_legend", pixels_of(window.overlay_legend.grab()))
+    check_item("comparison_legend", pixels_of(window.area.overlay_legend.grab()))
     check_item("ct_comparison_axial", axial_alone(qtbot, window))
     study.set_style(visible=False)  # what the tolerance guards: without the overlay the item must fail clearly
     qtbot.wait(50)
@@ -192,7 +192,7 @@ def test_review_mode_items(qtbot, window):
 
 def test_report_first_page(qtbot, window):
     from tests.cards import segmentation_card
-    from viewer.model.report import build_report
+    from viewer.model.review_report import build_report
     from viewer.qt.report_pdf import first_page
 
     study = review_in_progress(window)

@@ -71,3 +71,17 @@ print(study.cursor[0], study.window.label(), int(study.reference.sum()))
     result = run_blocked(code)
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["13", "W", "150", "/", "L", "90", "366708"]
+
+
+def test_the_window_s_parts_never_import_the_window():
+    """Controllers and panels talk to the window through the study and signals, not by importing it (no circle)."""
+    import ast
+
+    importers = []
+    for path in sorted((ROOT / "viewer").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(name.startswith("viewer.qt.main_window") for name in names):
+                importers.append(path.relative_to(ROOT).as_posix())
+    assert importers == ["viewer/app.py"]

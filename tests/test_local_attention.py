@@ -80,7 +80,7 @@ def test_rejects_bad_configuration():
 
 def test_exports_to_onnx_and_matches(tmp_path):
     ort = pytest.importorskip("onnxruntime")
-    from engine.modelling.export import export_onnx
+    from engine.modelling.onnx_export import export_onnx
 
     torch.manual_seed(3)
     layer = LocalSelfAttention2d(2, 8, heads=2).eval()

@@ -150,11 +150,11 @@ def test_presets_are_named_in_the_menu_on_the_toolbar_and_on_the_view(qtbot, win
     qtbot.keyClick(window, Qt.Key.Key_1)
     assert window.study.window.label() == "W 150 / L 90" and window.actions["preset_1"].isChecked()
     assert window.window_button.text() == "W/L: Liver"
-    assert "W 150 / L 90 (Liver)" in window.views["coronal"].text.texts().bottom_left
-    window.views["axial"]._drag_window(30, 0)
+    assert "W 150 / L 90 (Liver)" in window.area.views["coronal"].text.texts().bottom_left
+    window.area.views["axial"]._drag_window(30, 0)
     assert window.window_button.text() == "W/L: custom" and not any(
         window.actions[c].isChecked() for c in ("preset_1", "preset_2", "preset_3", "preset_4", "preset_file"))
-    assert "(Liver)" not in window.views["axial"].text.texts().bottom_left
+    assert "(Liver)" not in window.area.views["axial"].text.texts().bottom_left
 
 
 def test_corner_text_names_the_study_slice_window_and_zoom_with_a_true_scale_bar(qtbot, window):
@@ -163,7 +163,7 @@ def test_corner_text_names_the_study_slice_window_and_zoom_with_a_true_scale_bar
     open_series(qtbot, window)
     folder = data_path("ct", "totalseg_abd_dicom")
     first = pydicom.dcmread(next(p for p in sorted(folder.iterdir()) if p.is_file()), stop_before_pixels=True)
-    axial = window.views["axial"]
+    axial = window.area.views["axial"]
     corners = axial.text.texts()
     date = str(first.StudyDate)
     assert f"{date[:4]}-{date[4:6]}-{date[6:]}" in corners.top_left
@@ -187,7 +187,7 @@ def test_layouts_and_maximising_one_view(qtbot, window):
     from PySide6.QtCore import Qt
 
     open_series(qtbot, window)
-    views, grid = window.views, window.view_grid
+    views, grid = window.area.views, window.area.view_grid
     qtbot.wait(20)
     grid.set_layout("1x3")
     qtbot.wait(20)
@@ -199,7 +199,7 @@ def test_layouts_and_maximising_one_view(qtbot, window):
     grid.set_layout("1x1")
     assert grid.visible_views() == ["axial"]
     grid.set_layout("1+2")
-    window._hovered("coronal", "Im 1 ...")  # the pointer is over the coronal view
+    window.area.pointer_over("coronal", "Im 1 ...")  # the pointer is over the coronal view
     qtbot.keyClick(window, Qt.Key.Key_M)
     assert grid.visible_views() == ["coronal"]
     qtbot.keyClick(window, Qt.Key.Key_M)
@@ -218,10 +218,10 @@ def test_outline_only_draws_the_edges_and_leaves_the_tissue_uncovered(qtbot, win
     open_series(qtbot, window)
     liver, shifted = with_reference_prediction(window)
     window.study.set_cursor(12, 256, 150)
-    filled = rendered(window.views["axial"])[..., 3] > 0
+    filled = rendered(window.area.views["axial"])[..., 3] > 0
     qtbot.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier)
     assert window.study.style.outline and window.segmentation.outline.isChecked()
-    outline = rendered(window.views["axial"])[..., 3]
+    outline = rendered(window.area.views["axial"])[..., 3]
     assert filled.sum() == shifted[12].sum()
     assert 0 < (outline > 0).sum() < filled.sum() / 4 and set(np.unique(outline)) == {0, 255}
     assert (outline > 0).sum() == ((outline > 0) & filled).sum()  # only pixels of the mask: its edges
@@ -231,16 +231,16 @@ def test_ruler_and_roi_measure_in_mm_and_hu_and_belong_to_their_slice(qtbot, win
     from PySide6.QtCore import QPointF, Qt
 
     open_series(qtbot, window)
-    axial = window.views["axial"]
+    axial = window.area.views["axial"]
     qtbot.keyClick(window, Qt.Key.Key_D)
-    assert window.measure == "ruler" and axial.box.editing
+    assert window.area.measure == "ruler" and axial.box.editing
     dy, dx = window.study.volume.spacing[1:]
     start, end = scene_point(axial, 100, 100), scene_point(axial, 100, 200)
     for phase, point in (("start", start), ("move", end), ("finish", end)):
         axial._stroke(phase, point)
     assert axial.measurements.captions(axial.slice_index) == [f"{100 * dx:.1f} mm"]
     qtbot.keyClick(window, Qt.Key.Key_I)
-    assert window.measure == "roi" and window.actions["roi"].isChecked() and not window.actions["ruler"].isChecked()
+    assert window.area.measure == "roi" and window.actions["roi"].isChecked() and not window.actions["ruler"].isChecked()
     corner, opposite = QPointF(200 * dx, 250 * dy), QPointF(260 * dx, 290 * dy)
     for phase, point in (("start", corner), ("finish", opposite)):
         axial.measurements.stroke("roi", phase, axial.slice_index, point)
@@ -253,7 +253,7 @@ def test_ruler_and_roi_measure_in_mm_and_hu_and_belong_to_their_slice(qtbot, win
     qtbot.keyClick(window, Qt.Key.Key_Down)
     assert all(m.shape.isVisible() for m in axial.measurements.done)
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert window.measure is None and not axial.box.editing
+    assert window.area.measure is None and not axial.box.editing
     qtbot.keyClick(window, Qt.Key.Key_Delete)
     assert axial.measurements.captions(z) == []
 
@@ -264,10 +264,10 @@ def test_cine_plays_through_the_slices_and_escape_stops_it(qtbot, window):
     open_series(qtbot, window)
     start = window.study.cursor[0]
     qtbot.keyClick(window, Qt.Key.Key_Space)
-    assert window.cine.isActive() and window.actions["cine"].isChecked()
+    assert window.area.cine.isActive() and window.actions["cine"].isChecked()
     qtbot.waitUntil(lambda: window.study.cursor[0] != start and window.study.cursor[0] < start, timeout=5000)  # looped
     qtbot.keyClick(window, Qt.Key.Key_Escape)
-    assert not window.cine.isActive() and not window.actions["cine"].isChecked()
+    assert not window.area.cine.isActive() and not window.actions["cine"].isChecked()
 
 
 def test_confidence_strip_least_confident_key_and_auto_advance(qtbot, window):
@@ -276,7 +276,7 @@ def test_confidence_strip_least_confident_key_and_auto_advance(qtbot, window):
     open_series(qtbot, window)
     liver, shifted = with_reference_prediction(window)
     study = window.study
-    assert window.confidence_strip.isVisible() and study.confidence is not None
+    assert window.area.confidence_strip.isVisible() and study.confidence is not None
     # the test prediction's probabilities are 0/1: every slice is sure; make slice 9 the doubtful one
     study.confidence = study.confidence.copy()
     study.confidence[9] = 0.3
@@ -292,6 +292,27 @@ def test_confidence_strip_least_confident_key_and_auto_advance(qtbot, window):
     assert study.cursor[0] == z
 
 
+def test_the_confidence_strip_ranks_slices_within_the_study_and_tells_each_value(qtbot, window):
+    """A whole CT in a narrow band (0.65-0.71, as the demo model gives on the sample) still shows where to look."""
+    from PySide6.QtCore import QPoint
+
+    from viewer.model.confidence import confidence_text, relative_doubt
+
+    np.testing.assert_allclose(relative_doubt(np.array([0.71, 0.65, 0.68])), [0.0, 1.0, 0.5])
+    assert not relative_doubt(np.full(4, 0.9)).any()  # equally sure everywhere: nothing stands out
+    assert confidence_text(1, np.array([0.71, 0.65, 0.68])).startswith("Slice 2: confidence 0.65 (this study: 0.65 to 0.71)")
+    open_series(qtbot, window)
+    with_reference_prediction(window)
+    study, strip = window.study, window.area.confidence_strip
+    study.confidence = np.linspace(0.71, 0.65, study.volume.shape[0])  # the last slice is the least sure
+    strip.update()
+    image = strip.grab().toImage()
+    first, last = image.pixelColor(QPoint(1, 4)), image.pixelColor(QPoint(image.width() - 2, 4))
+    assert (first.red(), first.green(), first.blue()) == (45, 45, 45)  # the surest slice of this study
+    assert (last.red(), last.green(), last.blue()) == (205, 90, 255)  # the least sure, though only 0.06 lower
+    assert strip.slice_at(strip.width() - 1) == study.volume.shape[0] - 1
+
+
 def test_the_status_bar_says_a_task_is_done_not_its_last_progress(qtbot, window):
     from tests.viewer_support import finish
 
@@ -304,13 +325,13 @@ def test_the_status_bar_says_a_task_is_done_not_its_last_progress(qtbot, window)
     window.run_job("Computing RISE saliency", job, lambda total: window.message.setText(f"Saliency ready ({total})."))
     finish(qtbot, window)
     qtbot.wait(100)  # any signal still queued has arrived
-    assert window.message.text() == "Saliency ready (512)." and not window.progress.isVisible()
+    assert window.message.text() == "Saliency ready (512)." and not window.status.progress.isVisible()
 
 
 def test_exports_go_to_the_documents_folder_and_an_unfinished_review_asks_first(qtbot, window, monkeypatch):
     from platformdirs import user_documents_dir
 
-    from viewer.model.export import exports_folder
+    from viewer.model.review_export import exports_folder
     from viewer.qt import exporter
 
     monkeypatch.delenv("SADNN_EXPORTS")
@@ -319,7 +340,7 @@ def test_exports_go_to_the_documents_folder_and_an_unfinished_review_asks_first(
     with_reference_prediction(window)
     opened, asked = [], []
     monkeypatch.setattr(exporter.ExportDialog, "exec", lambda dialog: opened.append(dialog) or 0)
-    window.confirm = lambda title, text, default_yes=True: asked.append((title, text, default_yes)) or False
+    window.prompts.confirm = lambda title, text, default_yes=True: asked.append((title, text, default_yes)) or False
     window.export_review()
     total = len(window.study.review.slices)
     assert asked == [("The review is not finished", f"{total} of {total} slices under review are not marked yet.\n\n"
@@ -363,7 +384,7 @@ def test_an_image_without_a_pixel_size_measures_and_scales_in_pixels_never_in_mm
     finish(qtbot, window)
     finish(qtbot, window)
     assert not window.study.volume.pixel_spacing_known
-    view = window.views["axial"]
+    view = window.area.views["axial"]
     bar = view.text.scale_bar
     assert bar.in_pixels and bar.isVisible() and scale_caption(bar.length_mm, bar.in_pixels).endswith(" px")
     for phase, point in (("start", QPointF(100, 100)), ("finish", QPointF(400, 500))):

@@ -1,6 +1,6 @@
 """The model comparison (paper Tables 4-5): analytic columns, the fused graph's MACs, measured latency."""
 
-from engine.modelling.report import profile_all, to_markdown
+from engine.modelling.comparison import profile_all, to_markdown
 
 SMALL = (("sadnn_cls", "SaDNN-cls", (1, 64, 64), "chest X-ray classification"),
          ("resnet18", "ResNet-18", (1, 64, 64), "chest X-ray classification"))
@@ -30,7 +30,7 @@ def test_without_latency_the_table_keeps_the_papers_columns():
 def test_measured_quality_comes_from_a_lopo_summary_or_a_card(tmp_path):
     import json
 
-    from engine.modelling.report import quality_of
+    from engine.modelling.comparison import quality_of
 
     folds = {name: {"dice_fp32": d, "dice_int8": d - 0.01} for name, d in (("a", 0.8), ("b", 0.9))}
     lopo = {"folds": folds, "over_folds": {"dice_fp32": {"mean": 0.85, "std": 0.0707}, "dice_int8": {"mean": 0.84, "std": 0.0707}}}

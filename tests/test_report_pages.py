@@ -16,7 +16,7 @@ pypdf = pytest.importorskip("pypdf")
 from engine.runtime.io import find_images  # noqa: E402
 from tests.conftest import data_path  # noqa: E402
 from tests.test_export import classified_xray as xray_with_findings, reviewed_study  # noqa: E402
-from viewer.model.report import build_report  # noqa: E402
+from viewer.model.review_report import build_report  # noqa: E402
 from viewer.model.study import Study  # noqa: E402
 
 HEADINGS = ("Result", "Slice by slice", "Flagged slices", "Reviewer's note", "Model", "Inference cost", "Findings",

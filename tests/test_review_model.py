@@ -140,7 +140,7 @@ def test_a_saved_session_restores_prediction_edits_marks_and_notes(study, tmp_pa
 
 
 def test_a_dice_on_a_training_study_never_reads_as_held_out(study):
-    from viewer.model.report import build_report
+    from viewer.model.review_report import build_report
     from viewer.qt.segmentation_panel import statistics_html
 
     study.set_reference(liver_like())

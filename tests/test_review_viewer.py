@@ -81,10 +81,10 @@ def test_marking_slices_by_key_with_notes_and_the_progress_strip(qtbot, window):
     qtbot.keyClick(QApplication.focusWidget() or window, Qt.Key.Key_A)
     assert study.review.marks[second] == "accepted" and study.review.notes[second] == "lesion at the dome?"
     qtbot.keyClick(window, Qt.Key.Key_F)
-    states = window.strip.states()
+    states = window.area.strip.states()
     assert states[first] == "accepted" and states[second] == "flagged"
     assert "Reviewed 2 of" in window.review.counts.text()
-    window.strip.slice_chosen.emit(first)
+    window.area.strip.slice_chosen.emit(first)
     assert study.cursor[0] == first and window.review.slice_note.text() == ""
     qtbot.keyClick(window, Qt.Key.Key_E)
     assert study.review.marks[first] == "edited"
@@ -95,7 +95,7 @@ def test_brush_eraser_fill_and_undo_redo_update_dice_and_volume_live(qtbot, wind
 
     open_series(qtbot, window)
     liver, shifted = with_reference_prediction(window)
-    study, axial, coronal = window.study, window.views["axial"], window.views["coronal"]
+    study, axial, coronal = window.study, window.area.views["axial"], window.area.views["coronal"]
     study.set_cursor(12, 256, 150)
     study.set_style(mode="comparison")
     z = 12
@@ -137,7 +137,7 @@ def test_the_undo_button_follows_a_stroke_and_undo_gives_back_the_slice_verdict(
 
     open_series(qtbot, window)
     liver, shifted = with_reference_prediction(window)
-    study, axial = window.study, window.views["axial"]
+    study, axial = window.study, window.area.views["axial"]
     z = 12
     study.set_cursor(z, 256, 150)
     qtbot.keyClick(window, Qt.Key.Key_A)
@@ -189,7 +189,7 @@ def test_finding_decisions_and_notes_on_a_radiograph(qtbot, window):
 
     reopened = type(window)(window.models)
     qtbot.addWidget(reopened)
-    reopened.confirm = lambda *_: True
+    reopened.prompts.confirm = lambda *_: True
     reopened.open_path(data_path("cxr", "nih_txv", "00000001_000.png"))
     finish(qtbot, reopened)
     assert reopened.study.finding_review.decisions == study.finding_review.decisions
@@ -216,7 +216,7 @@ def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window,
     assert child.returncode == -signal.SIGKILL
     assert list(expected["notes"].values()) == ["check this slice"]  # typed with key events: the test can fail
 
-    window.confirm = lambda *_: True
+    window.prompts.confirm = lambda *_: True
     open_series(qtbot, window)
     study = window.study
     assert {str(z): m for z, m in study.review.marks.items()} == expected["marks"]
@@ -228,7 +228,7 @@ def test_a_review_killed_mid_way_reopens_with_every_mark_and_edit(qtbot, window,
 
 
 def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, window, tmp_path):
-    from viewer.model.export import ExportRequest
+    from viewer.model.review_export import ExportRequest
     from engine.runtime.io import read_mask
 
     tmp_path = tmp_path / "export"
@@ -244,12 +244,12 @@ def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, win
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", window.study.volume) == 1, shifted)
     before = (tmp_path / "report.pdf").read_bytes()
     asked = []
-    window.confirm = lambda title, text: asked.append(text) or False
+    window.prompts.confirm = lambda title, text: asked.append(text) or False
     window.export_review(ExportRequest(tmp_path))
     finish(qtbot, window)
     assert asked and "would be replaced" in asked[0] and (tmp_path / "report.pdf").read_bytes() == before
     window.export_review(ExportRequest(tmp_path.parent))  # the folder holding the export and the sessions: refused
-    assert "already holds files that are not an export of this app" in window.last_error
+    assert "already holds files that are not an export of this app" in window.prompts.last_error
     window.save_screenshot(tmp_path.parent / "view")
     from PIL import Image
 
@@ -263,11 +263,11 @@ def test_segmenting_again_asks_and_keeps_the_review_in_progress(qtbot, window, p
     window.sessions.save_prediction()
     window.study.mark_slice("flagged")
     questions = []
-    window.confirm = lambda title, text: questions.append(text) or False
+    window.prompts.confirm = lambda title, text: questions.append(text) or False
     window.segment()
     assert questions and "1 slice(s) marked" in questions[0] and not window.runner.busy  # refused: nothing replaced
     assert window.study.review.marks  # the review is untouched
-    window.confirm = lambda *_: True
+    window.prompts.confirm = lambda *_: True
     window.segment()
     finish(qtbot, window)
     assert not window.study.review.marks  # a fresh review of the new prediction
@@ -280,7 +280,7 @@ def test_segmenting_again_asks_and_keeps_the_review_in_progress(qtbot, window, p
     reopened = type(window)(window.models)  # reopening offers both reviews; the one set aside comes back whole
     qtbot.addWidget(reopened)
     offered = []
-    reopened.choose = lambda title, text, options: offered.append(options) or 1
+    reopened.prompts.choose = lambda title, text, options: offered.append(options) or 1
     open_series(qtbot, reopened)
     assert len(offered[0]) == 3 and "(set aside)" not in offered[0][0] and "(set aside)" in offered[0][1]
     assert "1 flagged" in offered[0][1] and ", test 0," in offered[0][1]  # date, model, progress
@@ -312,8 +312,8 @@ def test_a_kill_while_segmenting_again_never_orphans_the_review(qtbot, window, m
         offered.append(options)
         return next(i for i, option in enumerate(options) if "(set aside)" in option and "1 flagged" in option)
 
-    window.choose = choose
-    window.confirm = lambda *_: True
+    window.prompts.choose = choose
+    window.prompts.confirm = lambda *_: True
     open_series(qtbot, window)
     study = window.study
     assert offered, "the review set aside was not offered"
@@ -335,7 +335,7 @@ def test_an_autosave_failure_is_shown_and_the_review_goes_on(qtbot, window, monk
 
     monkeypatch.setattr(session, "write_atomic", disk_full)
     window.study.mark_slice("accepted")
-    assert window.banner.isVisible() and "Autosave failed (No space left on device)" in window.banner.text()
+    assert window.area.banner.isVisible() and "Autosave failed (No space left on device)" in window.area.banner.text()
     assert window.study.review.marks[window.study.cursor[0]] == "accepted"
 
 
@@ -348,7 +348,7 @@ def test_a_seg_opened_as_an_image_is_offered_as_the_reference_mask(qtbot, window
     liver = read_mask(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"), volume) == 5
     write_dicom_seg(volume, liver, tmp_path / "liver_seg.dcm", {"name": "expert", "version": "1"}, edited=True)
     asked = []
-    window.confirm = lambda title, text, default_yes=True: asked.append(text) or True
+    window.prompts.confirm = lambda title, text, default_yes=True: asked.append(text) or True
     window.open_path(tmp_path / "liver_seg.dcm")
     finish(qtbot, window)
     assert asked and asked[0].startswith("liver_seg.dcm is a DICOM segmentation (SEG), not an image.")
@@ -364,11 +364,11 @@ def test_a_seg_opened_with_no_ct_open_is_explained(qtbot, window):
     finish(qtbot, window)
     finish(qtbot, window)
     assert window.study is None
-    assert window.last_error.startswith("Not an image: liver_1frame.dcm is a DICOM segmentation (SEG), not an image")
+    assert window.prompts.last_error.startswith("Not an image: liver_1frame.dcm is a DICOM segmentation (SEG), not an image")
 
 
 def test_the_default_export_goes_to_a_new_folder_in_the_apps_exports_folder(qtbot, window, tmp_path, monkeypatch):
-    from viewer.model.export import ExportRequest
+    from viewer.model.review_export import ExportRequest
 
     open_series(qtbot, window)
     with_reference_prediction(window)
@@ -388,7 +388,7 @@ def test_the_reference_label_picker_names_the_labels_and_preselects_the_liver(qt
         offered.append((title, text, options, current))
         return current  # the user accepts what is preselected
 
-    window.choose = choose
+    window.prompts.choose = choose
     window.load_reference(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"))
     title, text, options, current = offered[0]
     assert options[current] == "5: liver" and options[0] == "1: spleen"  # not the first label by default
@@ -396,6 +396,6 @@ def test_the_reference_label_picker_names_the_labels_and_preselects_the_liver(qt
     assert "(label 5: liver)" in window.message.text()
     liver = window.study.reference
     assert liver.sum() > 0 and window.study.comparison is not None
-    window.choose = lambda *args, **kwargs: None  # cancelled: the reference stays as it was
+    window.prompts.choose = lambda *args, **kwargs: None  # cancelled: the reference stays as it was
     window.load_reference(data_path("ct", "totalseg_nifti", "example_seg_dicom.nii.gz"))
     assert window.study.reference is liver

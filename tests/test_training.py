@@ -218,7 +218,7 @@ def test_a_fixed_point_lopo_reports_the_model_as_trained_beside_its_int8_ptq(msd
 
 
 def test_calibration_rows_cover_every_patient():
-    from training.export import calibration_rows
+    from training.release import calibration_rows
 
     groups = ["a"] * 10 + ["b"] * 3 + ["c"] * 20
     rows = calibration_rows(groups, 9)

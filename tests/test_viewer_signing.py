@@ -48,11 +48,11 @@ def test_trusting_a_key_needs_an_explicit_yes(qtbot, lab_models):
     window = MainWindow(installed_models(folder))
     qtbot.addWidget(window)
     questions = []
-    window.confirm = lambda title, text, default_yes=True: questions.append((text, default_yes)) or False
+    window.prompts.confirm = lambda title, text, default_yes=True: questions.append((text, default_yes)) or False
     window.trust_signing_key(public)
     assert window.models.get("classification") is None  # the user said no
     assert lab.public.key_id in questions[0][0] and questions[0][1] is False  # the fingerprint is shown; No is the default
-    window.confirm = lambda *args, **kwargs: True
+    window.prompts.confirm = lambda *args, **kwargs: True
     window.trust_signing_key(public)
     bundle = window.models.get("classification")
     assert bundle is not None and bundle.signer.key_id == lab.public.key_id
@@ -62,8 +62,8 @@ def test_trusting_a_key_needs_an_explicit_yes(qtbot, lab_models):
 def test_a_file_that_is_not_a_key_gets_a_clear_message(qtbot, window, tmp_path):
     (tmp_path / "notes.pub.json").write_text('{"format": "something"}')
     window.trust_signing_key(tmp_path / "notes.pub.json")
-    assert window.last_error.startswith("Cannot read the key: ")
-    assert "is not a sadnn ed25519 public key file" in window.last_error
+    assert window.prompts.last_error.startswith("Cannot read the key: ")
+    assert "is not a sadnn ed25519 public key file" in window.prompts.last_error
 
 
 def test_the_model_card_says_who_signed(cls_bundle):

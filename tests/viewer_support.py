@@ -7,7 +7,7 @@ import numpy as np
 
 def build_viewer_models(folder, chest_xrays, ct_volume, key) -> None:
     """A small SaDNN-cls (64 px input) and a UNet-small segmenter, calibrated on real images."""
-    from engine.modelling.export import export_bundle
+    from engine.modelling.onnx_export import export_bundle
     from engine.runtime.preprocess import prepare_ct_slices, prepare_radiograph
     from tests.cards import classification_card, segmentation_card
     from tests.conftest import centred, seeded

@@ -32,8 +32,8 @@ def main(out: Path) -> int:
     from viewer.qt.main_window import MainWindow
 
     window = MainWindow(installed_models(ROOT / "resources" / "models"))
-    window.confirm = lambda *_args, **_kwargs: True
-    window.choose = lambda _title, _text, _options, current=0: current
+    window.prompts.confirm = lambda *_args, **_kwargs: True
+    window.prompts.choose = lambda _title, _text, _options, current=0: current
     window.resize(1600, 980)
     window.show()
     window.activateWindow()
@@ -45,7 +45,7 @@ def main(out: Path) -> int:
             time.sleep(0.01)
 
     def wait() -> None:
-        while window.runner.busy or window._queued is not None:
+        while window.runner.busy:
             settle(0.05)
         settle()
 
@@ -67,14 +67,14 @@ def main(out: Path) -> int:
     key(Qt.Key.Key_O, Qt.KeyboardModifier.ShiftModifier), shot("05_ct_outline_only")
     key(Qt.Key.Key_1), shot("06_ct_liver_window")
     key(Qt.Key.Key_D)
-    view = window.views["axial"]
+    view = window.area.views["axial"]
     start, end = view.image.mapToScene(150, 250), view.image.mapToScene(350, 250)
     for phase, point in (("start", start), ("move", end), ("finish", end)):
         view._stroke(phase, point)
     key(Qt.Key.Key_Escape), shot("07_ct_ruler")
-    window.view_grid.set_layout("1x3"), shot("08_layout_1x3")
-    window.view_grid.set_layout("2x2"), shot("09_layout_2x2")
-    window.view_grid.set_layout("1+2")
+    window.area.view_grid.set_layout("1x3"), shot("08_layout_1x3")
+    window.area.view_grid.set_layout("2x2"), shot("09_layout_2x2")
+    window.area.view_grid.set_layout("1+2")
     key(Qt.Key.Key_F9), shot("10_results_panel_hidden"), key(Qt.Key.Key_F9)
     window.tabs.setCurrentWidget(window.energy), shot("11_ct_energy")
     window.show_shortcuts(), settle(), window.shortcut_sheet.grab().save(str(out / "12_shortcut_sheet.png"))

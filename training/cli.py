@@ -139,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _report(args) -> int:
-    from engine.modelling.report import main as report_main
+    from engine.modelling.comparison import main as report_main
 
     qualities = [part for item in args.quality for part in ("--quality", item)]
     return report_main(["--out", str(args.out)] + ["--no-latency"] * args.no_latency + qualities)
@@ -179,7 +179,7 @@ def _lopo(args) -> int:
 
 
 def _evaluate(args) -> int:
-    from training.export import evaluate_bundle
+    from training.release import evaluate_bundle
 
     metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit, args.test_cases)
     text = json.dumps(metrics, indent=2, default=float)
@@ -190,7 +190,7 @@ def _evaluate(args) -> int:
 
 
 def _quantise(args) -> int:
-    from training.export import quantise_run
+    from training.release import quantise_run
 
     bundle = quantise_run(args.run, args.out, args.calibration, args.name, args.version,
                           max_probability_change=args.max_probability_change,

@@ -41,7 +41,7 @@ FIXED_POINT = "fixed_point.json"
 
 def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | None = None, quiet: bool = False) -> dict:
     """Train, seal and evaluate one fold per case of ``config.data``; returns the summary written to lopo.json."""
-    from training.export import quantise_run
+    from training.release import quantise_run
 
     if config.task != "segmentation":
         raise DatasetError("leave-one-patient-out is for segmentation (classification splits NIH by patient itself)")
@@ -70,7 +70,7 @@ def _fixed_point_metrics(run: Path, cache: Path) -> dict:
     """Held-out metrics of a fixed-point run as trained (its quantisers in place), computed once into ``cache``."""
     import torch
 
-    from training.export import LIVER_POSTPROCESSING
+    from training.release import LIVER_POSTPROCESSING
 
     if not cache.is_file():
         config = TrainConfig(**json.loads((run / CONFIG).read_text()))

@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
-from engine.modelling.export import _quiet
+from engine.modelling.onnx_export import _quiet
 
 
 def projection_nodes(model) -> list:

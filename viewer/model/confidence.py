@@ -28,3 +28,23 @@ def least_confident_unreviewed(review: SliceReview, confidence: np.ndarray) -> i
     if not pending:
         return None
     return min(pending, key=lambda z: (float(confidence[z]), z))
+
+
+def relative_doubt(confidence: np.ndarray) -> np.ndarray:
+    """Each slice's doubt against the other slices of this study: 0 for the surest slice, 1 for the least sure.
+
+    A study whose slices are all equally sure is all 0. Absolute values can sit in a narrow band (0.65-0.71 across a
+    whole CT), where a fixed scale paints every slice the same; ranking within the study shows where to look first.
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    if c.size == 0:
+        return c
+    spread = c.max() - c.min()
+    return np.zeros_like(c) if spread <= 0 else (c.max() - c) / spread
+
+
+def confidence_text(z: int, confidence: np.ndarray) -> str:
+    """A slice's confidence with the study's range, for the strip's tooltip."""
+    c = np.asarray(confidence, dtype=np.float64)
+    return (f"Slice {z + 1}: confidence {c[z]:.2f} (this study: {c.min():.2f} to {c.max():.2f}). "
+            "The brighter, the less sure the model is here than on the other slices.")

@@ -8,7 +8,7 @@ from PySide6.QtWidgets import (
     QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
 )
 
-from viewer.model.export import ExportRequest
+from viewer.model.review_export import ExportRequest
 from viewer.model.study import Study
 
 

@@ -7,13 +7,9 @@ from html import escape
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import (
-    QDockWidget, QFileDialog, QHBoxLayout, QInputDialog, QLabel, QMainWindow, QMessageBox, QProgressBar, QMenu,
-    QPushButton, QSlider, QTabWidget, QVBoxLayout, QWidget,
-)
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMenu, QTabWidget
 
 from engine.runtime.contract import check_contract
 from engine.runtime.errors import EngineError
@@ -21,8 +17,7 @@ from engine.runtime.signing import PublicKey, trust_key
 from engine.runtime.io import ImageSource, Volume, read_mask
 from engine.runtime.io.mask_labels import label_names
 from engine.runtime.io.masks import labels_present
-from engine.runtime.io.nih import boxes_for
-from viewer import tasks
+from viewer import jobs
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, costs_html, energy_html, training_study_warning
 from viewer.model.measure import ROI, RULER
@@ -32,92 +27,57 @@ from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
 from viewer.model.tools import BRUSH, ERASER, FILL, NAVIGATE
 from viewer.model.window_level import preset_name
-from viewer.qt.confidence_strip import ConfidenceStrip
 from viewer.qt.exporter import Exporter
 from viewer.qt.findings_panel import FindingsPanel
 from viewer.qt.html_panel import HtmlPanel
 from viewer.qt.menus import PRESET_COMMANDS, build_menu_bar, build_toolbar, make_actions
-from viewer.qt.overlay_legend import OverlayLegend
-from viewer.qt.progress_strip import ProgressStrip
+from viewer.qt.prompts import Prompts
 from viewer.qt.review_panel import ReviewPanel
 from viewer.qt.segmentation_panel import SegmentationPanel
 from viewer.qt.session_keeper import SessionKeeper
 from viewer.qt.shortcut_sheet import ShortcutSheet
-from viewer.qt.slice_view import SliceView
-from viewer.qt.view_grid import LAYOUT_TITLES, ViewGrid
+from viewer.qt.status_bar import StatusBar
+from viewer.qt.view_grid import LAYOUT_TITLES
+from viewer.qt.viewing_area import ViewingArea
 from viewer.qt.welcome_dialog import WelcomeDialog
 from viewer.qt.worker import TaskRunner
 from viewer.samples import available_samples, sample
 from viewer.welcome import config_folder
-from viewer.qt.quiet import quietly
 
 IMAGE_FILTER = "Images (*.dcm *.nii *.nii.gz *.nrrd *.nhdr *.mha *.mhd *.png *.jpg *.jpeg *.tif *.tiff);;All files (*)"
 MASK_FILTER = "Masks (*.nii *.nii.gz *.nrrd *.mha *.dcm);;All files (*)"
-CINE_INTERVAL_MS = 100  # 10 slices per second
 ALL_MARKED = "Every slice under review is marked. Export the review with Ctrl+E."
 
 
 class MainWindow(QMainWindow):
-    """Owns the Study and the TaskRunner; every widget reads from the study and writes through it."""
+    """Holds the open Study and puts the parts together: the viewing area, the result panels, the status bar, the
+    worker, the session keeper and the exporter, each of which talks to the others through the study and signals."""
 
     def __init__(self, models: InstalledModels | None = None):
         super().__init__()
         self.setWindowTitle("SaDNN Viewer - verify every prediction")
         self.resize(1400, 900)
         self.models = models if models is not None else installed_models()
-        self.sessions = SessionKeeper(self, sessions_folder())
-        self.exporter = Exporter(self)
         self.study: Study | None = None
-        self.last_error: str | None = None  # the last message shown by show_error
-        self.views: dict[str, SliceView] = {}
-        self.measure: str | None = None  # RULER or ROI while measuring
         self.recent = RecentStudies(config_folder() / "recent.json")
         self._opening: Path | None = None  # what the user asked to open, remembered once it opened
         self.runner = TaskRunner(self)
+        self.status = StatusBar(self.runner)
+        self.setStatusBar(self.status)
+        self.message = self.status.message
+        self.prompts = Prompts(self, self.status.say)
+        self.area = ViewingArea()
+        self.setCentralWidget(self.area)
+        self.sessions = SessionKeeper(sessions_folder(), self.prompts)
+        self.exporter = Exporter(self.area, self.prompts, self.runner, self._card_of_prediction)
         self._build_panels()
-        self._build_status_bar()
         self._build_actions()
-        self._connect_runner()
+        self._connect_parts()
         self._show_welcome()
 
     # building
     def _build_panels(self) -> None:
-        self.banner = QLabel()
-        self.banner.setWordWrap(True)
-        self.banner.setStyleSheet("background:#5a4a00; color:#fff3c0; padding:4px;")
-        self.banner.hide()
-        self.view_grid = ViewGrid()
-        self.view_grid.hide()
-        self.slider = QSlider(Qt.Orientation.Horizontal)
-        self.slider.valueChanged.connect(self._slider_moved)
-        self.slice_label = QLabel()
-        self.strip = ProgressStrip()
-        self.strip.slice_chosen.connect(self._slider_moved)
-        self.confidence_strip = ConfidenceStrip()
-        self.confidence_strip.slice_chosen.connect(self._slider_moved)
-        self.overlay_legend = OverlayLegend()
-        for widget in (self.slider, self.slice_label, self.strip, self.strip.legend, self.confidence_strip):
-            widget.hide()
-        self.placeholder = QLabel("Open a CT or a chest X-ray:  Open file (Ctrl+O)  or  Open folder (Ctrl+Shift+O)")
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setStyleSheet("color: #666; font-size: 15px;")
-        central = QWidget()
-        layout = QVBoxLayout(central)
-        layout.addWidget(self.banner)
-        layout.addWidget(self.placeholder, 1)
-        layout.addWidget(self.view_grid, 1)
-        layout.addWidget(self.slider)
-        layout.addWidget(self.strip)
-        layout.addWidget(self.confidence_strip)
-        layout.addWidget(self.strip.legend)  # under the strip it explains (two rows: no legend forces the width)
-        below = QHBoxLayout()
-        below.addWidget(self.slice_label)
-        below.addStretch(1)
-        below.addWidget(self.overlay_legend)
-        layout.addLayout(below)
-        self.setCentralWidget(central)
         self.findings, self.segmentation, self.review = FindingsPanel(), SegmentationPanel(), ReviewPanel()
-        self.review.tool_changed.connect(self._tool_changed)
         self.energy = HtmlPanel("Run a model to see what the inference cost.")
         self.card = HtmlPanel("Run a model to see its model card.")
         self.tabs = QTabWidget()
@@ -132,23 +92,9 @@ class MainWindow(QMainWindow):
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [560], Qt.Orientation.Horizontal)  # the findings table with its evidence columns
 
-    def _build_status_bar(self) -> None:
-        bar = self.statusBar()
-        self.message, self.probe, self.window_label = QLabel("Open a study."), QLabel(), QLabel()
-        self.progress = QProgressBar()
-        self.progress.setMaximumWidth(220)
-        self.progress.setFormat("%p%")
-        self.eta = QLabel()
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.runner.cancel)
-        bar.addWidget(self.message, 1)
-        for widget in (self.probe, self.window_label, self.progress, self.eta, self.cancel_button):
-            bar.addPermanentWidget(widget)
-        self._set_busy(False)
-
     def _build_actions(self) -> None:
         """Every command as an action with its keys (viewer.model.shortcuts), in menus and a short toolbar."""
-        step, preset = (lambda n: lambda: self._step(n)), (lambda name: lambda: self._preset(name))
+        area, step, preset = self.area, (lambda n: lambda: self.area.step(n)), (lambda name: lambda: self._preset(name))
         tool = lambda name: lambda: self.review.set_tool(tool=name)  # noqa: E731
         slots = {
             "open_file": self.choose_file, "open_folder": self.choose_folder, "export": lambda: self.export_review(),
@@ -156,8 +102,8 @@ class MainWindow(QMainWindow):
             "segment": lambda: self.segment(), "compare_fp32": lambda: self.segment(with_fp32=True),
             "classify": self.classify, "reference": self.choose_reference,
             "next_slice": step(1), "previous_slice": step(-1), "ten_up": step(10), "ten_down": step(-10),
-            "first_slice": lambda: self._jump(0), "last_slice": lambda: self._jump(-1), "cine": self.toggle_cine,
-            "fit": self.fit_views, "maximise": self.maximise_view, "results_panel": self.toggle_results_panel,
+            "first_slice": lambda: area.jump(0), "last_slice": lambda: area.jump(-1), "cine": area.toggle_cine,
+            "fit": area.fit_views, "maximise": area.maximise, "results_panel": self.toggle_results_panel,
             "full_screen": self.toggle_full_screen, "overlay": self._toggle_overlay, "outline": self._toggle_outline,
             **{command: preset(name) for command, name in PRESET_COMMANDS.items()},
             "accept": lambda: self._verdict(ACCEPTED, ACCEPT), "flag": lambda: self._verdict(FLAGGED, None),
@@ -167,8 +113,8 @@ class MainWindow(QMainWindow):
             "navigate": tool(NAVIGATE), "brush": tool(BRUSH), "eraser": tool(ERASER), "fill": tool(FILL),
             "smaller_brush": lambda: self._resize_brush(-1), "larger_brush": lambda: self._resize_brush(1),
             "undo": self._undo, "redo": self._redo,
-            "ruler": lambda: self.set_measure(RULER), "roi": lambda: self.set_measure(ROI),
-            "clear_measurements": self.clear_measurements, "cancel": self._cancel, "shortcut_sheet": self.show_shortcuts,
+            "ruler": lambda: area.set_measure(RULER), "roi": lambda: area.set_measure(ROI),
+            "clear_measurements": area.clear_measurements, "cancel": self._cancel, "shortcut_sheet": self.show_shortcuts,
         }
         self.actions = make_actions(self, slots)
         self.actions["results_panel"].setChecked(True)
@@ -179,8 +125,6 @@ class MainWindow(QMainWindow):
                     "models": self._models_menu(), "about": self._about_action()}
         build_menu_bar(self, self.actions, submenus)
         self.window_button = build_toolbar(self, self.actions, submenus["samples"], presets)
-        self.cine = QTimer(self, interval=CINE_INTERVAL_MS)
-        self.cine.timeout.connect(self._cine_step)
         self.refresh_actions()
 
     def _sample_menu(self) -> QMenu:
@@ -216,8 +160,8 @@ class MainWindow(QMainWindow):
         for name, title in LAYOUT_TITLES.items():
             action = group.addAction(title)
             action.setCheckable(True)
-            action.setChecked(name == self.view_grid.layout_name)
-            action.triggered.connect(lambda _checked=False, name=name: self.view_grid.set_layout(name))
+            action.setChecked(name == self.area.view_grid.layout_name)
+            action.triggered.connect(lambda _checked=False, name=name: self.area.view_grid.set_layout(name))
             menu.addAction(action)
             self.layout_actions[name] = action
         return menu
@@ -247,7 +191,7 @@ class MainWindow(QMainWindow):
         question = (f"Trust every model bundle signed by\n\n  {key.signer}\n  fingerprint {key.key_id}\n\nOnly do this if "
                     "whoever trained the models gave you this fingerprint themselves. Trusted models can run on your "
                     "patients' images.")
-        if not self.confirm("Trust a signing key", question, default_yes=False):
+        if not self.prompts.confirm("Trust a signing key", question, default_yes=False):
             return
         trust_key(Path(path))
         self.models = installed_models(self.models.folder)
@@ -271,16 +215,24 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomeDialog(self.open_sample, self)
         self.welcome.open()
 
-    def _connect_runner(self) -> None:
-        self.runner.started.connect(lambda name: (self._set_busy(True), self.message.setText(f"{name}...")))
-        self.runner.progressed.connect(self._show_progress)
+    def _connect_parts(self) -> None:
+        say = self.status.say
         self.runner.failed.connect(lambda text: self.show_error(f"{self.runner.name} failed", text))
-        self.runner.cancelled.connect(lambda: self.message.setText(f"{self.runner.name} cancelled."))
-        self.runner.succeeded.connect(self._task_succeeded)
-        self.runner.partial.connect(self._task_partial)
-        self.runner.finished.connect(self._task_finished)
-        self._handlers = (None, None, None)
-        self._queued = None  # a job to start as soon as the running one has finished
+        self.runner.finished.connect(self.refresh_actions)
+        self.area.said.connect(say)
+        self.area.hovered.connect(self.status.probe.setText)
+        self.area.brush_resized.connect(self._resize_brush)
+        self.area.cine_changed.connect(self.actions["cine"].setChecked)
+        self.area.measure_changed.connect(self._measure_changed)
+        self.review.tool_changed.connect(self._tool_changed)
+        self.sessions.said.connect(say)
+        self.sessions.autosave_failed.connect(lambda text: self.area.show_warnings([text]))
+        self.sessions.restored.connect(self._show_restored)
+        self.exporter.said.connect(say)
+
+    def run_job(self, name: str, job, on_success, on_partial=None, then=None) -> None:
+        """Run ``job`` in the worker (see TaskRunner.run)."""
+        self.runner.run(name, job, on_success, on_partial, then)
 
     # opening
     def choose_file(self) -> None:
@@ -300,20 +252,20 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open", f"{path} does not exist")
             return
         self._opening = path
-        self.run_job(f"Scanning {path.name}", tasks.find_sources(path), self._sources_found)
+        self.run_job(f"Scanning {path.name}", jobs.find_sources(path), self._sources_found)
 
     def _sources_found(self, sources: list[ImageSource]) -> None:
         source = sources[0] if len(sources) == 1 else self._pick_series(sources)
         if source is not None:
-            self._queued = lambda: self.run_job("Opening " + source.label, tasks.load_image(source), self._opened)
+            self.runner.after(lambda: self.run_job("Opening " + source.label, jobs.load_image(source), self._opened))
 
-    def _opened(self, result: Volume | tasks.MaskFile) -> None:
-        if isinstance(result, tasks.MaskFile):
+    def _opened(self, result: Volume | jobs.MaskFile) -> None:
+        if isinstance(result, jobs.MaskFile):
             self._offer_as_reference(result)
         else:
             self.set_volume(result)
 
-    def _offer_as_reference(self, mask: tasks.MaskFile) -> None:
+    def _offer_as_reference(self, mask: jobs.MaskFile) -> None:
         """A SEG opened as an image: offered as the reference mask of the open CT, else explained."""
         study = self.study
         if study is None or study.volume.is_radiograph:
@@ -322,7 +274,7 @@ class MainWindow(QMainWindow):
         name = Path(study.volume.source).name
         question = (f"{mask.path.name} is a DICOM segmentation (SEG), not an image.\n\nLoad it as the reference mask "
                     f"of the open study ({name}), to compare the prediction with it?")
-        if self.confirm("Load as reference mask?", question):
+        if self.prompts.confirm("Load as reference mask?", question):
             self.load_reference(mask.path)
 
     def _pick_series(self, sources: list[ImageSource]) -> ImageSource | None:
@@ -332,26 +284,21 @@ class MainWindow(QMainWindow):
 
     def set_volume(self, volume: Volume) -> None:
         """Show a newly opened image; results of the previous study are dropped."""
-        if self.cine.isActive():
-            self.toggle_cine()
         self.study = study = Study(volume)
         study.auto_advance = self.actions["auto_advance"].isChecked()
         study.style = replace(study.style, outline=self.actions["outline"].isChecked())
+        self.area.show_study(study, self.review.tool)
         study.cursor_changed.connect(self._cursor_moved)
         study.window_changed.connect(self._window_changed)
         study.overlay_changed.connect(self._overlay_changed)
-        study.mask_changed.connect(self._mask_changed)
         study.review_changed.connect(self._review_changed)
-        self._build_views(volume)
-        for panel in (self.findings, self.segmentation, self.review, self.strip, self.confidence_strip):
+        for panel in (self.findings, self.segmentation, self.review):
             panel.show_study(study)
         self.energy.show_html(None)
         self.card.show_html(None)
-        self.overlay_legend.show_legend_of(study)
-        self.probe.clear()  # the last study's value must not stay beside this one
+        self.status.probe.clear()  # the last study's value must not stay beside this one
         self._show_warnings(volume)
-        self._cursor_moved()
-        self.window_label.setText(study.window.label())  # the new views were drawn with this window
+        self.status.window_label.setText(study.window.label())  # the new views were drawn with this window
         self._show_preset()
         self.actions["overlay"].setChecked(True)
         self.refresh_actions()
@@ -362,54 +309,10 @@ class MainWindow(QMainWindow):
             self._opening = None
         self.sessions.watch(study)
 
-    def _build_views(self, volume: Volume) -> None:
-        self.placeholder.hide()
-        self.view_grid.show()
-        names = ("axial",) if volume.shape[0] == 1 else ("axial", "coronal", "sagittal")
-        self.views = {name: SliceView(self.study, name) for name in names}
-        self.view_grid.set_views(self.views)
-        self._pointer_view = "axial"
-        for name, view in self.views.items():
-            view.hovered.connect(lambda text, name=name: self._hovered(name, text))
-            view.problem.connect(self.message.setText)
-            view.maximise_requested.connect(lambda name=name: self.view_grid.toggle_maximise(name))
-            view.box.brush_resized.connect(self._resize_brush)
-            view.set_tool(self.review.tool)
-            view.set_measure(self.measure)
-        self.slider.setRange(0, volume.shape[0] - 1)
-        for widget in (self.slider, self.slice_label):
-            widget.setVisible(volume.shape[0] > 1)
-        self._show_strip()
-        self._draw_boxes(volume)
-
-    def _show_strip(self) -> None:
-        """The review strip exists once there is a review: before a segmentation it would only say 'no liver'."""
-        for widget in (self.strip, self.strip.legend, self.confidence_strip):
-            widget.setVisible(self.study is not None and self.study.review is not None)
-
-    def _draw_boxes(self, volume: Volume) -> None:
-        """NIH radiologist boxes for this image, if a BBox_List_2017.csv lies beside it."""
-        if not volume.is_radiograph:
-            return
-        rows, columns = volume.shape[1:]
-        for box in boxes_for(volume.source):
-            x, y, w, h = box.scaled(columns, rows)
-            dy, dx = volume.spacing[1:]
-            rect = pg.QtWidgets.QGraphicsRectItem(x * dx, y * dy, w * dx, h * dy)
-            rect.setPen(pg.mkPen((0, 255, 255), width=2, cosmetic=True))
-            rect.setZValue(20)  # above the saliency heatmap
-            label = pg.TextItem(f"radiologist: {box.label}", color=(0, 255, 255), anchor=(0, 1), fill=pg.mkBrush(0, 0, 0, 180))
-            label.setZValue(21)
-            label.setPos(x * dx, y * dy)
-            self.views["axial"].box.addItem(rect)
-            self.views["axial"].box.addItem(label)
-
     def _show_warnings(self, volume: Volume, bundle=None) -> None:
         """The reader's banner: problems found reading the study, and whether the model was trained on it."""
         trained_on = "" if bundle is None else training_study_warning(bundle.card, volume)
-        found = list(volume.warnings) + ([trained_on] if trained_on else [])
-        self.banner.setVisible(bool(found))
-        self.banner.setText("Check: " + "; ".join(found))
+        self.area.show_warnings(list(volume.warnings) + ([trained_on] if trained_on else []))
 
     # engine
     def segment(self, with_fp32: bool = False) -> None:
@@ -417,7 +320,7 @@ class MainWindow(QMainWindow):
         if self.study is None or bundle is None:
             return
         try:
-            job = tasks.segment_liver(bundle, self.study.volume, with_fp32)
+            job = jobs.segment_liver(bundle, self.study.volume, with_fp32)
         except EngineError as err:
             self.show_error("Cannot segment", str(err))
             return
@@ -445,7 +348,7 @@ class MainWindow(QMainWindow):
         if self.study is None or bundle is None:
             return
         try:
-            job = tasks.classify_radiograph(bundle, self.study.volume)
+            job = jobs.classify_radiograph(bundle, self.study.volume)
         except EngineError as err:
             self.show_error("Cannot classify", str(err))
             return
@@ -461,7 +364,7 @@ class MainWindow(QMainWindow):
         listed = "\n".join(f"- {problem}" for problem in check.problems)
         question = (f"This study does not meet the input contract of {bundle.card.name}:\n{listed}\n\nThe model's output on "
                     "it may be meaningless. Run it anyway? Your decision is recorded in the review and the report.")
-        if not self.confirm("Outside the model's input contract", question, default_yes=False):
+        if not self.prompts.confirm("Outside the model's input contract", question, default_yes=False):
             self.message.setText(f"Not run: {check.problems[0]}")
             return False
         self.study.override_contract(task, check.problems)
@@ -486,13 +389,13 @@ class MainWindow(QMainWindow):
             return
         show = lambda update: study.set_saliency(update.maps, update.done, update.total)  # noqa: E731
 
-        def done(result: tasks.SaliencyResult) -> None:
+        def done(result: jobs.SaliencyResult) -> None:
             update = result.update
             study.set_saliency(update.maps, update.done, update.total, result.energy)
             self._show_xray_costs()
             self.message.setText(f"Saliency ready ({update.total} RISE masks). Select a finding to see its map.")
 
-        self.run_job("Computing RISE saliency", tasks.rise_saliency(bundle, study.volume), done, show)
+        self.run_job("Computing RISE saliency", jobs.rise_saliency(bundle, study.volume), done, show)
 
     def _show_xray_costs(self) -> None:
         """The classification and, once done, its saliency's forward passes, each counted."""
@@ -519,7 +422,7 @@ class MainWindow(QMainWindow):
         if label is None and len(present) > 1:
             liver = names.liver(present)
             where = f" (names from {names.source})" if names.source else " (the file does not name them)"
-            chosen = self.choose("Which label is the liver?", f"Labels in {Path(path).name}{where}:",
+            chosen = self.prompts.choose("Which label is the liver?", f"Labels in {Path(path).name}{where}:",
                                  [names.describe(value) for value in present], current=present.index(liver) if liver else 0)
             if chosen is None:
                 return
@@ -554,8 +457,7 @@ class MainWindow(QMainWindow):
         panel.focus_note()
 
     def _tool_changed(self, tool) -> None:
-        for view in self.views.values():
-            view.set_tool(tool)
+        self.area.set_tool(tool)
         if tool.edits and self.study is not None and self.study.editor is None:
             self.message.setText("Segment the liver first; the tools correct its mask.")
 
@@ -570,62 +472,51 @@ class MainWindow(QMainWindow):
         if self.study is not None:
             self.study.redo()
 
-    def _mask_changed(self, slices: list[int]) -> None:
-        for name, view in self.views.items():
-            if name != "axial" or view.slice_index in slices:
-                view.refresh_overlay()
-
     def _review_changed(self) -> None:
-        self._show_strip()
         self.refresh_actions()
         self.review.refresh()
-        self.strip.update()
-        self.confidence_strip.update()
         self.findings.refresh()
         self.segmentation.refresh()
 
-    def confirm(self, title: str, text: str, default_yes: bool = True) -> bool:
-        """A yes/no question (tests replace this)."""
-        buttons = QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-        default = QMessageBox.StandardButton.Yes if default_yes else QMessageBox.StandardButton.No
-        answer = QMessageBox.question(self, title, text, buttons, default)
-        return answer == QMessageBox.StandardButton.Yes
-
-    def choose(self, title: str, text: str, options: list[str], current: int = 0) -> int | None:
-        """Pick one of ``options`` (``current`` preselected); None when cancelled (tests replace this)."""
-        dialog = QInputDialog(self)
-        dialog.setWindowTitle(title)
-        dialog.setLabelText(text)
-        dialog.setComboBoxItems(options)
-        dialog.setTextValue(options[current])
-        dialog.setMinimumWidth(max(420, 9 * max(map(len, [text, *options]))))  # no clipped names
-        if dialog.exec() != QInputDialog.DialogCode.Accepted or dialog.textValue() not in options:
-            return None
-        return options.index(dialog.textValue())
-
     # export
     def export_review(self, request=None) -> None:
-        self.exporter.export_review(request)
+        self.exporter.export_review(self.study, request)
 
     def save_screenshot(self, path=None) -> None:
-        self.exporter.save_screenshot(path)
+        if self.study is not None:
+            self.exporter.save_screenshot(path)
+
+    def _card_of_prediction(self, study: Study):
+        """The installed card of the model that made the study's prediction (None if it is not installed)."""
+        for task, model in study.model_identities().items():
+            bundle = self.models.get(task)
+            if bundle is not None and bundle.identity["sha256"] == model.get("sha256"):
+                return bundle.card
+        return None
+
+    def _show_restored(self, study: Study) -> None:
+        """A saved review came back: its model's card, and whether that model is the one installed now."""
+        for task, model in study.model_identities().items():
+            bundle = self.models.get(task)
+            if bundle is not None:
+                self.card.show_html(card_html(bundle.card, bundle.identity))
+                self._show_warnings(study.volume, bundle)
+                if bundle.identity["sha256"] != model.get("sha256"):
+                    self.message.setText("Review restored. It was made by a model other than the one installed now.")
+                    break
+        else:
+            self.message.setText("Review restored.")
+        if study.segmentation is not None:
+            self.tabs.setCurrentWidget(self.review)
+        self.refresh_actions()
 
     # reactions to the study
     def _cursor_moved(self) -> None:
-        z = self.study.cursor[0]
-        with quietly(self.slider):
-            self.slider.setValue(z)
-        self.slice_label.setText(self.study.slice_caption(z))
-        for view in self.views.values():
-            view.follow_cursor()
         self.segmentation.refresh()
         self.review.refresh()
-        self.strip.update()
 
     def _window_changed(self) -> None:
-        for view in self.views.values():
-            view.refresh_image()
-        self.window_label.setText(self.study.window.label())
+        self.status.window_label.setText(self.study.window.label())
         self._show_preset()
 
     def _show_preset(self) -> None:
@@ -636,49 +527,8 @@ class MainWindow(QMainWindow):
         self.window_button.setText(f"W/L: {name or 'custom'}")
 
     def _overlay_changed(self) -> None:
-        for view in self.views.values():
-            view.refresh_overlay()
-        self.overlay_legend.show_legend_of(self.study)
         self.segmentation.refresh()
         self.findings.refresh()
-
-    # helpers
-    def run_job(self, name: str, job, on_success, on_partial=None, then=None) -> None:
-        """Run ``job`` in the worker; ``on_success(result)``, ``on_partial(update)``, then ``then()`` when it ends."""
-        if self.runner.busy:
-            self.message.setText(f"Wait for '{self.runner.name}' to finish or cancel it (Esc).")
-            return
-        self._handlers = (on_success, on_partial, then)
-        self.runner.start(name, job)
-
-    def _task_succeeded(self, result) -> None:
-        self._handlers[0](result)
-
-    def _task_partial(self, update) -> None:
-        if self._handlers[1] is not None:
-            self._handlers[1](update)
-
-    def _task_finished(self) -> None:
-        self._set_busy(False)
-        self.refresh_actions()
-        then, self._handlers = self._handlers[2], (None, None, None)
-        queued, self._queued = self._queued, None
-        for follow_up in (then, queued):
-            if follow_up is not None:
-                follow_up()
-
-    def _show_progress(self, done: int, total: int, eta: str) -> None:
-        self.progress.setRange(0, max(total, 1))
-        self.progress.setValue(done)
-        self.eta.setText(eta)
-        self.message.setText(f"{self.runner.name}: {done} / {total}")
-
-    def _set_busy(self, busy: bool) -> None:
-        for widget in (self.progress, self.eta, self.cancel_button):
-            widget.setVisible(busy)
-        if not busy:
-            self.progress.reset()
-            self.eta.clear()
 
     def refresh_actions(self) -> None:
         study = self.study
@@ -700,37 +550,12 @@ class MainWindow(QMainWindow):
         self.actions["segment"].setToolTip("Segment the liver slice by slice (int8)" if seg else missing.format("segmentation"))
         self.actions["classify"].setToolTip("14 chest X-ray findings (int8) and RISE saliency" if cls else missing.format("classification"))
 
-    # reading-room commands
-    def toggle_cine(self) -> None:
-        """Play through the axial slices (looping) or stop."""
-        playing = self.study is not None and self.study.volume.shape[0] > 1 and not self.cine.isActive()
-        self.cine.start() if playing else self.cine.stop()
-        self.actions["cine"].setChecked(playing)
-
-    def _cine_step(self) -> None:
-        if self.study is None:
-            self.toggle_cine()
-            return
-        z = (self.study.cursor[0] + 1) % self.study.volume.shape[0]
-        self.study.set_cursor(z, *self.study.cursor[1:])
-
     def _cancel(self) -> None:
         """Esc: cancel the running task, stop cine, put down a measuring tool."""
         self.runner.cancel()
-        if self.cine.isActive():
-            self.toggle_cine()
-        if self.measure is not None:
-            self.set_measure(None)
-
-    def maximise_view(self) -> None:
-        """The view under the pointer alone, or back to the layout."""
-        if self.views:
-            self.view_grid.toggle_maximise(self._pointer_view)
-
-    def _hovered(self, view: str, text: str) -> None:
-        self.probe.setText(text)
-        if text:
-            self._pointer_view = view
+        self.area.stop_cine()
+        if self.area.measure is not None:
+            self.area.set_measure(self.area.measure)
 
     def toggle_results_panel(self) -> None:
         self.results_dock.setVisible(not self.results_dock.isVisible())
@@ -740,20 +565,9 @@ class MainWindow(QMainWindow):
         self.showNormal() if self.isFullScreen() else self.showFullScreen()
         self.actions["full_screen"].setChecked(self.isFullScreen())
 
-    def set_measure(self, kind: str | None) -> None:
-        """Pick up the ruler or the ROI tool (the same key again, or Esc, puts it down)."""
-        self.measure = None if kind == self.measure else kind
+    def _measure_changed(self, kind: str | None) -> None:
         for command, tool in (("ruler", RULER), ("roi", ROI)):
-            self.actions[command].setChecked(self.measure == tool)
-        for view in self.views.values():
-            view.set_measure(self.measure)
-        if self.measure is not None:
-            self.message.setText(("Drag across the image to measure a distance" if self.measure == RULER else
-                                  "Drag an ellipse over the region") + "; Esc puts the tool down, Del removes them.")
-
-    def clear_measurements(self) -> None:
-        for view in self.views.values():
-            view.clear_measurements()
+            self.actions[command].setChecked(kind == tool)
 
     def next_least_confident(self) -> None:
         study = self.study
@@ -774,24 +588,6 @@ class MainWindow(QMainWindow):
         self.shortcut_sheet = ShortcutSheet(self)
         self.shortcut_sheet.open()
 
-    def fit_views(self) -> None:
-        """Every view back to its whole image (after zooming and panning)."""
-        for view in self.views.values():
-            view.fit()
-
-    def _step(self, steps: int) -> None:
-        if self.study is not None:
-            self.study.step(0, steps)
-
-    def _jump(self, index: int) -> None:
-        if self.study is not None:
-            z = index % self.study.volume.shape[0]
-            self.study.set_cursor(z, *self.study.cursor[1:])
-
-    def _slider_moved(self, value: int) -> None:
-        if self.study is not None:
-            self.study.set_cursor(value, *self.study.cursor[1:])
-
     def _preset(self, name: str) -> None:
         if self.study is not None:
             self.study.apply_preset(name)
@@ -811,14 +607,10 @@ class MainWindow(QMainWindow):
         self.tabs.setCurrentWidget(self.card)
 
     def show_error(self, title: str, text: str) -> None:
-        """A specific message in a dialog and in the status bar; the window stays usable."""
-        self.message.setText(f"{title}: {text}")
-        self.last_error = f"{title}: {text}"
-        self.error_box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        self.error_box.open()
+        self.prompts.show_error(title, text)
 
     def closeEvent(self, event) -> None:  # noqa: N802
-        self.cine.stop()
+        self.area.stop_cine()
         self.runner.cancel()
         self.runner.wait()
         super().closeEvent(event)

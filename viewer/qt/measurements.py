@@ -9,7 +9,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, QRectF
 from PySide6.QtWidgets import QGraphicsEllipseItem, QGraphicsLineItem
 
-from viewer.model.measure import ROI, RULER, distance_caption, ellipse_statistics
+from viewer.model.measure import RULER, distance_caption, ellipse_statistics
 
 COLOUR = (120, 255, 120)
 

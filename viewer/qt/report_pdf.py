@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QMarginsF, QSizeF, QUrl
 from PySide6.QtGui import QImage, QPageLayout, QPageSize, QPainter, QPdfWriter, QTextCursor, QTextDocument, QTextFormat
 
-from viewer.model.report import Report
+from viewer.model.review_report import Report
 
 DPI = 150
 SCREEN_DPI = 96  # the unit of a QTextDocument's layout

@@ -11,7 +11,7 @@ import json
 import time
 from pathlib import Path
 
-from viewer.model.export import ExportRequest
+from viewer.model.review_export import ExportRequest
 from viewer.samples import sample
 
 STEP_TIMEOUT_S = 600
@@ -23,7 +23,7 @@ class SelfTestFailed(Exception):
 
 def run_self_test(app, window, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
-    window.confirm = lambda *_: False  # no saved review is restored: start from scratch
+    window.prompts.confirm = lambda *_: False  # no saved review is restored: start from scratch
     window.sessions.folder = out / "sessions"  # the test's autosaves stay in OUT, not in the user's folder
     window.recent.file = out / "recent.json"  # and the samples it opens stay out of the user's recent studies
     started = time.perf_counter()
@@ -118,7 +118,7 @@ def _picture(app, window, what: str) -> dict:
     import numpy as np
 
     app.processEvents()
-    shot = window.views["axial"].grab().toImage()
+    shot = window.area.views["axial"].grab().toImage()
     image = shot.convertToFormat(shot.Format.Format_Grayscale8)
     width, height, stride = image.width(), image.height(), image.bytesPerLine()
     grey = np.frombuffer(image.constBits(), np.uint8, count=stride * height).reshape(height, stride)[:, :width]
@@ -162,5 +162,5 @@ def _wait(app, window, what: str, done=lambda: True) -> None:
         if time.monotonic() > deadline:
             raise SelfTestFailed(f"{what} did not finish in {STEP_TIMEOUT_S} s")
     app.processEvents()
-    if window.last_error:
-        raise SelfTestFailed(f"{what}: {window.last_error}")
+    if window.prompts.last_error:
+        raise SelfTestFailed(f"{what}: {window.prompts.last_error}")

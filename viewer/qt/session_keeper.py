@@ -3,35 +3,40 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
 
 from viewer.model import session
-from viewer.model.energy_report import card_html
 from viewer.model.study import Study
-
-if TYPE_CHECKING:
-    from viewer.qt.main_window import MainWindow
+from viewer.qt.prompts import Prompts
 
 
-class SessionKeeper:
-    """Saves through ``viewer.model.session``; failures go to the window's banner, never raise."""
+class SessionKeeper(QObject):
+    """Saves through ``viewer.model.session``; a failure is reported (``autosave_failed``), never raised."""
 
-    def __init__(self, window: MainWindow, folder: Path):
-        self.window, self.folder = window, folder
+    said = Signal(str)
+    autosave_failed = Signal(str)
+    restored = Signal(object)  # the Study whose review came back
+
+    def __init__(self, folder: Path, prompts: Prompts):
+        super().__init__()
+        self.folder, self.prompts = folder, prompts
+        self.study: Study | None = None
 
     def watch(self, study: Study) -> None:
         """Save ``study`` whenever the user changes something; offer its saved review, if any."""
+        self.study = study
         study.saved_state_changed.connect(self.save)
         self.offer_restore(study)
 
     def save(self) -> None:
         """Save the review now (atomic)."""
-        if self.window.study is not None:
-            self._guarded(session.save_session, self.window.study)
+        if self.study is not None:
+            self._guarded(session.save_session, self.study)
 
     def save_prediction(self) -> None:
         """After a model run: its output once, then the review that refers to it."""
-        study = self.window.study
+        study = self.study
         if self._guarded(session.save_prediction, study):
             self._guarded(session.save_session, study)
 
@@ -44,26 +49,25 @@ class SessionKeeper:
             return True
         question = (f"Segmenting again replaces the current prediction and its review ({len(review.marks)} slice(s) marked). "
                     "The current review will be kept in a separate file. Continue?")
-        if not self.window.confirm("Replace the review in progress?", question):
+        if not self.prompts.confirm("Replace the review in progress?", question):
             return False
         self.save()
         try:
             saved = session.find_session(study, self.folder)
             if saved is not None:
                 session.archive_session(saved, "replaced")
-                self.window.message.setText("The previous review is kept; reopen the study to go back to it.")
+                self.said.emit("The previous review is kept; reopen the study to go back to it.")
         except (session.SessionError, OSError) as err:
-            self.window.show_error("Previous review not set aside", str(err))
+            self.prompts.show_error("Previous review not set aside", str(err))
             return False
         return True
 
     def offer_restore(self, study: Study) -> None:
         """If this study has saved reviews, offer them (date, model, progress); the one chosen comes back."""
-        window = self.window
         try:
             reviews = session.saved_reviews(study, self.folder)
         except session.SessionError as err:
-            window.show_error("Saved review not usable", str(err))
+            self.prompts.show_error("Saved review not usable", str(err))
             return
         if not reviews:
             return
@@ -72,46 +76,29 @@ class SessionKeeper:
         try:
             if live is not None and chosen is not live:
                 kept = session.archive_session(live)  # starting afresh or going back: the live review is kept too
-                window.message.setText(f"Starting a new review; the previous one is kept ({kept.name}).")
+                self.said.emit(f"Starting a new review; the previous one is kept ({kept.name}).")
             if chosen is None:
                 return
             session.restore_session(study, chosen, self.folder)
         except (session.SessionError, OSError) as err:
-            window.show_error("Cannot restore the review", str(err))
+            self.prompts.show_error("Cannot restore the review", str(err))
             return
         if not chosen.current:
             self.save_prediction()  # the review chosen becomes the live one again
-        self._show_restored(study)
+        self.restored.emit(study)
 
     def _ask_which(self, reviews: list[session.SavedSession]) -> session.SavedSession | None:
         if len(reviews) == 1 and reviews[0].current:
-            return reviews[0] if self.window.confirm("Restore your review?", reviews[0].restore_question()) else None
+            return reviews[0] if self.prompts.confirm("Restore your review?", reviews[0].restore_question()) else None
         options = [saved.summary() for saved in reviews] + ["Start a new review (the saved ones are kept)"]
-        index = self.window.choose("Restore a review?", f"This study has {len(reviews)} saved reviews. Which one?", options)
+        index = self.prompts.choose("Restore a review?", f"This study has {len(reviews)} saved reviews. Which one?", options)
         return reviews[index] if index is not None and index < len(reviews) else None
-
-    def _show_restored(self, study: Study) -> None:
-        window = self.window
-        for task, model in study.model_identities().items():
-            bundle = window.models.get(task)
-            if bundle is not None:
-                window.card.show_html(card_html(bundle.card, bundle.identity))
-                window._show_warnings(study.volume, bundle)
-                if bundle.identity["sha256"] != model.get("sha256"):
-                    window.message.setText("Review restored. It was made by a model other than the one installed now.")
-                    break
-        else:
-            window.message.setText("Review restored.")
-        if study.segmentation is not None:
-            window.tabs.setCurrentWidget(window.review)
-        window.refresh_actions()
 
     def _guarded(self, save, study: Study) -> bool:
         try:
             save(study, self.folder)
             return True
         except OSError as err:
-            self.window.banner.setText(f"Autosave failed ({err.strerror or err}): your review is not being saved to "
-                                       f"{self.folder}. Free disk space or export the review now.")
-            self.window.banner.show()
+            self.autosave_failed.emit(f"Autosave failed ({err.strerror or err}): your review is not being saved to "
+                                      f"{self.folder}. Free disk space or export the review now.")
             return False

@@ -69,6 +69,7 @@ class TaskRunner(QObject):
     failed = Signal(str)
     cancelled = Signal()
     finished = Signal()
+    refused = Signal(str)  # why a task was not started
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -76,10 +77,28 @@ class TaskRunner(QObject):
         self._finished_thread: _Thread | None = None
         self._cancel = threading.Event()
         self.name = ""
+        self._handlers: tuple = (None, None, None)  # on_success, on_partial, then: for the task running
+        self._follow_up: Callable[[], None] | None = None
+        self.succeeded.connect(lambda result: self._handlers[0] and self._handlers[0](result))
+        self.partial.connect(lambda update: self._handlers[1] and self._handlers[1](update))
 
     @property
     def busy(self) -> bool:
         return self._thread is not None
+
+    def run(self, name: str, function: TaskFunction, on_success: Callable[[Any], None],
+            on_partial: Callable[[Any], None] | None = None, then: Callable[[], None] | None = None) -> bool:
+        """Start ``function``: ``on_success(result)``, ``on_partial(update)`` as it posts, ``then()`` when it has ended
+        whatever the outcome. While another task runs it is refused (False, and ``refused`` says why)."""
+        if self.busy:
+            self.refused.emit(f"Wait for '{self.name}' to finish or cancel it (Esc).")
+            return False
+        self._handlers = (on_success, on_partial, then)
+        return self.start(name, function)
+
+    def after(self, follow_up: Callable[[], None]) -> None:
+        """Call ``follow_up`` as soon as the running task has ended (to start the next one)."""
+        self._follow_up = follow_up
 
     def start(self, name: str, function: TaskFunction) -> bool:
         """Start ``function`` in a worker thread; False if another task is still running."""
@@ -128,6 +147,11 @@ class TaskRunner(QObject):
         # here, inside its own finished signal, or with deleteLater as well, frees it twice).
         self._finished_thread, self._thread = self._thread, None
         self.finished.emit()
+        then, self._handlers = self._handlers[2], (None, None, None)
+        follow_up, self._follow_up = self._follow_up, None
+        for call in (then, follow_up):
+            if call is not None:
+                call()
 
 
 def _clock(seconds: float) -> str:

@@ -119,7 +119,7 @@ class SaliencyResult:
 
 def export_review(snapshot, request, card):
     """Stage the masks, the HTML report and the review data of a study snapshot (the PDF follows on the UI thread)."""
-    from viewer.model.export import stage_export
+    from viewer.model.review_export import stage_export
 
     def run(progress: Progress, _partial: Partial, _cancelled: CancelCheck):
         progress(0, 1)

@@ -1,6 +1,6 @@
 """The model comparison of the seed paper's Tables 4-5 and Fig. 5, for every model we ship or compare.
 
-``python -m engine.modelling.report --out DIR`` writes ``models.json``, ``models.md`` and ``radar.png``.
+``python -m engine.modelling.comparison --out DIR`` writes ``models.json``, ``models.md`` and ``radar.png``.
 Beside the paper's analytic columns it counts the fused graph's own MACs (SaDNN models) and measures the
 latency of the graph the engine runs, fp32 and int8, on this machine in this run (``--no-latency`` skips it).
 ``--quality NAME=FILE`` adds each model's measured quality: a leave-one-patient-out ``lopo.json`` (Dice
@@ -94,7 +94,7 @@ def measure_latency(name: str, model, shape: Sequence[int], repeats: int) -> dic
 
     import numpy as np
 
-    from engine.modelling.export import export_onnx, quantise_onnx_int8
+    from engine.modelling.onnx_export import export_onnx, quantise_onnx_int8
     from engine.modelling.fused_graph import FUSED_BUILDERS, PortableGraphWriter
     from engine.modelling.fused_quantize import quantise_fused_int8
     from engine.runtime import operators

@@ -92,7 +92,7 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
                  include_weights: bool = True, key: SigningKey | None = None, min_held_out: float | None = None,
                  cross_validation: dict | None = None) -> Bundle:
     """Export the run in ``run`` as a sealed bundle at ``out`` with held-out metrics in its card."""
-    from engine.modelling.export import export_bundle
+    from engine.modelling.onnx_export import export_bundle
 
     out = Path(out)
     if out.exists():

@@ -19,7 +19,7 @@ from engine.runtime.errors import EngineError
 from engine.runtime.io.deidentify import Deidentifier, declares_burned_in_text
 from engine.runtime.io.writers import write_deidentified_series, write_dicom_seg, write_nifti_mask
 from viewer.model.export_folder import MANIFEST, ExportError, ExportExists, ExportFolder, explain  # noqa: F401 (re-exported)
-from viewer.model.report import Report, build_report
+from viewer.model.review_report import Report, build_report
 from viewer.model.study import Study
 
 NIFTI, SEG, HTML, PDF, DATA, IMAGES = "liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf", "review.json", "images"

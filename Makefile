@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench bench-train bench-viewer demo-models samples installer lint clean
+.PHONY: run test bench bench-train bench-viewer demo-models baselines samples installer lint clean
 
 $(VENV)/.installed-%: pyproject.toml setup.py engine/runtime/operators/sadnn_ops.cc
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ demo-models: $(VENV)/.installed-test
 		--source-note "3D-IRCADb-01 patients 1 and 7 (IRCAD, CC BY-NC-ND 4.0: non-commercial use only) with expert manual liver masks, and 1 TotalSegmentator example patient (Apache-2.0) whose liver mask is a model output; the sample CT series (TotalSegmentator abdominal DICOM) is held out"
 	rm -rf resources/models/sadnn_cls_demo resources/models/sadnn_seg_demo
 	cp -r $(DEMO)/bundles/sadnn_cls_demo $(DEMO)/bundles/sadnn_seg_demo resources/models/
+
+# The paper's comparison on the same data and protocol (run after demo-models, which prepares the data and SaDNN-seg's
+# folds): leave-one-patient-out for UNet-small (fp32/int8 PTQ and W4/A6 fixed-point QAT) and SUMNet, then the Tables 4-5
+# report with each model's measured held-out Dice. On 2 cores: UNet-small 5-15 min a fold (training), SUMNet about 90 min.
+BASELINES := $(DEMO)/baselines
+baselines: $(VENV)/.installed-test
+	$(PY) -m training.cli lopo $(SEG_RECIPE) --architecture unet_small --out $(BASELINES)/unet_small
+	$(PY) -m training.cli lopo $(SEG_RECIPE) --architecture unet_small --weight-bits 4 --act-bits 6 --out $(BASELINES)/unet_small_w4a6
+	$(PY) -m training.cli lopo $(SEG_RECIPE) --architecture sumnet --out $(BASELINES)/sumnet
+	$(PY) -m training.cli report --out $(BASELINES)/report --quality sadnn_seg=$(DEMO)/lopo/lopo.json \
+		--quality unet_small=$(BASELINES)/unet_small/lopo.json --quality sumnet=$(BASELINES)/sumnet/lopo.json
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

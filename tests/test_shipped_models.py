@@ -63,3 +63,18 @@ def test_the_segmenter_reproduces_its_held_out_dice_on_the_sample_series():
         assert result.graph == OPERATORS_RAN
     reported = card.metrics["full"]["int8"]["dice_per_volume"]["liver_1"]
     assert dice(result.mask, liver) == pytest.approx(reported, abs=0.02) and reported > 0.6
+
+
+def test_the_liver_card_carries_leave_one_patient_out_over_every_patient():
+    """Every patient held out once, the summary consistent with its folds, and the shipped model is the fold that
+    holds out the sample series (its own held-out Dice is that fold's)."""
+    card = next(load_bundle(p) for p in SHIPPED if load_bundle(p).card.task == "segmentation").card
+    lopo = card.metrics["leave_one_patient_out"]
+    assert set(lopo["folds"]) == {"patient_1.1", "patient_1.7", "liver_0", "liver_1"}
+    assert "leave-one-patient-out over 4 patients" in lopo["protocol"]
+    for column, over in lopo["over_folds"].items():
+        values = [fold[column] for fold in lopo["folds"].values()]
+        assert over["mean"] == pytest.approx(np.mean(values)) and over["min"] == min(values)
+    shipped = lopo["folds"]["liver_1"]
+    assert shipped["dice_int8"] == pytest.approx(card.metrics["held_out_mean_dice_per_volume_int8"], abs=0.005)
+    assert shipped["dice_fp32"] == pytest.approx(card.metrics["held_out_mean_dice_per_volume_fp32"], abs=0.005)

@@ -242,17 +242,16 @@ def test_paging_through_slices_leaks_no_references(qtbot, window):
     assert abs(sys.getrefcount(True) - before) < 20
 
 
-def test_a_folder_with_several_series_asks_which_to_open(qtbot, window, monkeypatch):
+def test_a_folder_with_several_series_asks_which_to_open(qtbot, window):
     from pydicom.data import get_testdata_file
-    from PySide6.QtWidgets import QInputDialog
 
     offered = []
 
-    def choose(_parent, _title, _label, items, *_args):
+    def choose(_title, _text, items, current=0):
         offered.extend(items)
-        return next(item for item in items if item.startswith("MR")), True
+        return next(index for index, item in enumerate(items) if item.startswith("MR"))
 
-    monkeypatch.setattr(QInputDialog, "getItem", choose)
+    window.prompts.choose = choose
     window.open_path(get_testdata_file("dicomdirtests/DICOMDIR"))
     finish(qtbot, window)
     finish(qtbot, window)

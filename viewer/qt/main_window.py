@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QDockWidget, QFileDialog, QInputDialog, QMainWindow, QMenu, QTabWidget
+from PySide6.QtWidgets import QDockWidget, QFileDialog, QMainWindow, QMenu, QTabWidget
 
 from engine.runtime.contract import check_contract
 from engine.runtime.errors import EngineError
@@ -278,9 +278,8 @@ class MainWindow(QMainWindow):
             self.load_reference(mask.path)
 
     def _pick_series(self, sources: list[ImageSource]) -> ImageSource | None:
-        labels = [source.label for source in sources]
-        label, ok = QInputDialog.getItem(self, "Choose a series", f"{len(sources)} series found:", labels, 0, False)
-        return sources[labels.index(label)] if ok else None
+        index = self.prompts.choose("Choose a series", f"{len(sources)} series found:", [s.label for s in sources])
+        return None if index is None else sources[index]
 
     def set_volume(self, volume: Volume) -> None:
         """Show a newly opened image; results of the previous study are dropped."""

@@ -253,3 +253,25 @@ def test_leave_one_patient_out_seals_every_fold_resumes_and_feeds_the_card(msd_d
     from engine.runtime.bundle import load_bundle
 
     assert load_bundle(tmp_path / "bundle").card.metrics["leave_one_patient_out"] == summary
+
+
+def test_a_missing_or_wrong_run_folder_is_one_error_line_not_a_traceback(tmp_path):
+    """The messages a user sees when the run folder is wrong, each exactly one line and exit status 2."""
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    cases = {
+        ("quantise", "--run", str(tmp_path / "nope"), "--out", str(tmp_path / "b1")):
+            f"engine-train: error: run folder {tmp_path / 'nope'} does not exist",
+        ("quantize", "--run", str(tmp_path / "empty"), "--out", str(tmp_path / "b2")):  # the US spelling works too
+            f"engine-train: error: {tmp_path / 'empty'} is not a training run (no config.json; "
+            f"start one with engine-train train --run {tmp_path / 'empty'})",
+        ("train", "--task", "segmentation", "--data", str(tmp_path), "--run", str(tmp_path / "nope"), "--resume"):
+            f"engine-train: error: run folder {tmp_path / 'nope'} does not exist",
+    }
+    for args, message in cases.items():
+        result = engine_train(*args)
+        assert result.returncode == 2 and result.stderr.strip() == message, result.stderr
+    result = engine_train("quantise", "--run", str(tmp_path / "broken"), "--out", str(tmp_path / "b3"))
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(f"engine-train: error: {tmp_path / 'broken' / 'config.json'} is not a readable run")

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which split to evaluate (val: the patient-wise validation split, classification)")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N samples only")
     evaluate.add_argument("--json", type=Path, help="also write the metrics here")
-    quantise = commands.add_parser("quantise", help="calibrate int8 on real images and export a sealed bundle")
+    quantise = commands.add_parser("quantise", aliases=["quantize"], help="calibrate int8 on real images and export a sealed bundle")
     quantise.add_argument("--run", type=Path, required=True, help="a training run folder")
     quantise.add_argument("--out", type=Path, required=True, help="the new bundle folder")
     quantise.add_argument("--calibration", type=int, default=32, help="number of training images for calibration")
@@ -129,9 +129,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from engine.runtime.errors import EngineError
 
     try:
-        return COMMANDS[args.command](args)
+        return COMMANDS[ALIASES.get(args.command, args.command)](args)
     except EngineError as err:
         print(f"engine-train: error: {err}", file=sys.stderr)
+        return 2
+    except OSError as err:  # a file the user named that cannot be read or written
+        where = f": {err.filename}" if err.filename else ""
+        print(f"engine-train: error: {err.strerror or err}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("engine-train: interrupted; continue with --resume", file=sys.stderr)
@@ -252,6 +256,7 @@ def _trust(args) -> int:
     return 0
 
 
+ALIASES = {"quantize": "quantise"}
 COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "lopo": _lopo, "evaluate": _evaluate,
             "quantise": _quantise, "keygen": _keygen, "sign": _sign, "trust": _trust}
 

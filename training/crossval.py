@@ -22,7 +22,7 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.signing import SigningKey
 from training.data_liver import find_cases
 from training.errors import DatasetError
-from training.loop import CHECKPOINT, CONFIG, TrainConfig, build_model, load_split, make_task, predict, train
+from training.loop import CHECKPOINT, CONFIG, TrainConfig, build_model, load_split, make_task, predict, read_run_config, train
 
 SUMMARY, TABLE = "lopo.json", "lopo.md"
 COLUMNS = {  # column: where it is in a fold's evaluation (``card.metrics["full"]``)
@@ -73,7 +73,7 @@ def _fixed_point_metrics(run: Path, cache: Path) -> dict:
     from training.release import LIVER_POSTPROCESSING
 
     if not cache.is_file():
-        config = TrainConfig(**json.loads((run / CONFIG).read_text()))
+        config = read_run_config(run)
         task, model = make_task(config), build_model(config)
         model.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True)["model"])
         held_out = load_split(config, task, "test")

@@ -130,11 +130,28 @@ def load_split(config: TrainConfig, task: Task, split: str) -> TaskData:
     return data
 
 
+class RunError(DatasetError):
+    """A run folder that is missing or is not a training run."""
+
+
+def read_run_config(run: Path) -> TrainConfig:
+    """The config a run was started with; a clear error when ``run`` does not exist or holds no run."""
+    run = Path(run)
+    if not run.exists():
+        raise RunError(f"run folder {run} does not exist")
+    if not (run / CONFIG).is_file():
+        raise RunError(f"{run} is not a training run (no {CONFIG}; start one with engine-train train --run {run})")
+    try:
+        return TrainConfig(**json.loads((run / CONFIG).read_text()))
+    except (ValueError, TypeError) as err:
+        raise RunError(f"{run / CONFIG} is not a readable run configuration ({err})") from err
+
+
 def train(config: TrainConfig, run: Path, resume: bool = False, quiet: bool = False) -> dict:
     """Train (or continue) the run in ``run``; returns the last epoch's metrics row."""
     run = Path(run)
     if resume:
-        config = TrainConfig(**json.loads((run / CONFIG).read_text()))
+        config = read_run_config(run)
     elif (run / CHECKPOINT).exists():
         raise DatasetError(f"{run} already holds a run; use --resume to continue it or choose a new folder")
     if config.threads:
@@ -252,7 +269,9 @@ def _restore(run: Path, model, optimiser, generator) -> tuple[int, list[dict]]:
 
 def load_trained(run: Path) -> tuple[TrainConfig, nn.Module]:
     """The config and the float model of a finished (or interrupted) run."""
-    config = TrainConfig(**json.loads((Path(run) / CONFIG).read_text()))
+    config = read_run_config(run)
+    if not (Path(run) / CHECKPOINT).is_file():
+        raise RunError(f"{run} has no {CHECKPOINT} yet: train at least one epoch first")
     extra = dict(config.extra)
     config.weight_bits = config.act_bits = None  # fixed-point runs export their float weights
     config.half_weights = False

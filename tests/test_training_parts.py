@@ -214,3 +214,19 @@ def test_the_mean_auroc_has_a_patient_bootstrap_ci_around_it():
     low, high = metrics["mean_auroc_ci"]
     assert low < metrics["mean_auroc"] < high and 0.5 < low and high - low < 0.3
     assert "mean_auroc_ci" not in classification_metrics(probabilities, labels, ("a", "b", "c"))
+
+
+def test_peak_memory_is_read_on_posix_and_without_the_resource_module(monkeypatch):
+    """Training rows record peak memory on Linux and also where ``resource`` does not exist (Windows)."""
+    import sys
+    from types import SimpleNamespace
+
+    import psutil
+
+    from training.loop import peak_rss_mib
+
+    now = psutil.Process().memory_info().rss / 2**20
+    assert peak_rss_mib() >= now * 0.99  # the peak is at least what the process holds now
+    monkeypatch.setitem(sys.modules, "resource", None)  # import resource raises ImportError, as on Windows
+    monkeypatch.setattr(psutil, "Process", lambda: SimpleNamespace(memory_info=lambda: SimpleNamespace(peak_wset=3 * 2**20)))
+    assert peak_rss_mib() == 3.0

@@ -11,7 +11,7 @@ import csv
 import json
 import math
 import os
-import resource
+import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -130,6 +130,18 @@ def load_split(config: TrainConfig, task: Task, split: str) -> TaskData:
     return data
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory in MiB, on POSIX (``resource``) and on Windows (peak working set)."""
+    try:
+        import resource
+    except ImportError:  # Windows has no resource module
+        import psutil
+
+        return psutil.Process().memory_info().peak_wset / 2**20
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+
+
 class RunError(DatasetError):
     """A run folder that is missing or is not a training run."""
 
@@ -238,7 +250,7 @@ def predict(model: nn.Module, inputs: torch.Tensor, config: TrainConfig, batch: 
 def _row(epoch: int, lr: float, loss: float, held_out: float, energy) -> dict:
     return {
         "epoch": epoch, "lr": lr, "train_loss": loss, "held_out": held_out, "seconds": energy.seconds,
-        "cpu_seconds": energy.cpu_seconds, "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "cpu_seconds": energy.cpu_seconds, "peak_rss_mib": peak_rss_mib(),
         "energy_j": energy.joules, "energy_source": energy.source,
     }
 

@@ -275,3 +275,20 @@ def test_a_missing_or_wrong_run_folder_is_one_error_line_not_a_traceback(tmp_pat
     result = engine_train("quantise", "--run", str(tmp_path / "broken"), "--out", str(tmp_path / "b3"))
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith(f"engine-train: error: {tmp_path / 'broken' / 'config.json'} is not a readable run")
+
+
+def test_every_option_of_every_command_has_help_and_shows_its_default():
+    from training.cli import build_parser
+
+    parser = build_parser()
+    commands = next(action for action in parser._actions if action.choices and "train" in action.choices).choices
+    for name, command in commands.items():
+        text = command.format_help()
+        for action in command._actions:
+            if action.dest == "help":
+                continue
+            assert action.help, f"engine-train {name} {action.option_strings}: no help"
+            shown = action.default is not None and action.default is not False and action.default not in ("", [])
+            if shown and not action.required:
+                assert "default" in action.help or f"(default: {action.default})" in " ".join(text.split()), \
+                    f"engine-train {name} {action.option_strings}: default {action.default!r} not shown"

@@ -23,10 +23,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="a model's measured quality: registry name = lopo.json or card.json (repeatable)")
     demo = commands.add_parser("prepare-demo-ct", help="build an MSD Task03-layout folder from the two example CTs")
     demo.add_argument("--source", type=Path, required=True, help="the shared data/ct folder")
-    demo.add_argument("--out", type=Path, required=True)
+    demo.add_argument("--out", type=Path, required=True, help="the MSD-layout folder to create")
     _add_train(commands)
     evaluate = commands.add_parser("evaluate", help="held-out metrics of a bundle, fp32 and int8 side by side")
-    evaluate.add_argument("--bundle", type=Path, required=True)
+    evaluate.add_argument("--bundle", type=Path, required=True, help="a sealed bundle folder")
     evaluate.add_argument("--data", type=Path, required=True, action="append",
                           help="NIH ChestX-ray14 root, or an MSD Task03 / 3D-IRCADb root (repeat to pool several)")
     evaluate.add_argument("--test-case", dest="test_cases", action="append", default=[],
@@ -39,10 +39,10 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--run", type=Path, required=True, help="a training run folder")
     quantise.add_argument("--out", type=Path, required=True, help="the new bundle folder")
     quantise.add_argument("--calibration", type=int, default=32, help="number of training images for calibration")
-    quantise.add_argument("--name")
+    quantise.add_argument("--name", help="the model's name in its card (default: <architecture>-demo)")
     quantise.add_argument("--without-weights", action="store_true", help="leave weights.safetensors out (smaller bundles to ship)")
     quantise.add_argument("--source-note", default="", help="where the training data came from, for the model card")
-    quantise.add_argument("--version", default="0.1.0")
+    quantise.add_argument("--version", default="0.1.0", help="the model's version in its card")
     quantise.add_argument("--max-probability-change", type=float, default=0.25, help="refuse int8 beyond this (classification)")
     quantise.add_argument("--mean-probability-change", type=float, default=0.05, help="refuse int8 beyond this mean (classification)")
     quantise.add_argument("--min-held-out", type=float, help="refuse a model whose held-out fp32 headline metric "
@@ -51,7 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--min-mask-dice", type=float, default=0.9, help="refuse int8 below this Dice vs fp32 (segmentation)")
     _add_key_option(quantise)
     _add_signing(commands)
+    for command in commands.choices.values():
+        command.formatter_class = HelpWithDefaults
     return parser
+
+
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Every option's help ends with its default, unless it has none or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        unset = action.default is None or action.default is False or action.default in ("", [], argparse.SUPPRESS)
+        if unset or action.required or "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
 
 
 def _add_key_option(command) -> None:
@@ -65,7 +78,7 @@ def _add_signing(commands) -> None:
     keygen.add_argument("--out", type=Path, required=True, help="the private key file to create, e.g. release_key.json")
     keygen.add_argument("--signer", required=True, help="who signs, as users will read it (e.g. 'SaDNN Viewer release')")
     sign = commands.add_parser("sign", help="sign a sealed bundle's card (after checking every file's SHA-256)")
-    sign.add_argument("--bundle", type=Path, required=True)
+    sign.add_argument("--bundle", type=Path, required=True, help="the sealed bundle folder to sign")
     _add_key_option(sign)
     trust = commands.add_parser("trust", help="trust a public key: bundles it signed are then accepted on this account")
     trust.add_argument("public_key", type=Path, help="a .pub.json file from whoever trained the bundles")
@@ -86,7 +99,8 @@ def _add_train(commands) -> None:
 
 
 def _add_training_options(command) -> None:
-    command.add_argument("--task", choices=("classification", "segmentation"), required=True)
+    command.add_argument("--task", choices=("classification", "segmentation"), required=True,
+                         help="classification: 14 NIH findings; segmentation: the liver on CT")
     command.add_argument("--data", type=Path, required=True, action="append",
                          help="NIH ChestX-ray14 root (images/ + Data_Entry_2017*.csv), or an MSD Task03 or 3D-IRCADb "
                               "root; segmentation pools several (repeat --data)")
@@ -96,14 +110,15 @@ def _add_training_options(command) -> None:
                          "half of them centred on liver; held-out evaluation stays on whole slices")
     command.add_argument("--architecture", default="", help="registry name (default sadnn_cls / sadnn_seg)")
     command.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
-    command.add_argument("--epochs", type=int, default=10)
-    command.add_argument("--batch-size", type=int, default=8)
+    command.add_argument("--epochs", type=int, default=10, help="passes over the training split")
+    command.add_argument("--batch-size", type=int, default=8, help="images (or patches) per optimiser step")
     command.add_argument("--lr", type=float, default=1e-4, help="learning rate (the peak, with --lr-schedule cosine)")
     command.add_argument("--lr-schedule", choices=("constant", "cosine"), default="constant",
                          help="constant, or cosine decay to 0 over --epochs")
     command.add_argument("--weight-decay", type=float, default=0.0, help="decoupled weight decay (AdamW) where non-zero")
-    command.add_argument("--seed", type=int, default=0)
-    command.add_argument("--no-augment", dest="augment", action="store_false")
+    command.add_argument("--seed", type=int, default=0, help="seeds data order, augmentation and initial weights")
+    command.add_argument("--no-augment", dest="augment", action="store_false",
+                         help="train without augmentation (default: augment as a CT or radiograph varies)")
     command.add_argument("--balanced", action="store_true",
                          help="classification: sample images by the rarity of their findings (with replacement)")
     command.add_argument("--label-smoothing", type=float, default=0.0,
@@ -114,7 +129,7 @@ def _add_training_options(command) -> None:
     command.add_argument("--weight-bits", type=int, help="fixed-point QAT: weight bits (e.g. 4)")
     command.add_argument("--act-bits", type=int, help="fixed-point QAT: activation bits (e.g. 6)")
     command.add_argument("--limit", type=int, help="use the first N samples of each split (quick checks)")
-    command.add_argument("--threads", type=int, help="torch CPU threads")
+    command.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, all cores)")
     command.add_argument("--eval-every", type=int, default=1, help="held-out evaluation every N epochs (and after the last)")
     command.add_argument("--quiet", action="store_true", help="no progress bars")
 

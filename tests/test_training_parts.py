@@ -230,3 +230,17 @@ def test_peak_memory_is_read_on_posix_and_without_the_resource_module(monkeypatc
     monkeypatch.setitem(sys.modules, "resource", None)  # import resource raises ImportError, as on Windows
     monkeypatch.setattr(psutil, "Process", lambda: SimpleNamespace(memory_info=lambda: SimpleNamespace(peak_wset=3 * 2**20)))
     assert peak_rss_mib() == 3.0
+
+
+def test_the_youden_threshold_equals_a_brute_force_search_with_ties():
+    """The ROC-curve threshold is the one an exhaustive search over every distinct score picks (lowest on ties)."""
+    from training.metrics import youden_thresholds
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        truth = rng.random(300) < 0.2
+        scores = np.round(rng.random(300) * 0.6 + truth * 0.3, 2)  # many tied scores
+        candidates = np.unique(scores)
+        j = [(scores[truth] >= t).mean() + (scores[~truth] < t).mean() - 1 for t in candidates]
+        expected = candidates[int(np.argmax(j))]
+        assert youden_thresholds(scores[:, None], truth[:, None]) == (pytest.approx(expected),)

@@ -322,7 +322,7 @@ def test_the_status_bar_says_a_task_is_done_not_its_last_progress(qtbot, window)
             partial(done)
         return 512
 
-    window.run_job("Computing RISE saliency", job, lambda total: window.message.setText(f"Saliency ready ({total})."))
+    window.runner.run("Computing RISE saliency", job, lambda total: window.message.setText(f"Saliency ready ({total})."))
     finish(qtbot, window)
     qtbot.wait(100)  # any signal still queued has arrived
     assert window.message.text() == "Saliency ready (512)." and not window.status.progress.isVisible()

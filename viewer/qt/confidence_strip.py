@@ -3,12 +3,12 @@ first. Click to go there; the tooltip gives the slice's own confidence."""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QRectF, Qt, Signal
-from PySide6.QtGui import QColor, QPainter
-from PySide6.QtWidgets import QSizePolicy, QToolTip, QWidget
+from PySide6.QtCore import QEvent
+from PySide6.QtGui import QColor
+from PySide6.QtWidgets import QToolTip
 
 from viewer.model.confidence import confidence_text, relative_doubt
-from viewer.model.study import Study
+from viewer.qt.slice_strip import SliceStrip
 
 SURE, UNSURE = (45, 45, 45), (205, 90, 255)  # dark grey to violet: no overlay or review-strip colour is reused
 
@@ -19,44 +19,19 @@ def doubt_colour(doubt: float) -> QColor:
     return QColor(*(round(a + (b - a) * doubt) for a, b in zip(SURE, UNSURE)))
 
 
-class ConfidenceStrip(QWidget):
-    slice_chosen = Signal(int)
-
+class ConfidenceStrip(SliceStrip):
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.study: Study | None = None
-        self.setFixedHeight(9)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Model confidence per slice: the brighter, the less sure the model is of its mask there than on "
-                        "the other slices. U goes to the least-confident slice still to review.")
+        super().__init__(9, "Model confidence per slice: the brighter, the less sure the model is of its mask there than "
+                            "on the other slices. U goes to the least-confident slice still to review.", parent)
 
-    def show_study(self, study: Study | None) -> None:
-        self.study = study
-        self.update()
-
-    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt naming
+    def colours(self) -> list[QColor]:
         confidence = None if self.study is None else self.study.confidence
-        if confidence is None or len(confidence) == 0:
-            return
-        painter = QPainter(self)
-        width = self.width() / len(confidence)
-        for z, doubt in enumerate(relative_doubt(confidence)):
-            painter.fillRect(QRectF(z * width, 0, width + 0.5, self.height()), doubt_colour(float(doubt)))
-        painter.end()
-
-    def slice_at(self, x: float) -> int | None:
-        confidence = None if self.study is None else self.study.confidence
-        if confidence is None or len(confidence) == 0:
-            return None
-        return min(max(int(x / self.width() * len(confidence)), 0), len(confidence) - 1)
+        if confidence is None:
+            return []
+        return [doubt_colour(float(doubt)) for doubt in relative_doubt(confidence)]
 
     def event(self, event) -> bool:
         if event.type() == QEvent.Type.ToolTip and (z := self.slice_at(event.pos().x())) is not None:
             QToolTip.showText(event.globalPos(), confidence_text(z, self.study.confidence), self)
             return True
         return super().event(event)
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802
-        z = self.slice_at(event.position().x())
-        if z is not None and event.button() == Qt.MouseButton.LeftButton:
-            self.slice_chosen.emit(z)

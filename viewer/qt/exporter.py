@@ -11,12 +11,12 @@ from PySide6.QtCore import QBuffer, QIODevice, QObject, Signal
 from PySide6.QtWidgets import QDialog, QFileDialog, QWidget
 
 from engine.runtime.atomic import write_atomic
+from engine.runtime.card import ModelCard
 from viewer import jobs
 from viewer.model.review_export import (
     ExportError, ExportExists, ExportRequest, StagedExport, explain, export_folder, exports_folder, finish_export,
     planned_names, unreviewed_summary,
 )
-from engine.runtime.card import ModelCard
 from viewer.model.study import Study
 from viewer.qt.export_dialog import ExportDialog
 from viewer.qt.prompts import Prompts

@@ -230,10 +230,6 @@ class MainWindow(QMainWindow):
         self.sessions.restored.connect(self._show_restored)
         self.exporter.said.connect(say)
 
-    def run_job(self, name: str, job, on_success, on_partial=None, then=None) -> None:
-        """Run ``job`` in the worker (see TaskRunner.run)."""
-        self.runner.run(name, job, on_success, on_partial, then)
-
     # opening
     def choose_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open image", "", IMAGE_FILTER)
@@ -252,12 +248,12 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open", f"{path} does not exist")
             return
         self._opening = path
-        self.run_job(f"Scanning {path.name}", jobs.find_sources(path), self._sources_found)
+        self.runner.run(f"Scanning {path.name}", jobs.find_sources(path), self._sources_found)
 
     def _sources_found(self, sources: list[ImageSource]) -> None:
         source = sources[0] if len(sources) == 1 else self._pick_series(sources)
         if source is not None:
-            self.runner.after(lambda: self.run_job("Opening " + source.label, jobs.load_image(source), self._opened))
+            self.runner.after(lambda: self.runner.run("Opening " + source.label, jobs.load_image(source), self._opened))
 
     def _opened(self, result: Volume | jobs.MaskFile) -> None:
         if isinstance(result, jobs.MaskFile):
@@ -325,7 +321,7 @@ class MainWindow(QMainWindow):
             return
         if not self.contract_allows("segmentation", bundle) or not self.sessions.may_replace_review(self.study):
             return
-        self.run_job("Segmenting liver", job, self._segmented)
+        self.runner.run("Segmenting liver", job, self._segmented)
 
     def _segmented(self, result) -> None:
         self.study.set_segmentation(result)
@@ -353,7 +349,7 @@ class MainWindow(QMainWindow):
             return
         if not self.contract_allows("classification", bundle):
             return
-        self.run_job("Classifying", job, self._classified, then=self._start_saliency)
+        self.runner.run("Classifying", job, self._classified, then=self._start_saliency)
 
     def contract_allows(self, task: str, bundle) -> bool:
         """Run only on studies the card accepts, unless the user explicitly overrides (recorded in the review)."""
@@ -394,7 +390,7 @@ class MainWindow(QMainWindow):
             self._show_xray_costs()
             self.message.setText(f"Saliency ready ({update.total} RISE masks). Select a finding to see its map.")
 
-        self.run_job("Computing RISE saliency", jobs.rise_saliency(bundle, study.volume), done, show)
+        self.runner.run("Computing RISE saliency", jobs.rise_saliency(bundle, study.volume), done, show)
 
     def _show_xray_costs(self) -> None:
         """The classification and, once done, its saliency's forward passes, each counted."""
@@ -554,7 +550,7 @@ class MainWindow(QMainWindow):
         self.runner.cancel()
         self.area.stop_cine()
         if self.area.measure is not None:
-            self.area.set_measure(self.area.measure)
+            self.area.set_measure(None)
 
     def toggle_results_panel(self) -> None:
         self.results_dock.setVisible(not self.results_dock.isVisible())

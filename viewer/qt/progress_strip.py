@@ -2,59 +2,38 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QRectF
 from PySide6.QtGui import QColor, QPainter, QPen
-from PySide6.QtWidgets import QLabel, QSizePolicy, QWidget
+from PySide6.QtWidgets import QLabel
 
 from viewer.model.review import STRIP_COLOURS, strip_states
-from viewer.model.study import Study
 from viewer.qt.confidence_strip import UNSURE
+from viewer.qt.slice_strip import SliceStrip
 
 LEGEND = (("accepted", "accepted"), ("flagged", "flagged"), ("edited", "edited"), ("unreviewed", "to review"),
           ("outside", "no liver predicted"))
 
 
-class ProgressStrip(QWidget):
-    """Reads the study's review; emits ``slice_chosen`` when clicked."""
-
-    slice_chosen = Signal(int)
+class ProgressStrip(SliceStrip):
+    """Reads the study's review, with the current slice framed; its legend is a label placed by the window."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.study: Study | None = None
-        self.setFixedHeight(18)
-        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
-        self.setToolTip("Review progress: green accepted, orange flagged, blue edited, grey to review. Click to go there.")
+        super().__init__(18, "Review progress: green accepted, orange flagged, blue edited, grey to review. Click to go "
+                             "there.", parent)
         self.legend = QLabel(legend_html())
-
-
-    def show_study(self, study: Study | None) -> None:
-        self.study = study
-        self.update()
 
     def states(self) -> list[str]:
         if self.study is None:
             return []
         return strip_states(self.study.review, self.study.volume.shape[0])
 
-    def paintEvent(self, _event) -> None:  # noqa: N802 - Qt naming
-        states = self.states()
-        if not states:
-            return
-        painter = QPainter(self)
-        width = self.width() / len(states)
-        for z, state in enumerate(states):
-            painter.fillRect(QRectF(z * width, 0, width + 0.5, self.height()), QColor(*STRIP_COLOURS[state]))
+    def colours(self) -> list[QColor]:
+        return [QColor(*STRIP_COLOURS[state]) for state in self.states()]
+
+    def paint_over(self, painter: QPainter, cell_width: float) -> None:
         current = self.study.cursor[0]
         painter.setPen(QPen(QColor(255, 255, 255), 2))
-        painter.drawRect(QRectF(current * width + 1, 1, max(width - 2, 2), self.height() - 2))
-        painter.end()
-
-    def mousePressEvent(self, event) -> None:  # noqa: N802
-        states = self.states()
-        if states and event.button() == Qt.MouseButton.LeftButton:
-            z = int(event.position().x() / self.width() * len(states))
-            self.slice_chosen.emit(min(max(z, 0), len(states) - 1))
+        painter.drawRect(QRectF(current * cell_width + 1, 1, max(cell_width - 2, 2), self.height() - 2))
 
 
 def legend_html() -> str:

@@ -30,6 +30,15 @@ def test_signing_key(tmp_path_factory):
         yield key
 
 
+@pytest.fixture(scope="session", autouse=True)
+def training_cache(tmp_path_factory):
+    """Prepared training shards go to one folder per test session (shared by its tests), never the user's cache."""
+    folder = tmp_path_factory.mktemp("training-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SADNN_TRAINING_CACHE", str(folder))
+        yield folder
+
+
 @pytest.fixture(autouse=True)
 def private_sessions(tmp_path, monkeypatch):
     """Autosaved reviews (and the viewer's settings) go to the test's own folder, never the user's."""

@@ -116,11 +116,12 @@ def test_segmentation_trains_with_the_resource_options(msd_demo, tmp_path):
     run = tmp_path / "run"
     result = engine_train("train", "--task", "segmentation", "--data", str(msd_demo), "--run", str(run),
                           "--architecture", "unet_small", "--image-size", "64", "--epochs", "1", "--batch-size", "8",
-                          "--amp-bf16", "--optim-8bit", "--quiet")
+                          "--amp-bf16", "--optim-8bit", "--channels-last", "--workers", "1", "--quiet")
     assert result.returncode == 0, result.stderr
     row = json.loads((run / "metrics.json").read_text())["epochs"][0]
     assert row["seconds"] > 0 and row["peak_rss_mib"] > 0 and row["energy_j"] > 0 and row["energy_source"]
-    assert 0 <= row["held_out"] <= 1
+    assert row["validation"] is None  # no --val-case: no validation split, and the test case is never looked at
+    assert json.loads((run / "config.json").read_text())["extra"]["validation_data"] == "none"
 
 
 def test_training_resumes_after_a_kill(nih_subset, tmp_path):
@@ -237,7 +238,8 @@ def test_leave_one_patient_out_seals_every_fold_resumes_and_feeds_the_card(msd_d
     assert set(summary["folds"]) == {"liver_0", "liver_1"}
     for name, row in summary["folds"].items():
         config = json.loads((out / name / "run" / "config.json").read_text())
-        assert config["test_cases"] == [name] and f"(test split: {name})" in config["extra"]["held_out_data"]
+        card = json.loads((out / name / "bundle" / "card.json").read_text())
+        assert config["test_cases"] == [name] and f"(test split: {name})" in card["training"]["held_out"]
         assert 0 <= row["dice_fp32"] <= 1 and 0 <= row["mask_dice_int8_vs_fp32"] <= 1
     dice = [row["dice_fp32"] for row in summary["folds"].values()]
     assert summary["over_folds"]["dice_fp32"]["mean"] == pytest.approx(np.mean(dice))

@@ -35,6 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                           help="which split to evaluate (val: the patient-wise validation split, classification)")
     evaluate.add_argument("--limit", type=int, help="evaluate the first N samples only")
     evaluate.add_argument("--json", type=Path, help="also write the metrics here")
+    _add_cache_option(evaluate)
+    evaluate.add_argument("--quiet", action="store_true", help="no progress bars")
     quantise = commands.add_parser("quantise", aliases=["quantize"], help="calibrate int8 on real images and export a sealed bundle")
     quantise.add_argument("--run", type=Path, required=True, help="a training run folder")
     quantise.add_argument("--out", type=Path, required=True, help="the new bundle folder")
@@ -98,6 +100,11 @@ def _add_train(commands) -> None:
     _add_key_option(lopo)
 
 
+def _add_cache_option(command) -> None:
+    command.add_argument("--cache", default="", help="folder of prepared shards, reused by later runs "
+                         "(default: $SADNN_TRAINING_CACHE, else your user cache folder; 'none': a temporary folder)")
+
+
 def _add_training_options(command) -> None:
     command.add_argument("--task", choices=("classification", "segmentation"), required=True,
                          help="classification: 14 NIH findings; segmentation: the liver on CT")
@@ -123,14 +130,27 @@ def _add_training_options(command) -> None:
                          help="classification: sample images by the rarity of their findings (with replacement)")
     command.add_argument("--label-smoothing", type=float, default=0.0,
                          help="classification: pull BCE targets this far towards 0.5 (e.g. 0.1)")
-    command.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast on the CPU")
-    command.add_argument("--optim-8bit", action="store_true", help="Adam with 8-bit optimiser states")
+    command.add_argument("--amp-bf16", action="store_true", help="mixed precision: bf16 autocast (CPU or GPU)")
+    command.add_argument("--amp-fp16", action="store_true", help="mixed precision: fp16 autocast with a gradient scaler "
+                         "(CUDA GPUs)")
+    command.add_argument("--channels-last", action="store_true", help="channels-last memory format for weights and inputs")
+    command.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                         help="auto: a CUDA GPU when torch sees one, else the CPU")
+    command.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (0: load in the "
+                         "training process)")
+    _add_cache_option(command)
+    command.add_argument("--patience", type=int, help="stop after this many evaluations without a better validation "
+                         "metric, and export the best epoch's model (default: train every epoch)")
+    command.add_argument("--val-case", dest="val_cases", action="append", default=[],
+                         help="segmentation: validate on this case (patient) each evaluated epoch; it leaves training "
+                              "(repeatable; default: no validation split)")
+    command.add_argument("--optim-8bit", action="store_true", help="AdamW with 8-bit optimiser states (torchao)")
     command.add_argument("--half-weights", action="store_true", help="keep the weights in bf16")
     command.add_argument("--weight-bits", type=int, help="fixed-point QAT: weight bits (e.g. 4)")
     command.add_argument("--act-bits", type=int, help="fixed-point QAT: activation bits (e.g. 6)")
     command.add_argument("--limit", type=int, help="use the first N samples of each split (quick checks)")
     command.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice, all cores)")
-    command.add_argument("--eval-every", type=int, default=1, help="held-out evaluation every N epochs (and after the last)")
+    command.add_argument("--eval-every", type=int, default=1, help="validation every N epochs (and after the last)")
     command.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -176,8 +196,10 @@ def _config(args):
 
     options = {k: getattr(args, k) for k in ("task", "architecture", "image_size", "epochs", "batch_size", "lr", "lr_schedule",
                                               "weight_decay", "seed", "balanced", "label_smoothing",
-                                              "augment", "amp_bf16", "optim_8bit", "half_weights", "weight_bits",
-                                              "act_bits", "limit", "threads", "eval_every", "pixel_spacing_mm", "crop")}
+                                              "augment", "amp_bf16", "amp_fp16", "channels_last", "optim_8bit",
+                                              "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every",
+                                              "pixel_spacing_mm", "crop", "device", "workers", "cache", "patience",
+                                              "val_cases")}
     return TrainConfig(data=[str(root) for root in args.data], test_cases=getattr(args, "test_cases", []), **options)
 
 
@@ -200,7 +222,10 @@ def _lopo(args) -> int:
 def _evaluate(args) -> int:
     from training.release import evaluate_bundle
 
-    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit, args.test_cases)
+    from training.datasets import default_cache
+
+    cache = None if args.cache == "none" else Path(args.cache) if args.cache else default_cache()
+    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit, args.test_cases, cache, args.quiet)
     text = json.dumps(metrics, indent=2, default=float)
     if args.json:
         args.json.write_text(text)

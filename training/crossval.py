@@ -77,7 +77,7 @@ def _fixed_point_metrics(run: Path, cache: Path) -> dict:
         task, model = make_task(config), build_model(config)
         model.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True)["model"])
         held_out = load_split(config, task, "test")
-        metrics = task.metrics(predict(model, held_out.inputs, config), held_out, postprocessing=LIVER_POSTPROCESSING)
+        metrics = task.metrics(predict(model, held_out, config, task.reduce), held_out, postprocessing=LIVER_POSTPROCESSING)
         metrics["model"] = f"W{config.weight_bits}/A{config.act_bits} fixed point, as trained"
         write_atomic(cache, json.dumps(metrics, indent=2, default=float).encode())
     return json.loads(cache.read_text())

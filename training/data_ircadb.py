@@ -40,6 +40,10 @@ class IrcadbCase:
         """The CT (canonical orientation, HU) and its binary liver mask on the same grid."""
         return read_case(self)
 
+    def sources(self) -> tuple[Path, ...]:
+        """The files it is read from: every file of its CT and liver mask series."""
+        return tuple(sorted(p for sub in (CT_FOLDER, MASK_FOLDER) for p in (self.folder / sub).rglob("*") if p.is_file()))
+
 
 def is_ircadb_root(root: Path) -> bool:
     """Whether ``root`` holds patient folders with PATIENT_DICOM and MASKS_DICOM/liver."""

@@ -23,10 +23,15 @@ from training import data_ircadb, data_msd
 from training.errors import DatasetError
 
 
+MARGIN = 3  # slices kept above and below the liver
+
+
 class Case(Protocol):
     name: str
 
     def read(self) -> tuple[Volume, np.ndarray]: ...
+
+    def sources(self) -> tuple[Path, ...]: ...
 
 
 @dataclass
@@ -78,7 +83,7 @@ def split_cases(cases: Sequence[Case], split: str, test_cases: Sequence[str] = (
     return chosen
 
 
-def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = 3) -> LiverSlices:
+def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = MARGIN) -> LiverSlices:
     """Slices containing liver, plus ``margin`` slices above and below, of every case."""
     inputs, masks, names, fingerprints = [], [], [], {}
     for case in cases:

@@ -28,6 +28,10 @@ class LiverCase:
         """The CT (canonical orientation, HU) and its binary liver mask (liver + tumour) on the same grid."""
         return read_case(self)
 
+    def sources(self) -> tuple[Path, ...]:
+        """The files it is read from."""
+        return self.image, self.label
+
 
 def list_cases(root: Path) -> list[LiverCase]:
     """Every training case listed in ``dataset.json``, checked to exist."""

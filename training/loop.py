@@ -1,8 +1,14 @@
-"""The training loop: seeded, checkpointed every epoch (atomically), resumable after a kill.
+"""The training loop: seeded, checkpointed every epoch (atomically), resumable after a kill, on one process or on
+every process that torchrun started (DistributedDataParallel; ``training.placement``).
+
+Data streams from prepared shards (``training.datasets``) through a DataLoader. The held-out test split is never
+read here: each evaluated epoch is measured on the patient-wise validation split (``validation`` column), which
+also drives early stopping (``--patience``) and the best checkpoint.
 
 A run folder holds ``config.json``, ``checkpoint.pt`` (model, optimiser, epoch, RNG states; loaded
-with ``weights_only=True``), ``metrics.csv`` and ``metrics.json`` (one row per epoch: loss,
-held-out metric, seconds, peak memory, energy) and ``curves.png``.
+with ``weights_only=True``), ``best.pt`` (the model of the best validation epoch, with ``--patience``),
+``metrics.csv`` and ``metrics.json`` (one row per epoch: loss, validation metric, seconds, peak memory,
+energy) and ``curves.png``.
 """
 
 from __future__ import annotations
@@ -23,14 +29,17 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.energy import EnergyMeter
 from engine.modelling.models import create_model
 from training.augment import augment, random_crops
+from training.datasets import Split, default_cache, seed_worker
 from training.errors import DatasetError
-from training.tasks import Task, TaskData, class_weights, classification_task, segmentation_task
+from training.placement import Placement, leave, place
+from training.tasks import Task, class_weights, classification_task, segmentation_task
 
 # What a CT sees across patients and scanners: rotation, patient size, contrast and noise (in window units:
 # 0.04 is 16 HU of the 400 HU liver window).
 LR_SCHEDULES = ("constant", "cosine")
 CT_AUGMENTATION = {"degrees": 15.0, "scale": 0.15, "noise_std": 0.04}
 CHECKPOINT, CONFIG, METRICS_CSV, METRICS_JSON, CURVES = "checkpoint.pt", "config.json", "metrics.csv", "metrics.json", "curves.png"
+BEST = "best.pt"
 
 
 @dataclass
@@ -51,6 +60,8 @@ class TrainConfig:
     balanced: bool = False  # classification: sample images by the rarity of their findings (with replacement)
     label_smoothing: float = 0.0  # classification: BCE targets pulled this far towards 0.5 (e.g. 0.1: 0.05 / 0.95)
     amp_bf16: bool = False
+    amp_fp16: bool = False  # CUDA only (with a gradient scaler)
+    channels_last: bool = False
     optim_8bit: bool = False
     half_weights: bool = False
     weight_bits: int | None = None
@@ -58,7 +69,12 @@ class TrainConfig:
     limit: int | None = None
     threads: int | None = None
     eval_every: int = 1
+    patience: int | None = None  # stop after this many evaluations without a better validation metric; keep the best
+    device: str = "auto"  # auto (a CUDA GPU when present), cpu or cuda
+    workers: int = 0  # DataLoader worker processes (0: load in the training process)
+    cache: str = ""  # prepared shards: "" the per-user cache folder, "none" a temporary one, else this folder
     test_cases: list[str] = field(default_factory=list)  # held-out cases by name (segmentation)
+    val_cases: list[str] = field(default_factory=list)  # validation cases by name, taken out of training (segmentation)
     pixel_spacing_mm: float | None = None  # segmentation: spacing-aware input (None: resize the whole slice)
     crop: int | None = None  # segmentation: train on random crops of this side (patches), evaluate on whole slices
     extra: dict = field(default_factory=dict)
@@ -81,6 +97,15 @@ class TrainConfig:
             raise DatasetError(f"unknown --lr-schedule {self.lr_schedule!r}: {' or '.join(LR_SCHEDULES)}")
         if (self.weight_bits is None) != (self.act_bits is None):
             raise DatasetError("fixed-point training needs both --weight-bits and --act-bits")
+        if self.amp_bf16 and self.amp_fp16:
+            raise DatasetError("choose one of --amp-bf16 and --amp-fp16")
+        if self.task == "classification" and self.val_cases:
+            raise DatasetError("--val-case is for segmentation (classification validates on its patient-wise val split)")
+        overlap = sorted(set(self.val_cases) & set(self.test_cases))
+        if overlap:
+            raise DatasetError(f"{', '.join(overlap)} cannot be both a test case and a validation case")
+        if self.patience is not None and self.patience < 1:
+            raise DatasetError(f"--patience must be at least 1, got {self.patience}")
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (1-based)."""
@@ -92,9 +117,9 @@ class TrainConfig:
         return {"img_size": self.image_size} if self.architecture == "sadnn_cls" and self.image_size != 512 else {}
 
 
-def make_task(config: TrainConfig, train: TaskData | None = None) -> Task:
+def make_task(config: TrainConfig, train: Split | None = None) -> Task:
     if config.task == "classification":
-        weights = None if train is None else class_weights(train.targets)
+        weights = None if train is None else class_weights(torch.from_numpy(train.labels()))
         return classification_task(config.image_size, weights, config.label_smoothing)
     return segmentation_task(config.image_size, config.pixel_spacing_mm)
 
@@ -113,21 +138,47 @@ def build_model(config: TrainConfig) -> nn.Module:
 
 def make_optimiser(config: TrainConfig, model: nn.Module) -> torch.optim.Optimizer:
     if config.optim_8bit:
-        from training.optim8bit import Adam8bit
+        import logging
 
-        return Adam8bit(model.parameters(), lr=config.lr)
+        logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)  # an unused 4-bit GEMM kernel
+        from bitsandbytes.optim import AdamW8bit
+
+        return AdamW8bit(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     if config.weight_decay:
         return torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
-def load_split(config: TrainConfig, task: Task, split: str) -> TaskData:
-    data = task.load([Path(root) for root in config.data], split, config.test_cases)
-    if config.limit:
-        keep = slice(0, config.limit)
-        data = TaskData(data.inputs[keep], data.targets[keep], data.groups[keep], data.description + f", first {config.limit}",
-                        data.studies)
-    return data
+def optimiser_state_bytes(optimiser: torch.optim.Optimizer) -> int:
+    """Bytes held by the optimiser's state tensors (8-bit states: their codes, block scales and code maps)."""
+    return sum(t.numel() * t.element_size() for state in optimiser.state.values() for t in state.values()
+               if torch.is_tensor(t))
+
+
+def cache_folder(config: TrainConfig) -> Path | None:
+    """Where the prepared shards live (None: a temporary folder)."""
+    if config.cache == "none":
+        return None
+    return Path(config.cache) if config.cache else default_cache()
+
+
+def load_split(config: TrainConfig, task: Task, split: str, quiet: bool = True) -> Split:
+    """``split`` of the run's data: "train", "val" (validation) or "test". Segmentation's validation split is its
+    ``val_cases``, which leave the training split (none named: no validation split)."""
+    roots = [Path(root) for root in config.data]
+    if config.task == "classification":
+        return task.load(roots, split, config.test_cases, cache_folder(config), config.limit, quiet)
+    from training.data_liver import find_cases, split_cases
+
+    test = [case.name for case in split_cases(find_cases(roots), "test", config.test_cases)]
+    named = {"train": test + config.val_cases, "val": config.val_cases, "test": test}[split]
+    if not named:
+        raise DatasetError("this run has no validation cases (name them with --val-case)")
+    return task.load(roots, split, named, cache_folder(config), config.limit, quiet)
+
+
+def has_validation(config: TrainConfig) -> bool:
+    return config.task == "classification" or bool(config.val_cases)
 
 
 def peak_rss_mib() -> float:
@@ -166,65 +217,156 @@ def train(config: TrainConfig, run: Path, resume: bool = False, quiet: bool = Fa
         config = read_run_config(run)
     elif (run / CHECKPOINT).exists():
         raise DatasetError(f"{run} already holds a run; use --resume to continue it or choose a new folder")
+    placement = place(config.device)
+    try:
+        return _train(config, run, resume, quiet or not placement.main, placement)
+    finally:
+        leave(placement)
+
+
+def _train(config: TrainConfig, run: Path, resume: bool, quiet: bool, placement: Placement) -> dict:
     if config.threads:
         torch.set_num_threads(config.threads)
-    train_data = load_split(config, make_task(config), "train")
+    if config.amp_fp16 and placement.device.type != "cuda":
+        raise DatasetError("--amp-fp16 needs a CUDA GPU (on the CPU use --amp-bf16)")
+    train_data, validation = _first_main(placement, lambda: _splits(config, quiet))
     task = make_task(config, train_data)
-    held_out = load_split(config, task, "test")
-    run.mkdir(parents=True, exist_ok=True)
-    model = build_model(config)
+    model = build_model(config).to(placement.device)
+    if config.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimiser = make_optimiser(config, model)
     generator = torch.Generator().manual_seed(config.seed)
     start, rows = 1, []
     if resume and (run / CHECKPOINT).exists():
         start, rows = _restore(run, model, optimiser, generator)
-    config.extra["train_data"], config.extra["held_out_data"] = train_data.description, held_out.description
-    write_atomic(run / CONFIG, json.dumps(asdict(config), indent=2).encode())
+    if placement.main:
+        run.mkdir(parents=True, exist_ok=True)
+        config.extra["train_data"] = train_data.description
+        config.extra["validation_data"] = validation.description if validation is not None else "none"
+        write_atomic(run / CONFIG, json.dumps(asdict(config), indent=2).encode())
+    trained = _distributed(model, placement)
     for epoch in range(start, config.epochs + 1):
         with EnergyMeter() as meter:
-            loss = _one_epoch(config, task, model, optimiser, train_data, generator, epoch, quiet)
-        evaluate = epoch % config.eval_every == 0 or epoch == config.epochs
-        metrics = task.metrics(predict(model, held_out.inputs, config), held_out) if evaluate else {}
+            loss = _one_epoch(config, task, trained, optimiser, train_data, generator, epoch, quiet, placement)
+        due = validation is not None and (epoch % config.eval_every == 0 or epoch == config.epochs)
+        metrics = _validate(model, validation, task, config, placement) if due else {}
         rows.append(_row(epoch, config.lr_at(epoch), loss, metrics.get(task.headline), meter.result))
-        _save(run, model, optimiser, generator, epoch, rows, metrics)
-        if not quiet:
-            held = "" if not metrics else f", held-out {task.headline} {metrics[task.headline]:.3f}"
-            print(f"epoch {epoch}/{config.epochs}: loss {loss:.4f}{held}", flush=True)
-    _plot(run, rows, task.headline)
+        if placement.main:
+            _save(run, model, optimiser, generator, epoch, rows, metrics)
+            if not quiet:
+                held = "" if not metrics else f", validation {task.headline} {metrics[task.headline]:.3f}"
+                print(f"epoch {epoch}/{config.epochs}: loss {loss:.4f}{held}", flush=True)
+        placement.barrier()
+        if _stalled(rows, config.patience):
+            if not quiet:
+                print(f"early stop: no better validation {task.headline} in {config.patience} evaluations", flush=True)
+            break
+    if placement.main:
+        _plot(run, rows, task.headline)
     return rows[-1] if rows else {}
 
 
-def _one_epoch(config, task, model, optimiser, data: TaskData, generator, epoch: int, quiet: bool) -> float:
+def _splits(config: TrainConfig, quiet: bool) -> tuple[Split, Split | None]:
+    train_data = load_split(config, make_task(config), "train", quiet)
+    return train_data, load_split(config, make_task(config), "val", quiet) if has_validation(config) else None
+
+
+def _first_main(placement: Placement, work):
+    """``work()`` on rank 0 first (it prepares the shared cache), then on the other ranks."""
+    if placement.main:
+        result = work()
+        placement.barrier()
+        return result
+    placement.barrier()
+    return work()
+
+
+def _distributed(model: nn.Module, placement: Placement) -> nn.Module:
+    if not placement.distributed:
+        return model
+    from torch.nn.parallel import DistributedDataParallel
+
+    return DistributedDataParallel(model, device_ids=[placement.device.index] if placement.device.type == "cuda" else None)
+
+
+def _validate(model: nn.Module, validation: Split, task: Task, config: TrainConfig, placement: Placement) -> dict:
+    """The validation metrics (computed on rank 0, shared with every rank for early stopping)."""
+    metrics = task.metrics(predict(model, validation, config, task.reduce, placement.device), validation) if placement.main else {}
+    if placement.distributed:
+        import torch.distributed as dist
+
+        shared = [metrics]
+        dist.broadcast_object_list(shared, src=0)
+        metrics = shared[0]
+    return metrics
+
+
+def _stalled(rows: list[dict], patience: int | None) -> bool:
+    """Whether the last ``patience`` evaluations all failed to beat the best one before them."""
+    scores = [r["validation"] for r in rows if r.get("validation") is not None]
+    if patience is None or len(scores) <= patience:
+        return False
+    return max(scores[-patience:]) <= max(scores[:-patience])
+
+
+def epoch_batches(config: TrainConfig, labels: np.ndarray | None, size: int, generator: torch.Generator,
+                  placement: Placement) -> list[list[int]]:
+    """This process's share of each batch of the epoch. The order is drawn from ``generator`` (the same on every
+    process); each batch is cut into one contiguous share per process, so that the mean gradient over the processes
+    is the single-process batch's (for a mean loss and equal shares)."""
+    if config.balanced:
+        order = torch.multinomial(balanced_weights(torch.from_numpy(labels)), size, replacement=True, generator=generator)
+    else:
+        order = torch.randperm(size, generator=generator)
+    batches = [order[i : i + config.batch_size] for i in range(0, size, config.batch_size)]
+    if placement.distributed:
+        batches = [torch.tensor_split(b, placement.world)[placement.rank] for b in batches if len(b) >= placement.world]
+    return [b.tolist() for b in batches]
+
+
+def _one_epoch(config, task, model, optimiser, data: Split, generator, epoch: int, quiet: bool,
+               placement: Placement) -> float:
+    from torch.utils.data import DataLoader
     from tqdm import tqdm
 
     model.train()
     for group in optimiser.param_groups:
         group["lr"] = config.lr_at(epoch)
-    if config.balanced:
-        order = torch.multinomial(balanced_weights(data.targets), len(data.inputs), replacement=True, generator=generator)
-    else:
-        order = torch.randperm(len(data.inputs), generator=generator)
-    batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
-    total = 0.0
-    bar = tqdm(batches, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=quiet, leave=False)
-    for batch in bar:
-        inputs, targets = data.inputs[batch], data.targets[batch]
+    shares = epoch_batches(config, data.labels() if config.balanced else None, len(data), generator, placement)
+    # One process draws augmentation from the run's generator (as it always did); several draw each their own, so
+    # that the shared generator stays the same on every process.
+    jitter = generator if not placement.distributed else torch.Generator().manual_seed(
+        hash((config.seed, epoch, placement.rank)) % 2**63)
+    device, cuda = placement.device, placement.device.type == "cuda"
+    loader = DataLoader(data, batch_sampler=shares, num_workers=config.workers, pin_memory=cuda,
+                        worker_init_fn=seed_worker, generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+    scaler = torch.amp.GradScaler("cuda", enabled=config.amp_fp16)
+    autocast_dtype = torch.float16 if config.amp_fp16 else torch.bfloat16
+    dtype = next(model.parameters()).dtype
+    total, seen = 0.0, 0
+    bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch", disable=quiet, leave=False)
+    for inputs, targets in bar:
         if config.augment:
             if task.name == "segmentation":
-                inputs, targets = augment(inputs, generator, targets, **CT_AUGMENTATION)
+                inputs, targets = augment(inputs, jitter, targets, **CT_AUGMENTATION)
             else:
-                inputs = augment(inputs, generator)
+                inputs = augment(inputs, jitter)
         if config.crop:
-            inputs, targets = random_crops(inputs, targets, config.crop, generator)
+            inputs, targets = random_crops(inputs, targets, config.crop, jitter)
+        inputs, targets = inputs.to(device, dtype, non_blocking=cuda), targets.to(device, non_blocking=cuda)
+        if config.channels_last:
+            inputs = inputs.contiguous(memory_format=torch.channels_last)
         optimiser.zero_grad(set_to_none=True)
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp_bf16):
-            logits = model(inputs.to(next(model.parameters()).dtype))
+        with torch.autocast(device.type, dtype=autocast_dtype, enabled=config.amp_bf16 or config.amp_fp16):
+            logits = model(inputs)
         loss = task.loss(logits.float(), targets)
-        loss.backward()
-        optimiser.step()
-        total += loss.detach().item() * len(batch)
+        scaler.scale(loss).backward()
+        scaler.step(optimiser)
+        scaler.update()
+        total += loss.detach().item() * len(inputs)
+        seen += len(inputs)
         bar.set_postfix(loss=f"{loss.detach().item():.4f}")
-    return total / len(data.inputs)
+    return placement.sum(total) / max(placement.sum(seen), 1)
 
 
 def balanced_weights(targets: torch.Tensor) -> torch.Tensor:
@@ -236,20 +378,25 @@ def balanced_weights(targets: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: nn.Module, inputs: torch.Tensor, config: TrainConfig, batch: int = 16) -> np.ndarray:
-    """Float outputs (logits) of the model in eval mode."""
+def predict(model: nn.Module, data: Split, config: TrainConfig, reduce=None, device: torch.device | str = "cpu",
+            batch: int = 16) -> np.ndarray:
+    """The model's outputs on every row of ``data`` in order (eval mode), each batch passed through ``reduce``
+    (e.g. logits to masks, so that a large split never holds every logit at once)."""
     model.eval()
     dtype = next(model.parameters()).dtype
+    device = torch.device(device)
     outputs = []
-    for i in range(0, len(inputs), batch):
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp_bf16):
-            outputs.append(model(inputs[i : i + batch].to(dtype)).float())
-    return torch.cat(outputs).numpy()
+    for inputs, _ in data.batches(batch, config.workers):
+        with torch.autocast(device.type, dtype=torch.float16 if config.amp_fp16 else torch.bfloat16,
+                            enabled=config.amp_bf16 or config.amp_fp16):
+            logits = model(inputs.to(device, dtype)).float().cpu().numpy()
+        outputs.append(reduce(logits) if reduce else logits)
+    return np.concatenate(outputs)
 
 
-def _row(epoch: int, lr: float, loss: float, held_out: float, energy) -> dict:
+def _row(epoch: int, lr: float, loss: float, validation: float | None, energy) -> dict:
     return {
-        "epoch": epoch, "lr": lr, "train_loss": loss, "held_out": held_out, "seconds": energy.seconds,
+        "epoch": epoch, "lr": lr, "train_loss": loss, "validation": validation, "seconds": energy.seconds,
         "cpu_seconds": energy.cpu_seconds, "peak_rss_mib": peak_rss_mib(),
         "energy_j": energy.joules, "energy_source": energy.source,
     }
@@ -261,7 +408,11 @@ def _save(run: Path, model, optimiser, generator, epoch: int, rows: list[dict], 
     temporary = run / f".{CHECKPOINT}.tmp"
     torch.save(state, temporary)
     os.replace(temporary, run / CHECKPOINT)
-    write_atomic(run / METRICS_JSON, json.dumps({"epochs": rows, "last_held_out": metrics}, indent=2, default=float).encode())
+    earlier = [r["validation"] for r in rows[:-1] if r.get("validation") is not None]
+    if metrics and (not earlier or rows[-1]["validation"] > max(earlier)):  # the first of equals stays the best
+        torch.save({"model": model.state_dict(), "epoch": epoch}, run / f".{BEST}.tmp")
+        os.replace(run / f".{BEST}.tmp", run / BEST)
+    write_atomic(run / METRICS_JSON, json.dumps({"epochs": rows, "last_validation": metrics}, indent=2, default=float).encode())
     with open(run / f".{METRICS_CSV}.tmp", "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(dict.fromkeys(key for row in rows for key in row)))
         writer.writeheader()
@@ -270,7 +421,7 @@ def _save(run: Path, model, optimiser, generator, epoch: int, rows: list[dict], 
 
 
 def _restore(run: Path, model, optimiser, generator) -> tuple[int, list[dict]]:
-    state = torch.load(run / CHECKPOINT, weights_only=True)
+    state = torch.load(run / CHECKPOINT, weights_only=True, map_location=next(model.parameters()).device)
     model.load_state_dict(state["model"])
     optimiser.load_state_dict(state["optimiser"])
     generator.set_state(state["generator"])
@@ -280,7 +431,8 @@ def _restore(run: Path, model, optimiser, generator) -> tuple[int, list[dict]]:
 
 
 def load_trained(run: Path) -> tuple[TrainConfig, nn.Module]:
-    """The config and the float model of a finished (or interrupted) run."""
+    """The config and the float model of a finished (or interrupted) run: the best validation epoch's model where the
+    run kept one (``--patience``), else the last epoch's."""
     config = read_run_config(run)
     if not (Path(run) / CHECKPOINT).is_file():
         raise RunError(f"{run} has no {CHECKPOINT} yet: train at least one epoch first")
@@ -288,7 +440,9 @@ def load_trained(run: Path) -> tuple[TrainConfig, nn.Module]:
     config.weight_bits = config.act_bits = None  # fixed-point runs export their float weights
     config.half_weights = False
     model = build_model(config)
-    state = torch.load(Path(run) / CHECKPOINT, weights_only=True)["model"]
+    best = Path(run) / BEST
+    state = torch.load(best if config.patience and best.is_file() else Path(run) / CHECKPOINT, weights_only=True,
+                       map_location="cpu")["model"]
     state = {k.replace(".parametrizations.weight.original", ".weight"): v.float() for k, v in state.items()}
     model.load_state_dict(state)
     config.extra = extra
@@ -307,12 +461,18 @@ def _plot(run: Path, rows: list[dict], headline: str) -> None:
     figure, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
     left.plot(epochs, [r["train_loss"] for r in rows], marker="o")
     left.set(title="training loss", xlabel="epoch")
-    evaluated = [r for r in rows if r["held_out"] is not None]
-    right.plot([r["epoch"] for r in evaluated], [r["held_out"] for r in evaluated], marker="o", color="tab:green")
-    right.set(title=f"held-out {headline}", xlabel="epoch")
+    evaluated = [r for r in rows if r.get("validation") is not None]
+    right.plot([r["epoch"] for r in evaluated], [r["validation"] for r in evaluated], marker="o", color="tab:green")
+    right.set(title=f"validation {headline}", xlabel="epoch")
     figure.tight_layout()
     figure.savefig(run / CURVES, dpi=100)
     plt.close(figure)
+
+
+def best_epoch(run: Path) -> int | None:
+    """The epoch whose validation metric was the best (the first of equals), None without validation."""
+    rows = [r for r in summary(run)["epochs"] if r.get("validation") is not None]
+    return max(rows, key=lambda r: (r["validation"], -r["epoch"]))["epoch"] if rows else None
 
 
 def summary(run: Path) -> dict:

@@ -16,8 +16,9 @@ from engine.runtime.card import ModelCard
 from engine.runtime.compare import dice
 from engine.runtime.errors import EngineError
 from engine.runtime.inference import OnnxModel
-from training.loop import TrainConfig, load_split, load_trained, make_task
-from training.tasks import Task, TaskData, classification_task, segmentation_task
+from training.loop import TrainConfig, best_epoch, load_split, load_trained, make_task
+from training.datasets import Split
+from training.tasks import Task, classification_task, segmentation_task
 
 NOT_CLINICAL = "demo model, not for clinical use"
 
@@ -29,6 +30,19 @@ class QuantisationRefused(EngineError):
 def run_onnx(path: Path, inputs: np.ndarray, batch: int = 8) -> np.ndarray:
     model = OnnxModel(path)
     return np.concatenate([model(inputs[i : i + batch]) for i in range(0, len(inputs), batch)])
+
+
+def bundle_outputs(bundle: Bundle, data: Split, task: Task, batch: int = 8, quiet: bool = True) -> dict[str, np.ndarray]:
+    """Both precisions' outputs on every row of ``data``, reduced batch by batch (logits, or liver masks)."""
+    from tqdm import tqdm
+
+    models = {p: OnnxModel(bundle.model_path(p)) for p in ("fp32", "int8")}
+    outputs: dict[str, list] = {p: [] for p in models}
+    for inputs, _ in tqdm(data.batches(batch), desc="evaluating fp32 and int8", unit="batch", disable=quiet,
+                          total=-(-len(data) // batch), leave=False):
+        for precision, model in models.items():
+            outputs[precision].append(task.reduce(model(inputs.numpy())))
+    return {p: np.concatenate(o) for p, o in outputs.items()}
 
 
 # What a radiologist expects of a liver mask; the card records it and the engine applies it.
@@ -48,10 +62,9 @@ def task_for(card: ModelCard) -> Task:
     return segmentation_task(size, card.input.pixel_spacing_mm)
 
 
-def evaluate(bundle: Bundle, data: TaskData, task: Task) -> dict:
+def evaluate(bundle: Bundle, data: Split, task: Task, quiet: bool = True) -> dict:
     """Held-out metrics of both precisions and how far int8 strays from fp32."""
-    inputs = data.inputs.numpy()
-    outputs = {p: run_onnx(bundle.model_path(p), inputs) for p in ("fp32", "int8")}
+    outputs = bundle_outputs(bundle, data, task, quiet=quiet)
     options = {"postprocessing": bundle.card.postprocessing} if task.name == "segmentation" else {}
     result = {p: task.metrics(outputs[p], data, bundle.card.thresholds, **options) for p in outputs}
     result["agreement"] = agreement(task, outputs["fp32"], outputs["int8"])
@@ -63,18 +76,16 @@ def agreement(task: Task, fp32: np.ndarray, int8: np.ndarray) -> dict:
     if task.name == "classification":
         change = np.abs(1 / (1 + np.exp(-fp32)) - 1 / (1 + np.exp(-int8)))
         return {"max_probability_change": float(change.max()), "mean_probability_change": float(change.mean())}
-    return {"mask_dice_int8_vs_fp32": dice(int8.argmax(1) == 1, fp32.argmax(1) == 1)}
+    return {"mask_dice_int8_vs_fp32": dice(int8, fp32)}
 
 
 def evaluate_bundle(path: Path, roots: Path | Sequence[Path], split: str = "test", limit: int | None = None,
-                    test_cases: Sequence[str] = ()) -> dict:
+                    test_cases: Sequence[str] = (), cache: Path | None = None, quiet: bool = True) -> dict:
+    """Metrics of a sealed bundle on ``split`` of the data in ``roots`` (progress bars unless ``quiet``)."""
     bundle = load_bundle(path, _with_own_key(None))
     task = task_for(bundle.card)
-    data = task.load([roots] if isinstance(roots, (str, Path)) else list(roots), split, test_cases)
-    if limit:
-        data = TaskData(data.inputs[:limit], data.targets[:limit], data.groups[:limit], data.description + f", first {limit}",
-                        data.studies)
-    return evaluate(bundle, data, task)
+    data = task.load([roots] if isinstance(roots, (str, Path)) else list(roots), split, test_cases, cache, limit, quiet)
+    return evaluate(bundle, data, task, quiet)
 
 
 def _with_own_key(key: SigningKey | None) -> TrustedKeys:
@@ -100,15 +111,20 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
     config, model = load_trained(run)
     task = make_task(config)
     train_data, held_out = load_split(config, task, "train"), load_split(config, task, "test")
-    batches = [train_data.inputs[i : i + 1].numpy() for i in calibration_rows(train_data.groups, calibration)]
+    batches = [train_data.rows([i])[0].numpy() for i in calibration_rows(train_data.groups, calibration)]
     card = _card(config, task, name, version, intended_use, len(batches))
-    card = replace(card, training={**card.training, "studies": train_data.studies, "held_out_studies": held_out.studies})
+    card = replace(card, training={**card.training, "held_out": held_out.description, "studies": train_data.studies,
+                                   "held_out_studies": held_out.studies})
     if task.name == "segmentation":
         card = replace(card, postprocessing=LIVER_POSTPROCESSING)
     if task.name == "classification":
         validation = load_split(config, task, "val")
         card = replace(card, thresholds=_operating_points(model, validation, config),
                        training={**card.training, "validation": validation.description})
+    if config.patience:
+        best = best_epoch(run)
+        card = replace(card, training={**card.training, "early_stopping": f"patience {config.patience} evaluations; "
+                                       f"the model of epoch {best} (best validation {task.headline.replace('_', ' ')})"})
     if source_note:
         card = replace(card, training={"source": source_note, **card.training})
     partial = out.with_name(f".{out.name}.partial")
@@ -133,7 +149,7 @@ def quantise_run(run: Path, out: Path, calibration: int = 32, name: str | None =
 
 def _card(config: TrainConfig, task: Task, name, version, intended_use, calibration_images: int) -> ModelCard:
     training = {
-        "data": config.extra.get("train_data", ""), "held_out": config.extra.get("held_out_data", ""),
+        "data": config.extra.get("train_data", ""),
         "epochs": config.epochs, "batch_size": config.batch_size, "optimiser": _optimiser(config),
         "learning_rate": config.lr, "learning_rate_schedule": config.lr_schedule, "seed": config.seed,
         "augmentation": _augmentation(config, task), "loss": _loss(config, task),
@@ -174,13 +190,13 @@ def _augmentation(config: TrainConfig, task: Task) -> str:
     return text + (f"; random {config.crop}x{config.crop} patches, half centred on liver" if config.crop else "")
 
 
-def _operating_points(model, data: TaskData, config: TrainConfig) -> tuple[float, ...]:
+def _operating_points(model, data: Split, config: TrainConfig) -> tuple[float, ...]:
     """Per-finding thresholds chosen on the validation split (Youden's J): neither training nor test data."""
     from training.loop import predict
     from training.metrics import youden_thresholds
 
-    probabilities = 1 / (1 + np.exp(-predict(model, data.inputs, config)))
-    return youden_thresholds(probabilities, data.targets.numpy())
+    probabilities = 1 / (1 + np.exp(-predict(model, data, config)))
+    return youden_thresholds(probabilities, data.labels())
 
 
 def _headline(metrics: dict, task: Task) -> dict:

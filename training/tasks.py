@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -15,6 +15,7 @@ from engine.runtime.io import read_image_file
 from engine.runtime.labels import CHEST_FILM_ACCEPTS, CHESTXRAY14, LIVER, LIVER_CT_ACCEPTS
 from engine.runtime.preprocess import prepare_radiograph
 from training import data_liver, data_nih
+from training.datasets import SHARD_BYTES, Prepared, ShardSource, Split, prepared_split
 from training.errors import DatasetError
 from training.metrics import classification_metrics, segmentation_metrics
 
@@ -24,24 +25,14 @@ LIVER_WINDOW = (-160.0, 240.0)
 
 
 @dataclass
-class TaskData:
-    """Prepared tensors of one split, and what the card should say about them."""
-
-    inputs: torch.Tensor  # (N, 1, H, W) float32
-    targets: torch.Tensor  # (N, 14) float32 or (N, H, W) int64
-    groups: list[str]  # patient / case of each sample
-    description: str
-    studies: dict[str, str] = field(default_factory=dict)  # study (case or image) name -> Volume.fingerprint
-
-
-@dataclass
 class Task:
     name: str
     contract: InputContract
     labels: tuple[str, ...]
-    load: Callable[..., TaskData]  # (roots, split, test_cases=()) -> TaskData
+    load: Callable[..., Split]  # (roots, split, test_cases=(), cache=None, limit=None, quiet=True) -> Split
     loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
-    metrics: Callable[..., dict]  # (outputs, data, thresholds=None) -> metrics
+    reduce: Callable[[np.ndarray], np.ndarray]  # a batch of model outputs -> what metrics need (logits, or masks)
+    metrics: Callable[..., dict]  # (reduced outputs, split, thresholds=None) -> metrics
     headline: str  # the metric plotted and reported per epoch
 
 
@@ -49,31 +40,45 @@ def classification_task(size: int, pos_weight: torch.Tensor | None = None, label
     contract = InputContract("CR/DX", (size, size), "mean_std", mean=NIH_MEAN, std=NIH_STD,
                              geometry="whole radiograph resized to the input size", accepts=Acceptance(**CHEST_FILM_ACCEPTS))
 
-    def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = ()) -> TaskData:
-        from PIL import Image
-
+    def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = (), cache: Path | None = None,
+             limit: int | None = None, quiet: bool = True) -> Split:
         if len(roots) != 1 or test_cases:
             raise DatasetError("classification reads one NIH ChestX-ray14 folder and splits it by patient itself "
                                "(no --test-case)")
         root = Path(roots[0])
         samples = data_nih.load_nih(root, split)
-        images = [prepare_radiograph(np.asarray(Image.open(s.path)), contract)[0] for s in samples]
-        patients = len({s.patient for s in samples})
-        return TaskData(torch.from_numpy(np.stack(images)), torch.from_numpy(np.stack([s.labels for s in samples])),
-                        [s.patient for s in samples],
-                        f"{len(samples)} NIH ChestX-ray14 images of {patients} patients ({split} split) from {root.name}",
-                        {s.path.name: read_image_file(s.path).fingerprint for s in samples})
+        per_shard = max(1, SHARD_BYTES // (4 * size * size))
+        sources = [_radiograph_shard(samples[i : i + per_shard], contract) for i in range(0, len(samples), per_shard)]
+        patients = len({s.patient for s in samples[:limit]})
+        description = f"{len(samples[:limit])} NIH ChestX-ray14 images of {patients} patients ({split} split) from {root.name}"
+        return prepared_split(sources, cache, description, "classification", limit, quiet)
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         weight = None if pos_weight is None else pos_weight.to(logits.dtype)
         soft = targets.to(logits.dtype) * (1 - label_smoothing) + label_smoothing / 2
         return F.binary_cross_entropy_with_logits(logits, soft, pos_weight=weight)
 
-    def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None) -> dict:
-        return classification_metrics(1 / (1 + np.exp(-outputs)), data.targets.numpy(), CHESTXRAY14, thresholds,
-                                      data.groups)
+    def metrics(outputs: np.ndarray, data: Split, thresholds: tuple[float, ...] | None = None) -> dict:
+        return classification_metrics(1 / (1 + np.exp(-outputs)), data.labels(), CHESTXRAY14, thresholds, data.groups)
 
-    return Task("classification", contract, CHESTXRAY14, load, loss, metrics, "mean_auroc")
+    return Task("classification", contract, CHESTXRAY14, load, loss, _logits, metrics, "mean_auroc")
+
+
+def _logits(outputs: np.ndarray) -> np.ndarray:
+    return outputs
+
+
+def _radiograph_shard(samples: Sequence[data_nih.XraySample], contract: InputContract) -> ShardSource:
+    def prepare() -> Prepared:
+        from PIL import Image
+
+        images = [prepare_radiograph(np.asarray(Image.open(s.path)), contract)[0] for s in samples]
+        return Prepared(np.stack(images), np.stack([s.labels for s in samples]), [s.patient for s in samples],
+                        {s.path.name: read_image_file(s.path).fingerprint for s in samples})
+
+    labels = "".join(f"{s.path.name} {s.patient} {s.labels.astype(int).tolist()}\n" for s in samples)
+    return ShardSource(f"radiographs from {samples[0].path.name}", tuple(s.path for s in samples),
+                       f"{contract!r}\n{labels}", prepare, len(samples))
 
 
 def class_weights(targets: torch.Tensor) -> torch.Tensor:
@@ -92,23 +97,38 @@ def segmentation_task(size: int, pixel_spacing_mm: float | None = None) -> Task:
     contract = InputContract("CT", (size, size), "hu_window", window=LIVER_WINDOW, accepts=Acceptance(**LIVER_CT_ACCEPTS),
                              pixel_spacing_mm=pixel_spacing_mm, geometry=geometry)
 
-    def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = ()) -> TaskData:
-        cases = data_liver.split_cases(data_liver.find_cases(roots), split, test_cases)
-        slices = data_liver.load_slices(cases, contract)
-        names = ", ".join(case.name for case in cases)
-        return TaskData(torch.from_numpy(slices.inputs), torch.from_numpy(slices.masks.astype(np.int64)), slices.cases,
-                        f"{len(slices.cases)} axial slices of {len(cases)} CT volume(s) ({split} split: {names}) "
-                        f"from {', '.join(Path(r).name for r in roots)}", slices.fingerprints)
+    def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = (), cache: Path | None = None,
+             limit: int | None = None, quiet: bool = True) -> Split:
+        named = "train" if split == "train" else "test"  # the validation split is named cases, as the test split
+        cases = data_liver.split_cases(data_liver.find_cases(roots), named, test_cases)
+        data = prepared_split([_case_shard(case, contract) for case in cases], cache, "", "segmentation", limit, quiet)
+        names = ", ".join(dict.fromkeys(data.groups))
+        data.description = (f"{len(data)} axial slices of {len(data.studies)} CT volume(s) ({split} split: {names}) "
+                            f"from {', '.join(Path(r).name for r in roots)}")
+        return data
 
     def loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return soft_dice_loss(logits, targets) + F.cross_entropy(logits.float(), targets)
 
-    def metrics(outputs: np.ndarray, data: TaskData, thresholds: tuple[float, ...] | None = None,
+    def metrics(masks: np.ndarray, data: Split, thresholds: tuple[float, ...] | None = None,
                 postprocessing: Sequence[str] = ()) -> dict:
-        return segmentation_metrics(outputs.argmax(1).astype(bool), data.targets.numpy().astype(bool), data.groups,
-                                    postprocessing)
+        return segmentation_metrics(masks, data.labels(), data.groups, postprocessing)
 
-    return Task("segmentation", contract, LIVER, load, loss, metrics, "mean_dice_per_volume")
+    return Task("segmentation", contract, LIVER, load, loss, _liver_masks, metrics, "mean_dice_per_volume")
+
+
+def _liver_masks(outputs: np.ndarray) -> np.ndarray:
+    """(N, 2, H, W) logits -> (N, H, W) bool liver masks (argmax)."""
+    return outputs.argmax(1).astype(bool)
+
+
+def _case_shard(case: data_liver.Case, contract: InputContract) -> ShardSource:
+    def prepare() -> Prepared:
+        slices = data_liver.load_slices([case], contract)
+        return Prepared(slices.inputs, slices.masks, slices.cases, slices.fingerprints)
+
+    return ShardSource(f"case {case.name}", case.sources(), f"{contract!r}\nmargin {data_liver.MARGIN}\n{case.name}",
+                       prepare)
 
 
 def soft_dice_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:

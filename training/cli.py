@@ -212,7 +212,13 @@ def _train(args) -> int:
 
 
 def _lopo(args) -> int:
+    import os
+
     from training.crossval import TABLE, leave_one_patient_out
+    from training.errors import DatasetError
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise DatasetError("lopo runs one process; start it without torchrun (train runs under torchrun)")
 
     leave_one_patient_out(_config(args), args.out, _signing_key(args), args.quiet)
     print((args.out / TABLE).read_text())

@@ -286,6 +286,8 @@ def _distributed(model: nn.Module, placement: Placement) -> nn.Module:
         return model
     from torch.nn.parallel import DistributedDataParallel
 
+    if placement.device.type == "cuda":  # batch statistics over every GPU's share (SyncBatchNorm is CUDA-only)
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     return DistributedDataParallel(model, device_ids=[placement.device.index] if placement.device.type == "cuda" else None)
 
 

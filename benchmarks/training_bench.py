@@ -21,7 +21,7 @@ CT = ROOT.parent / "shared" / "data" / "ct"
 CONFIGS = {
     "fp32 baseline": {},
     "bf16 autocast (AMP)": {"amp_bf16": True},
-    "8-bit Adam states": {"optim_8bit": True},
+    "8-bit AdamW states (bitsandbytes)": {"optim_8bit": True},
     "bf16 weights": {"half_weights": True},
     "fixed point W4/A6 (QAT)": {"weight_bits": 4, "act_bits": 6},
 }
@@ -32,15 +32,14 @@ import torch
 sys.path.insert(0, {root!r})
 from benchmarks.memory import peak_rss_mib
 from engine.runtime.energy import EnergyMeter
-from training.loop import TrainConfig, build_model, make_optimiser, load_split, make_task
-from training.optim8bit import optimiser_state_bytes
+from training.loop import TrainConfig, build_model, make_optimiser, load_split, make_task, optimiser_state_bytes
 torch.set_num_threads(2)
-config = TrainConfig(task="segmentation", data={data!r}, image_size=128, batch_size=4, **{options})
+config = TrainConfig(task="segmentation", data={data!r}, image_size=128, batch_size=4, cache="none", **{options})
 task = make_task(config)
 data = load_split(config, task, "train")
 model = build_model(config).train()
 optimiser = make_optimiser(config, model)
-inputs, targets = data.inputs[:4], data.targets[:4]
+inputs, targets = data.rows(range(4))
 def step():
     optimiser.zero_grad()
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=config.amp_bf16):
@@ -71,9 +70,9 @@ def main(steps: int = 3) -> int:
         data = build_demo_msd(CT, Path(tmp) / "Task03_Liver")
         rows = {name: measure(options, data, steps) for name, options in CONFIGS.items()}
     base = rows["fp32 baseline"]
-    print(f"{'configuration':26} {'s/step':>7} {'x fp32':>7} {'peak RSS MiB':>13} {'optim MiB':>10} {'J/step':>7}")
+    print(f"{'configuration':34} {'s/step':>7} {'x fp32':>7} {'peak RSS MiB':>13} {'optim MiB':>10} {'J/step':>7}")
     for name, row in rows.items():
-        print(f"{name:26} {row['seconds_per_step']:7.2f} {base['seconds_per_step'] / row['seconds_per_step']:7.2f} "
+        print(f"{name:34} {row['seconds_per_step']:7.2f} {base['seconds_per_step'] / row['seconds_per_step']:7.2f} "
               f"{row['peak_rss_mib']:13.0f} {row['optimiser_state_mib']:10.1f} {row['energy_j_per_step']:7.1f}")
     print(f"energy: {base['energy_source']}")
     save_results("training_bench", rows)

@@ -122,15 +122,18 @@ def test_named_test_cases_and_repeated_names(mini_root):
         split_cases(cases, "train", ["patient_mini"])
 
 
-def test_engine_train_pools_ircadb_and_msd_and_holds_out_the_named_case(mini_root, tmp_path):
+def test_engine_train_pools_ircadb_and_msd_validates_on_one_case_and_holds_out_another(mini_root, tmp_path):
     demo = tmp_path / "Task03_Liver"
     assert engine_train("prepare-demo-ct", "--source", str(data_path("ct")), "--out", str(demo)).returncode == 0
     run = tmp_path / "run"
     result = engine_train("train", "--task", "segmentation", "--data", str(mini_root), "--data", str(demo),
-                          "--test-case", "liver_1", "--run", str(run), "--architecture", "unet_small",
-                          "--image-size", "64", "--epochs", "1", "--batch-size", "8", "--quiet")
+                          "--test-case", "liver_1", "--val-case", "liver_0", "--run", str(run), "--architecture",
+                          "unet_small", "--image-size", "64", "--epochs", "1", "--batch-size", "8", "--quiet")
     assert result.returncode == 0, result.stderr
     config = json.loads((run / "config.json").read_text())
-    assert config["test_cases"] == ["liver_1"]
-    assert "(train split: patient_mini, liver_0)" in config["extra"]["train_data"]
-    assert "(test split: liver_1)" in config["extra"]["held_out_data"]
+    assert config["test_cases"] == ["liver_1"] and config["val_cases"] == ["liver_0"]
+    assert "(train split: patient_mini)" in config["extra"]["train_data"]
+    assert "(val split: liver_0)" in config["extra"]["validation_data"]
+    row = json.loads((run / "metrics.json").read_text())["epochs"][0]
+    assert 0 <= row["validation"] <= 1 and json.loads((run / "metrics.json").read_text())["last_validation"][
+        "dice_per_volume"].keys() == {"liver_0"}  # validated on liver_0 only; liver_1 is never read by training

@@ -97,6 +97,7 @@ def test_classification_train_quantise_evaluate(nih_subset, tmp_path):
         assert row["validated"] == (row["positives"] >= 10 and row["auroc_ci"][0] > 0.5)
     result = engine_train("evaluate", "--bundle", str(bundle), "--data", str(nih_subset))
     assert result.returncode == 0, result.stderr
+    assert "evaluating fp32 and int8" in result.stderr  # progress, on stderr beside the JSON on stdout
     report = json.loads(result.stdout)
     assert set(report["fp32"]["per_class"]) == set(card.labels)
     assert report["int8"]["mean_auroc"] == pytest.approx(card.metrics["held_out_mean_auroc_int8"])
@@ -168,12 +169,12 @@ def test_bad_msd_folders_get_one_clear_line(tmp_path, msd_demo):
     shutil.copytree(msd_demo, broken)
     import SimpleITK as sitk
 
-    reference = sitk.ReadImage(str(broken / "labelsTr" / "liver_0.nii.gz"))
+    reference = sitk.ReadImage(str(broken / "labelsTr" / "liver_1.nii.gz"))  # liver_1: the training case
     blank = sitk.GetImageFromArray(np.zeros(sitk.GetArrayViewFromImage(reference).shape, np.uint8))
     blank.CopyInformation(reference)
-    sitk.WriteImage(blank, str(broken / "labelsTr" / "liver_0.nii.gz"))
+    sitk.WriteImage(blank, str(broken / "labelsTr" / "liver_1.nii.gz"))
     result = engine_train("train", "--task", "segmentation", "--data", str(broken), "--run", str(tmp_path / "run2"), "--epochs", "1")
-    assert result.returncode == 2 and "case liver_0 has no liver voxels (empty mask)" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 2 and "case liver_1 has no liver voxels (empty mask)" in result.stderr and "Traceback" not in result.stderr
     result = engine_train("evaluate", "--bundle", str(MODELS / "sadnn_seg_demo"), "--data", str(msd_demo), "--split", "val")
     assert result.returncode == 2 and "liver CT has no val split: it is split into train and test by case" in result.stderr
 

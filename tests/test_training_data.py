@@ -89,6 +89,7 @@ def test_rows_are_read_by_position_not_held_in_memory(nih_small, tmp_path):
 
 def test_a_liver_case_is_one_shard_shared_by_every_fold(tmp_path):
     from training.data_liver import find_cases, load_slices
+    from training.errors import DatasetError
     from training.loop import TrainConfig, load_split, make_task
 
     root = tmp_path / "Task03_Liver"
@@ -102,6 +103,11 @@ def test_a_liver_case_is_one_shard_shared_by_every_fold(tmp_path):
     assert len(list(cache.iterdir())) == 2
     other = TrainConfig(task="segmentation", data=[str(root)], image_size=64, test_cases=["liver_1"], cache=str(cache))
     assert set(load_split(other, task, "train").groups) == {"liver_0"} and len(list(cache.iterdir())) == 2
+    validated = TrainConfig(task="segmentation", data=[str(root)], image_size=64, test_cases=["liver_0"],
+                            val_cases=["liver_1"], cache=str(cache))
+    assert set(load_split(validated, task, "val").groups) == {"liver_1"}
+    with pytest.raises(DatasetError, match=r"the train split is empty \(2 case\(s\) in all\)"):
+        load_split(validated, task, "train")  # a validation case leaves training
     slices = load_slices([c for c in find_cases([root]) if c.name == "liver_0"], task.contract)
     image, mask = test[5]
     assert torch.equal(image, torch.from_numpy(slices.inputs[5])) and mask.dtype == torch.int64

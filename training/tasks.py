@@ -99,6 +99,9 @@ def segmentation_task(size: int, pixel_spacing_mm: float | None = None) -> Task:
 
     def load(roots: Sequence[Path], split: str, test_cases: Sequence[str] = (), cache: Path | None = None,
              limit: int | None = None, quiet: bool = True) -> Split:
+        if split == "val" and not test_cases:
+            raise DatasetError("liver CT has no val split: it is split into train and test by case (training "
+                               "validates on the cases named with --val-case)")
         named = "train" if split == "train" else "test"  # the validation split is named cases, as the test split
         cases = data_liver.split_cases(data_liver.find_cases(roots), named, test_cases)
         data = prepared_split([_case_shard(case, contract) for case in cases], cache, "", "segmentation", limit, quiet)

@@ -271,6 +271,12 @@ def test_a_missing_or_wrong_run_folder_is_one_error_line_not_a_traceback(tmp_pat
             f"start one with engine-train train --run {tmp_path / 'empty'})",
         ("train", "--task", "segmentation", "--data", str(tmp_path), "--run", str(tmp_path / "nope"), "--resume"):
             f"engine-train: error: run folder {tmp_path / 'nope'} does not exist",
+        ("train", "--task", "classification", "--data", str(tmp_path / "no-nih"), "--run", str(tmp_path / "r")):
+            f"engine-train: error: {tmp_path / 'no-nih'} does not exist",
+        ("evaluate", "--bundle", str(tmp_path / "no-bundle"), "--data", str(tmp_path)):
+            f"engine-train: error: model bundle {tmp_path / 'no-bundle'} does not exist",
+        ("report", "--no-latency", "--out", str(tmp_path / "report"), "--quality", f"sumnet={tmp_path / 'no.json'}"):
+            f"engine-train: error: {tmp_path / 'no.json'} does not exist",
     }
     for args, message in cases.items():
         result = engine_train(*args)

@@ -168,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except EngineError as err:
         print(f"engine-train: error: {err}", file=sys.stderr)
         return 2
+    except FileNotFoundError as err:
+        print(f"engine-train: error: {err.filename or err} does not exist", file=sys.stderr)
+        return 2
     except OSError as err:  # a file the user named that cannot be read or written
         where = f": {err.filename}" if err.filename else ""
         print(f"engine-train: error: {err.strerror or err}{where}", file=sys.stderr)

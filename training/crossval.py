@@ -22,7 +22,7 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.signing import SigningKey
 from training.data_liver import find_cases
 from training.errors import DatasetError
-from training.loop import CHECKPOINT, CONFIG, TrainConfig, build_model, load_split, make_task, predict, read_run_config, train
+from training.loop import CONFIG, TrainConfig, read_run_config, train
 
 SUMMARY, TABLE = "lopo.json", "lopo.md"
 COLUMNS = {  # column: where it is in a fold's evaluation (``card.metrics["full"]``)
@@ -68,16 +68,11 @@ def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | N
 
 def _fixed_point_metrics(run: Path, cache: Path) -> dict:
     """Held-out metrics of a fixed-point run as trained (its quantisers in place), computed once into ``cache``."""
-    import torch
-
-    from training.release import LIVER_POSTPROCESSING
+    from training.release import held_out_as_trained
 
     if not cache.is_file():
+        metrics = held_out_as_trained(run)
         config = read_run_config(run)
-        task, model = make_task(config), build_model(config)
-        model.load_state_dict(torch.load(run / CHECKPOINT, weights_only=True)["model"])
-        held_out = load_split(config, task, "test")
-        metrics = task.metrics(predict(model, held_out, config, task.reduce), held_out, postprocessing=LIVER_POSTPROCESSING)
         metrics["model"] = f"W{config.weight_bits}/A{config.act_bits} fixed point, as trained"
         write_atomic(cache, json.dumps(metrics, indent=2, default=float).encode())
     return json.loads(cache.read_text())

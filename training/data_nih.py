@@ -34,7 +34,8 @@ def load_nih(root: Path, split: str, test_fraction: float = 0.2, val_fraction: f
     """The samples of ``split`` ("train", "val" or "test") under ``root``; each patient lies in one split."""
     root = Path(root)
     if not root.is_dir():
-        raise DatasetError(f"{root} is not a folder (expected the NIH ChestX-ray14 root)")
+        raise DatasetError(f"{root} " + ("is not a folder (expected the NIH ChestX-ray14 root)" if root.exists()
+                                         else "does not exist"))
     table = _label_table(root)
     images = _image_index(root)
     samples = [XraySample(images[name], labels, patient) for name, (labels, patient) in table.items() if name in images]

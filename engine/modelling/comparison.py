@@ -188,7 +188,7 @@ def radar_chart(rows: list[dict], path: str | Path) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="engine-train report", description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"), help="output folder")
     parser.add_argument("--no-latency", action="store_true", help="skip the measured latency columns (about 2 minutes)")
     parser.add_argument("--quality", action="append", default=[], metavar="NAME=FILE",

@@ -86,7 +86,7 @@ def load_bundle(path: str | os.PathLike, keys: TrustedKeys | None = None, *, req
     """
     path = Path(path)
     if not path.is_dir():
-        raise BundleError(f"model bundle {path} is not a folder")
+        raise BundleError(f"model bundle {path} " + ("is not a folder" if path.exists() else "does not exist"))
     raw = _read_card_bytes(path / CARD)
     data = _parse_card(path / CARD, raw)
     signer = verify_card(path, raw, keys or default_trusted_keys()) if require_signature else None

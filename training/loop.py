@@ -229,6 +229,8 @@ def _train(config: TrainConfig, run: Path, resume: bool, quiet: bool, placement:
         torch.set_num_threads(config.threads)
     if config.amp_fp16 and placement.device.type != "cuda":
         raise DatasetError("--amp-fp16 needs a CUDA GPU (on the CPU use --amp-bf16)")
+    if config.amp_bf16 and placement.device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DatasetError(f"{torch.cuda.get_device_name(placement.device)} has no bf16: use --amp-fp16")
     train_data, validation = _first_main(placement, lambda: _splits(config, quiet))
     task = make_task(config, train_data)
     model = build_model(config).to(placement.device)

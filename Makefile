@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test bench bench-train bench-viewer demo-models baselines samples installer lint clean
+.PHONY: run test bench bench-train bench-viewer demo-models baselines resources samples installer lint clean
 
 $(VENV)/.installed-%: pyproject.toml setup.py engine/runtime/operators/sadnn_ops.cc
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,6 +24,11 @@ bench: $(VENV)/.installed-test
 
 bench-train: $(VENV)/.installed-test
 	$(PY) -m benchmarks.training_bench
+	$(PY) -m benchmarks.streaming_bench --image-size 256
+
+# Selvan et al.'s resource table with held-out Dice (after demo-models, which prepares build/demo): about 15 min.
+resources: $(VENV)/.installed-test
+	$(PY) -m benchmarks.resource_table --threads 1
 
 bench-viewer: $(VENV)/.installed-test
 	$(PY) -m benchmarks.viewer_bench

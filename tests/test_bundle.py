@@ -73,8 +73,11 @@ def test_missing_pieces_get_clear_errors(copy_of, tmp_path):
     (tmp_path / CARD).write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):
         load_bundle(tmp_path)
-    with pytest.raises(BundleError, match="not a folder"):
+    with pytest.raises(BundleError, match="nowhere does not exist$"):
         load_bundle(tmp_path / "nowhere")
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(BundleError, match="a_file is not a folder$"):
+        load_bundle(tmp_path / "a_file")
 
 
 def test_weights_reload_into_the_same_model(small_bundle, ct_volume):

@@ -130,6 +130,8 @@ def test_early_stopping_reads_the_validation_split_never_the_test_split(nih_smal
     assert [r["epoch"] for r in rows] == [1, 2] and row["epoch"] == 2
     assert rows[0]["validation"] == rows[1]["validation"] and loop.best_epoch(run) == 1
     assert torch.load(run / "best.pt", weights_only=True)["epoch"] == 1
+    again = _config(nih_small, tmp_path / "cache", epochs=5, lr=0.0, patience=1, batch_size=16)
+    assert loop.train(again, run, resume=True, quiet=True)["epoch"] == 2  # resuming a stopped run trains no more
     assert "(val split)" in json.loads((run / "config.json").read_text())["extra"]["validation_data"]
 
 

@@ -241,6 +241,8 @@ def _train(config: TrainConfig, run: Path, resume: bool, quiet: bool, placement:
     start, rows = 1, []
     if resume and (run / CHECKPOINT).exists():
         start, rows = _restore(run, model, optimiser, generator)
+        if _stalled(rows, config.patience):  # it had stopped early: nothing left to train
+            start = config.epochs + 1
     if placement.main:
         run.mkdir(parents=True, exist_ok=True)
         config.extra["train_data"] = train_data.description

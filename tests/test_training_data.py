@@ -159,3 +159,15 @@ def test_the_device_is_chosen_and_a_missing_gpu_is_one_error_line(nih_small, tmp
         result = engine_train("train", "--task", "classification", "--data", str(nih_small), "--run",
                               str(tmp_path / options[-1]), "--image-size", "64", "--epochs", "1", *options)
         assert result.returncode == 2 and result.stderr == f"engine-train: error: {message}\n"
+
+
+def test_reading_a_split_leaves_torch_s_random_state_alone(nih_small, tmp_path):
+    """Validation reads a split between epochs; dropout draws from torch's global generator, so reading must not."""
+    from training.loop import load_split, make_task
+
+    config = _config(nih_small, tmp_path / "cache")
+    split = load_split(config, make_task(config), "val")
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    assert sum(len(inputs) for inputs, _ in split.batches(4)) == len(split)
+    assert torch.equal(torch.get_rng_state(), before)

@@ -144,10 +144,12 @@ class Split(Dataset):
         return np.concatenate(parts)
 
     def batches(self, batch: int, workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        """Every row in order, ``batch`` at a time."""
+        """Every row in order, ``batch`` at a time. The loader draws its worker seed from its own generator: reading
+        a split never moves torch's global random state (which dropout in training uses)."""
         from torch.utils.data import DataLoader
 
-        yield from DataLoader(self, batch_size=batch, shuffle=False, num_workers=workers, worker_init_fn=seed_worker)
+        yield from DataLoader(self, batch_size=batch, shuffle=False, num_workers=workers, worker_init_fn=seed_worker,
+                              generator=torch.Generator().manual_seed(0))
 
 
 def seed_worker(worker: int) -> None:

@@ -47,26 +47,18 @@ def train(run: Path, options: list[str], epochs: int, threads: int) -> None:
 def measure(run: Path) -> dict:
     import torch
 
+    from training.loop import optimiser_state_bytes
     from training.release import held_out_as_trained
 
     rows = json.loads((run / "metrics.json").read_text())["epochs"]
     optimiser = torch.load(run / "checkpoint.pt", weights_only=True, map_location="cpu")["optimiser"]["state"]
-    state_bytes = _tensor_bytes(optimiser)
+    state_bytes = optimiser_state_bytes(optimiser)
     dice = held_out_as_trained(run)
     return {"seconds_per_epoch": statistics.median(r["seconds"] for r in rows),
             "peak_rss_mib": max(r["peak_rss_mib"] for r in rows), "optimiser_state_mib": state_bytes / 2**20,
             "energy_j_per_epoch": statistics.median(r["energy_j"] for r in rows), "energy_source": rows[-1]["energy_source"],
             "held_out_dice": dice["mean_dice_per_volume"],
             "held_out_dice_before_postprocessing": dice["before_postprocessing"]["mean_dice_per_volume"]}
-
-
-def _tensor_bytes(state) -> int:
-    """Bytes of every tensor in a (nested) optimiser state; bitsandbytes keeps its 8-bit states one level down."""
-    import torch
-
-    if torch.is_tensor(state):
-        return state.numel() * state.element_size()
-    return sum(_tensor_bytes(value) for value in state.values()) if isinstance(state, dict) else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -52,7 +52,7 @@ with EnergyMeter() as meter:
     for _ in range({steps}):
         start = time.perf_counter(); step(); times.append(time.perf_counter() - start)
 print(json.dumps({{"seconds_per_step": statistics.median(times), "peak_rss_mib": peak_rss_mib(),
-                  "optimiser_state_mib": optimiser_state_bytes(optimiser) / 2**20, "energy_j_per_step": meter.result.joules / {steps},
+                  "optimiser_state_mib": optimiser_state_bytes(optimiser.state) / 2**20, "energy_j_per_step": meter.result.joules / {steps},
                   "energy_source": meter.result.source}}))
 """
 

@@ -60,6 +60,22 @@ def data_path(*parts: str) -> Path:
     return path
 
 
+def copy_nih_images(out: Path, count: int) -> Path:
+    """The first ``count`` real NIH images (64 px) in the public layout under ``out``, with the real label file cut
+    to them."""
+    import shutil
+
+    source = data_path("cxr")
+    (out / "images").mkdir(parents=True)
+    names = sorted(p.name for p in (source / "nih_64" / "images").glob("*.png"))[:count]
+    for name in names:
+        shutil.copy(source / "nih_64" / "images" / name, out / "images" / name)
+    lines = (source / "Data_Entry_2017_v2020.csv").read_text().splitlines()
+    kept = [line for line in lines[1:] if line.split(",")[0] in set(names)]
+    (out / "Data_Entry_2017_v2020.csv").write_text("\n".join([lines[0], *kept]) + "\n")
+    return out
+
+
 @pytest.fixture(scope="session")
 def ct_volume() -> np.ndarray:
     """The real 30-slice abdominal CT (TotalSegmentator example), (Z, Y, X) in HU."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.conftest import data_path
+from tests.conftest import copy_nih_images
 
 ROOT = Path(__file__).resolve().parents[1]
 EPOCHS = 3
@@ -24,16 +23,7 @@ EPOCHS = 3
 @pytest.fixture(scope="module")
 def nih_96(tmp_path_factory) -> Path:
     """96 real NIH images (64 px) in the public layout, with the real label file cut to them."""
-    source = data_path("cxr")
-    root = tmp_path_factory.mktemp("nih-96")
-    (root / "images").mkdir()
-    names = sorted(p.name for p in (source / "nih_64" / "images").glob("*.png"))[:96]
-    for name in names:
-        shutil.copy(source / "nih_64" / "images" / name, root / "images" / name)
-    lines = (source / "Data_Entry_2017_v2020.csv").read_text().splitlines()
-    kept = [line for line in lines[1:] if line.split(",")[0] in set(names)]
-    (root / "Data_Entry_2017_v2020.csv").write_text("\n".join([lines[0], *kept]) + "\n")
-    return root
+    return copy_nih_images(tmp_path_factory.mktemp("nih-96"), 96)
 
 
 def _train_options(root: Path, run: Path) -> list[str]:

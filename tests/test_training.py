@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import data_path
+from tests.conftest import copy_nih_images, data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT / "resources" / "models"
@@ -27,16 +27,7 @@ def engine_train(*args: str) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def nih_subset(tmp_path_factory) -> Path:
     """120 real NIH images (64 px) in the public layout, with the real label file cut to them."""
-    source = data_path("cxr")
-    root = tmp_path_factory.mktemp("nih")
-    (root / "images").mkdir()
-    names = sorted(p.name for p in (source / "nih_64" / "images").glob("*.png"))[:120]
-    for name in names:
-        shutil.copy(source / "nih_64" / "images" / name, root / "images" / name)
-    lines = (source / "Data_Entry_2017_v2020.csv").read_text().splitlines()
-    keep = set(names)
-    (root / "Data_Entry_2017_v2020.csv").write_text("\n".join([lines[0]] + [l for l in lines[1:] if l.split(",")[0] in keep]) + "\n")
-    return root
+    return copy_nih_images(tmp_path_factory.mktemp("nih-subset"), 120)
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.conftest import data_path
+from tests.conftest import copy_nih_images, data_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,16 +26,7 @@ def engine_train(*args: str, env: dict | None = None) -> subprocess.CompletedPro
 @pytest.fixture(scope="module")
 def nih_small(tmp_path_factory) -> Path:
     """60 real NIH images (64 px) in the public layout, with the real label file cut to them."""
-    source = data_path("cxr")
-    root = tmp_path_factory.mktemp("nih-small")
-    (root / "images").mkdir()
-    names = sorted(p.name for p in (source / "nih_64" / "images").glob("*.png"))[:60]
-    for name in names:
-        shutil.copy(source / "nih_64" / "images" / name, root / "images" / name)
-    lines = (source / "Data_Entry_2017_v2020.csv").read_text().splitlines()
-    kept = [line for line in lines[1:] if line.split(",")[0] in set(names)]
-    (root / "Data_Entry_2017_v2020.csv").write_text("\n".join([lines[0], *kept]) + "\n")
-    return root
+    return copy_nih_images(tmp_path_factory.mktemp("nih-small"), 60)
 
 
 def _config(root: Path, cache: Path, **options):

@@ -144,7 +144,7 @@ def _add_training_options(command) -> None:
     command.add_argument("--val-case", dest="val_cases", action="append", default=[],
                          help="segmentation: validate on this case (patient) each evaluated epoch; it leaves training "
                               "(repeatable; default: no validation split)")
-    command.add_argument("--optim-8bit", action="store_true", help="AdamW with 8-bit optimiser states (torchao)")
+    command.add_argument("--optim-8bit", action="store_true", help="AdamW with 8-bit optimiser states (bitsandbytes)")
     command.add_argument("--half-weights", action="store_true", help="keep the weights in bf16")
     command.add_argument("--weight-bits", type=int, help="fixed-point QAT: weight bits (e.g. 4)")
     command.add_argument("--act-bits", type=int, help="fixed-point QAT: activation bits (e.g. 6)")
@@ -229,12 +229,11 @@ def _lopo(args) -> int:
 
 
 def _evaluate(args) -> int:
+    from training.datasets import cache_location
     from training.release import evaluate_bundle
 
-    from training.datasets import default_cache
-
-    cache = None if args.cache == "none" else Path(args.cache) if args.cache else default_cache()
-    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit, args.test_cases, cache, args.quiet)
+    metrics = evaluate_bundle(args.bundle, args.data, args.split, args.limit, args.test_cases, cache_location(args.cache),
+                              args.quiet)
     text = json.dumps(metrics, indent=2, default=float)
     if args.json:
         args.json.write_text(text)

@@ -170,6 +170,13 @@ def default_cache() -> Path:
     return Path(user_cache_dir("sadnn-viewer")) / "training"
 
 
+def cache_location(setting: str) -> Path | None:
+    """The cache folder that a ``--cache`` value names: "" the default one, "none" a temporary folder (None)."""
+    if setting == "none":
+        return None
+    return Path(setting) if setting else default_cache()
+
+
 def prepared_split(sources: Sequence[ShardSource], cache: Path | None, description: str, task: str,
                    limit: int | None = None, quiet: bool = True) -> Split:
     """The split made of ``sources``, preparing into ``cache`` the shards it does not hold yet (with a progress
@@ -177,13 +184,14 @@ def prepared_split(sources: Sequence[ShardSource], cache: Path | None, descripti
     cache = Path(cache) if cache is not None else _temporary_cache()
     if limit:
         sources = _enough(sources, limit)
-    missing = [s for s in sources if not (cache / s.key / META).is_file()]
+    keys = [s.key for s in sources]  # each stats every source file: once per load
+    missing = [(s, key) for s, key in zip(sources, keys) if not (cache / key / META).is_file()]
     if missing:
         from tqdm import tqdm
 
-        for source in tqdm(missing, desc=f"preparing into {cache}", unit="shard", disable=quiet, leave=False):
-            _write_shard(cache, source)
-    return Split([Shard(cache / s.key) for s in sources], description, task, limit)
+        for source, key in tqdm(missing, desc=f"preparing into {cache}", unit="shard", disable=quiet, leave=False):
+            _write_shard(cache / key, source)
+    return Split([Shard(cache / key) for key in keys], description, task, limit)
 
 
 def _enough(sources: Sequence[ShardSource], limit: int) -> list[ShardSource]:
@@ -197,19 +205,19 @@ def _enough(sources: Sequence[ShardSource], limit: int) -> list[ShardSource]:
     return kept
 
 
-def _write_shard(cache: Path, source: ShardSource) -> None:
-    """Prepare one shard and move it into place whole (a killed run leaves no half shard behind)."""
-    cache.mkdir(parents=True, exist_ok=True)
+def _write_shard(folder: Path, source: ShardSource) -> None:
+    """Prepare one shard into ``folder``, moved into place whole (a killed run leaves no half shard behind)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
     prepared = source.prepare()
-    partial = Path(tempfile.mkdtemp(prefix=f".{source.key}.", dir=cache))
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         np.save(partial / "inputs.npy", np.ascontiguousarray(prepared.inputs, dtype=np.float32))
         np.save(partial / "targets.npy", np.ascontiguousarray(prepared.targets))
         (partial / META).write_text(json.dumps({"name": source.name, "groups": prepared.groups,
                                                 "studies": prepared.studies, "preparation": PREPARATION}))
-        os.replace(partial, cache / source.key)
+        os.replace(partial, folder)
     except OSError:
-        if (cache / source.key / META).is_file():  # another process prepared the same shard meanwhile
+        if (folder / META).is_file():  # another process prepared the same shard meanwhile
             return
         raise
     finally:

@@ -29,7 +29,7 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.energy import EnergyMeter
 from engine.modelling.models import create_model
 from training.augment import augment, random_crops
-from training.datasets import Split, default_cache, seed_worker
+from training.datasets import Split, cache_location, seed_worker
 from training.errors import DatasetError
 from training.placement import Placement, leave, place
 from training.tasks import Task, class_weights, classification_task, segmentation_task
@@ -149,17 +149,12 @@ def make_optimiser(config: TrainConfig, model: nn.Module) -> torch.optim.Optimiz
     return torch.optim.Adam(model.parameters(), lr=config.lr)
 
 
-def optimiser_state_bytes(optimiser: torch.optim.Optimizer) -> int:
-    """Bytes held by the optimiser's state tensors (8-bit states: their codes, block scales and code maps)."""
-    return sum(t.numel() * t.element_size() for state in optimiser.state.values() for t in state.values()
-               if torch.is_tensor(t))
-
-
-def cache_folder(config: TrainConfig) -> Path | None:
-    """Where the prepared shards live (None: a temporary folder)."""
-    if config.cache == "none":
-        return None
-    return Path(config.cache) if config.cache else default_cache()
+def optimiser_state_bytes(state) -> int:
+    """Bytes of every tensor in an optimiser's state (``optimiser.state``, or the ``"state"`` of a saved state dict,
+    where bitsandbytes keeps its 8-bit codes, block scales and code maps one level down)."""
+    if torch.is_tensor(state):
+        return state.numel() * state.element_size()
+    return sum(optimiser_state_bytes(value) for value in state.values()) if isinstance(state, dict) else 0
 
 
 def load_split(config: TrainConfig, task: Task, split: str, quiet: bool = True) -> Split:
@@ -167,14 +162,14 @@ def load_split(config: TrainConfig, task: Task, split: str, quiet: bool = True) 
     ``val_cases``, which leave the training split (none named: no validation split)."""
     roots = [Path(root) for root in config.data]
     if config.task == "classification":
-        return task.load(roots, split, config.test_cases, cache_folder(config), config.limit, quiet)
+        return task.load(roots, split, config.test_cases, cache_location(config.cache), config.limit, quiet)
     from training.data_liver import find_cases, split_cases
 
     test = [case.name for case in split_cases(find_cases(roots), "test", config.test_cases)]
     named = {"train": test + config.val_cases, "val": config.val_cases, "test": test}[split]
     if not named:
         raise DatasetError("this run has no validation cases (name them with --val-case)")
-    return task.load(roots, split, named, cache_folder(config), config.limit, quiet)
+    return task.load(roots, split, named, cache_location(config.cache), config.limit, quiet)
 
 
 def has_validation(config: TrainConfig) -> bool:
@@ -436,6 +431,14 @@ def _restore(run: Path, model, optimiser, generator) -> tuple[int, list[dict]]:
     return int(state["epoch"]) + 1, [r for r in rows if r["epoch"] <= state["epoch"]]
 
 
+def trained_state(run: Path, config: TrainConfig) -> dict:
+    """The model state a run stands for: its best validation epoch's where it kept one (``--patience``), else its last
+    epoch's."""
+    best = Path(run) / BEST
+    weights = best if config.patience and best.is_file() else Path(run) / CHECKPOINT
+    return torch.load(weights, weights_only=True, map_location="cpu")["model"]
+
+
 def load_trained(run: Path) -> tuple[TrainConfig, nn.Module]:
     """The config and the float model of a finished (or interrupted) run: the best validation epoch's model where the
     run kept one (``--patience``), else the last epoch's."""
@@ -446,9 +449,7 @@ def load_trained(run: Path) -> tuple[TrainConfig, nn.Module]:
     config.weight_bits = config.act_bits = None  # fixed-point runs export their float weights
     config.half_weights = False
     model = build_model(config)
-    best = Path(run) / BEST
-    state = torch.load(best if config.patience and best.is_file() else Path(run) / CHECKPOINT, weights_only=True,
-                       map_location="cpu")["model"]
+    state = trained_state(run, config)
     state = {k.replace(".parametrizations.weight.original", ".weight"): v.float() for k, v in state.items()}
     model.load_state_dict(state)
     config.extra = extra

@@ -91,15 +91,11 @@ def evaluate_bundle(path: Path, roots: Path | Sequence[Path], split: str = "test
 def held_out_as_trained(run: Path) -> dict:
     """Test-split metrics of a run's model in PyTorch as it was trained (its precision, its fixed-point quantisers),
     with the liver post-processing for segmentation: what a training option costs in quality before any export."""
-    import torch
-
-    from training.loop import BEST, CHECKPOINT, build_model, predict, read_run_config
+    from training.loop import build_model, predict, read_run_config, trained_state
 
     config = read_run_config(run)
     task, model = make_task(config), build_model(config)
-    best = Path(run) / BEST
-    weights = best if config.patience and best.is_file() else Path(run) / CHECKPOINT
-    model.load_state_dict(torch.load(weights, weights_only=True, map_location="cpu")["model"])
+    model.load_state_dict(trained_state(run, config))
     held_out = load_split(config, task, "test")
     options = {"postprocessing": LIVER_POSTPROCESSING} if task.name == "segmentation" else {}
     return task.metrics(predict(model, held_out, config, task.reduce), held_out, **options)

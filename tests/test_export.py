@@ -13,6 +13,7 @@ import pytest
 from engine.runtime.energy import EnergyMeasurement
 from engine.runtime.inference import Segmentation
 from engine.runtime.io import find_images, read_image_file, read_mask
+from engine.runtime.io.sr import read_measurement_report
 from tests.cards import segmentation_card
 from tests.conftest import data_path
 from tests.test_io import copy_series
@@ -83,7 +84,7 @@ def test_nifti_and_dicom_seg_read_back_voxel_for_voxel(phi_series, tmp_path):
     tmp_path = tmp_path / "export"
     result = export_study(study, ExportRequest(tmp_path, report_pdf=False), segmentation_card("sadnn_seg"))
     names = sorted(p.name for p in result.files)
-    assert names == ["liver_mask.nii.gz", "liver_seg.dcm", "report.html", "review.json"]
+    assert names == ["liver_mask.nii.gz", "liver_seg.dcm", "liver_sr.dcm", "report.html", "review.json"]
     assert is_complete(tmp_path) and sorted(read_manifest(tmp_path)["files"]) == names
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_mask.nii.gz", volume) == 1, study.mask)
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", volume) == 1, study.mask)
@@ -94,6 +95,25 @@ def test_nifti_and_dicom_seg_read_back_voxel_for_voxel(phi_series, tmp_path):
     assert seg.SegmentSequence[0].SegmentAlgorithmType == "SEMIAUTOMATIC"  # the reviewer edited it
     review = json.loads((tmp_path / "review.json").read_text())
     assert review["segmentation"]["model"] == MODEL and review["segmentation"]["edited_slices"] == [11]
+    _check_measurement_report(tmp_path / "liver_sr.dcm", seg, study, volume)
+
+
+def _check_measurement_report(path, seg, study, volume) -> None:
+    """The SR states the review's numbers and status, and references the SEG and the source series."""
+    import pydicom
+
+    stats, counts = study.statistics(), study.review.counts()
+    values = read_measurement_report(path)
+    assert values["Volume"] == pytest.approx(stats.millilitres) and values["Mean"] == pytest.approx(stats.mean_hu)
+    assert values["Standard Deviation"] == pytest.approx(stats.sd_hu)
+    reviewed = counts["unreviewed"] < len(study.review.slices)
+    assert values["Review status"] == ("Partly reviewed by a radiologist" if reviewed else "Not reviewed: model output")
+    sr = pydicom.dcmread(path)
+    assert sr.Modality == "SR" and sr.StudyInstanceUID == seg.StudyInstanceUID and sr.PatientID == seg.PatientID
+    assert sr.CompletionFlag == "PARTIAL"
+    evidence = {series.SeriesInstanceUID: {item.ReferencedSOPInstanceUID for item in series.ReferencedSOPSequence}
+                for study_item in sr.CurrentRequestedProcedureEvidenceSequence for series in study_item.ReferencedSeriesSequence}
+    assert evidence == {seg.SeriesInstanceUID: {seg.SOPInstanceUID}, volume.metadata["SeriesInstanceUID"]: set(volume.instance_uids)}
 
 
 def test_a_nifti_mask_keeps_the_source_files_own_grid(tmp_path):

@@ -17,13 +17,17 @@ from typing import Callable
 from engine.runtime.card import ModelCard
 from engine.runtime.errors import EngineError
 from engine.runtime.io.deidentify import Deidentifier, declares_burned_in_text
-from engine.runtime.io.writers import write_deidentified_series, write_dicom_seg, write_nifti_mask
+from engine.runtime.io.encapsulated_pdf import write_encapsulated_pdf
+from engine.runtime.io.sr import LiverMeasurements, write_measurement_report
+from engine.runtime.io.writers import referenced_headers, write_deidentified_series, write_dicom_seg, write_nifti_mask
 from viewer.model.export_folder import MANIFEST, ExportError, ExportExists, ExportFolder, explain  # noqa: F401 (re-exported)
 from viewer.model.review_report import Report, build_report
 from viewer.model.study import Study
 
 NIFTI, SEG, HTML, PDF, DATA, IMAGES = "liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf", "review.json", "images"
 EXPORT_NAMES = frozenset({NIFTI, SEG, HTML, PDF, DATA, IMAGES})  # what exports wrote before they had a manifest
+SR, PDF_DICOM = "liver_sr.dcm", "report_pdf.dcm"  # the measurements as DICOM SR, the PDF report as a DICOM instance
+DICOM_RESULTS = (SEG, SR, PDF_DICOM)  # what "Send to PACS" sends (with the de-identified images of an anonymised export)
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,7 @@ class StagedExport:
     folder: ExportFolder
     request: ExportRequest
     report: Report
+    dicom_headers: list | None = None  # the source instances the PDF's DICOM copy belongs to (de-identified if asked)
 
 
 EXPORTS_ENV = "SADNN_EXPORTS"
@@ -92,11 +97,12 @@ def planned_names(study: Study, request: ExportRequest) -> list[str]:
     if study.segmentation is not None:
         names += [NIFTI] if request.nifti else []
         if request.dicom_seg and study.volume.files:
-            names.append(SEG)
+            names += [SEG, SR]
             if request.anonymise:
                 names += [f"{IMAGES}/{n:04d}.dcm" for n in range(1, len(study.volume.files) + 1)]
     names += [HTML] if request.report_html else []
     names += [PDF] if request.report_pdf else []
+    names += [PDF_DICOM] if request.report_pdf and request.dicom_seg and study.volume.files else []
     return names + [DATA]
 
 
@@ -124,10 +130,11 @@ def stage_export(study: Study, request: ExportRequest, card: ModelCard | None) -
         if request.report_html:
             folder.write_bytes(HTML, report.html(embed=True).encode("utf-8"))
         folder.write_bytes(DATA, json.dumps(review_data(study, pseudonym), indent=2).encode("utf-8"))
+        headers = _dicom_headers(study, deidentifier) if PDF_DICOM in names else None
     except BaseException:
         folder.abort()
         raise
-    return StagedExport(folder, request, report)
+    return StagedExport(folder, request, report, headers)
 
 
 def finish_export(staged: StagedExport, write_pdf: Callable[[Report, Path], None] | None = None) -> ExportResult:
@@ -141,6 +148,10 @@ def finish_export(staged: StagedExport, write_pdf: Callable[[Report, Path], None
             except ExportError as err:
                 staged.folder.path(PDF).unlink(missing_ok=True)
                 problems.append(f"report PDF not written: {err}")
+        if staged.dicom_headers and staged.folder.path(PDF).exists():
+            with staged.folder.writing(PDF_DICOM) as path:
+                write_encapsulated_pdf(staged.folder.path(PDF).read_bytes(), staged.dicom_headers, staged.report.title,
+                                       path, identifies_patient=not staged.request.anonymise)
         files = staged.folder.commit()
     except BaseException:
         staged.folder.abort()
@@ -160,8 +171,35 @@ def _export_masks(study: Study, request: ExportRequest, folder: ExportFolder, na
                 write_deidentified_series(study.volume, folder.mkdir(IMAGES), deidentifier)
             with folder.writing(SEG) as path:
                 write_dicom_seg(study.volume, study.mask, path, study.segmentation.model, edited, deidentifier)
+            with folder.writing(SR) as path:
+                write_measurement_report(folder.path(SEG), referenced_headers(study.volume, deidentifier),
+                                         liver_measurements(study), study.segmentation.model, path)
         except EngineError as err:
             raise ExportError(f"DICOM SEG not written: {err}") from err
+
+
+def liver_measurements(study: Study) -> LiverMeasurements:
+    """Volume, HU statistics and review status of the liver mask, as the SR states them."""
+    stats, review = study.statistics(), study.review
+    left, total = review.counts()["unreviewed"], len(review.slices)
+    status = "complete" if total and left == 0 else "none" if left == total else "partial"
+    words = {"complete": f"all {total} slices reviewed", "none": "not reviewed",
+             "partial": f"{total - left} of {total} slices reviewed"}[status]
+    return LiverMeasurements(stats.millilitres, stats.mean_hu, stats.sd_hu, status, words)
+
+
+def _dicom_headers(study: Study, deidentifier: Deidentifier | None) -> list | None:
+    """The headers the PDF's DICOM copy belongs to: the series under the SEG, or the one radiograph."""
+    if study.segmentation is not None:
+        return referenced_headers(study.volume, deidentifier)
+    import pydicom
+
+    headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in study.volume.files]
+    if not all(h.get("StudyInstanceUID") and h.get("SOPInstanceUID") for h in headers):
+        return None
+    for header in headers if deidentifier is not None else []:
+        deidentifier.apply(header)
+    return headers
 
 
 def review_data(study: Study, pseudonym: str | None = None) -> dict:

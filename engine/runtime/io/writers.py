@@ -58,16 +58,22 @@ def source_headers(volume: Volume) -> list:
     return headers
 
 
+def referenced_headers(volume: Volume, deidentifier: Deidentifier | None = None) -> list:
+    """``source_headers``, de-identified when a deidentifier is given (its UID mapping is the same each call)."""
+    headers = source_headers(volume)
+    if deidentifier is not None:
+        for header in headers:
+            deidentifier.apply(header)
+    return headers
+
+
 def write_dicom_seg(volume: Volume, mask: np.ndarray, path: Path, model: dict[str, str], edited: bool,
                     deidentifier: Deidentifier | None = None) -> None:
     """A binary DICOM SEG of the liver referencing every source slice (de-identified if asked)."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    headers = source_headers(volume)
-    if deidentifier is not None:
-        for header in headers:
-            deidentifier.apply(header)
+    headers = referenced_headers(volume, deidentifier)
     frames = np.ascontiguousarray(volume.to_stored(np.asarray(mask, dtype=bool))).astype(np.uint8)
     algorithm = hd.AlgorithmIdentificationSequence(name=model.get("name", "unknown"), family=codes.cid7162.ArtificialIntelligence,
                                                    version=model.get("version", "unknown"))

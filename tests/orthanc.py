@@ -1,0 +1,110 @@
+"""A real Orthanc PACS for the tests: Debian's `orthanc` package (installed by `make test`), started on loopback
+with a generated configuration (its own AE title, free ports, a temporary storage folder)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from viewer.pacs.nodes import PacsNode, PacsSettings
+
+PACS_AE, VIEWER_AE = "ORTHANC_TEST", "SADNN_TEST"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def orthanc_binary() -> str:
+    """The Orthanc executable, or a skip saying why there is none (CI installs it: .ci/run)."""
+    found = shutil.which("Orthanc") or next((p for p in ("/usr/sbin/Orthanc", "/usr/bin/Orthanc") if Path(p).exists()), None)
+    if found is None:
+        pytest.skip("Orthanc is not installed: `make test` installs Debian's orthanc package where apt-get is "
+                    "available to root (apt-get install orthanc orthanc-dicomweb)")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Orthanc:
+    """One Orthanc process with its own storage; ``stop``/``kill``/``start`` keep the storage."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder)
+        self.dicom_port, self.http_port, self.store_port = free_port(), free_port(), free_port()
+        self.process: subprocess.Popen | None = None
+        (self.folder / "storage").mkdir(parents=True, exist_ok=True)
+        config = {
+            "Name": "sadnn-test", "StorageDirectory": str(self.folder / "storage"), "IndexDirectory": str(self.folder / "storage"),
+            "DicomAet": PACS_AE, "DicomPort": self.dicom_port, "HttpPort": self.http_port,
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
+            "DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False, "DicomCheckModalityHost": False,
+            "DicomModalities": {"viewer": [VIEWER_AE, "127.0.0.1", self.store_port]},
+            "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.exists() else [],
+            "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
+            "HttpCompressionEnabled": False, "StorageCompression": False, "ConcurrentJobs": 1,
+        }
+        (self.folder / "orthanc.json").write_text(json.dumps(config, indent=1))
+
+    def start(self) -> None:
+        log = open(self.folder / "orthanc.log", "ab")
+        self.process = subprocess.Popen([orthanc_binary(), str(self.folder / "orthanc.json")], cwd=self.folder,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"Orthanc exited: {(self.folder / 'orthanc.log').read_text()[-2000:]}")
+            try:
+                self.rest("/system")
+                return
+            except (urllib.error.URLError, ConnectionError):
+                time.sleep(0.1)
+        raise RuntimeError("Orthanc did not start within 30 s")
+
+    def kill(self) -> None:
+        """SIGKILL: the server dies as a crashed PACS does."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    # its REST API (for loading the samples and checking what arrived, never for what the viewer does)
+    def rest(self, path: str, payload: bytes | None = None, method: str | None = None):
+        request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=payload, method=method)
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            body = answer.read()
+        return json.loads(body) if body and answer.headers.get_content_type() == "application/json" else body
+
+    def upload(self, dataset_or_path) -> str:
+        """Store one instance through the REST API; its Orthanc ID."""
+        if isinstance(dataset_or_path, (str, Path)):
+            payload = Path(dataset_or_path).read_bytes()
+        else:
+            buffer = io.BytesIO()
+            dataset_or_path.save_as(buffer, enforce_file_format=True)
+            payload = buffer.getvalue()
+        return self.rest("/instances", payload)["ID"]
+
+    def node(self) -> PacsNode:
+        return PacsNode("Test PACS", PACS_AE, "127.0.0.1", self.dicom_port)
+
+    def settings(self, **changes) -> PacsSettings:
+        return PacsSettings(**{"ae_title": VIEWER_AE, "store_port": self.store_port, "timeout_s": 10.0, **changes})

@@ -1,0 +1,99 @@
+"""One DICOM association with a PACS node (pynetdicom), and the words for every way it can fail."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from typing import Iterator
+
+from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings
+
+REJECTION_REASONS = {  # (source, reason) of an A-ASSOCIATE-RJ (PS3.8 9.3.4) -> what to check
+    (1, 2): "it does not support the application context",
+    (1, 3): "it does not know this viewer's AE title {calling!r}: ask its administrator to add it",
+    (1, 7): "it is not called {called!r}: check the node's AE title",
+    (2, 1): "it does not support the protocol version",
+    (3, 1): "it is too busy (temporary congestion): try again later",
+    (3, 2): "it has reached its limit of connections: try again later",
+}
+
+
+def application_entity(settings: PacsSettings):
+    """A pynetdicom AE with this viewer's title and timeouts."""
+    from pynetdicom import AE
+
+    ae = AE(ae_title=settings.ae_title)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.timeout_s
+    ae.connection_timeout = settings.timeout_s
+    return ae
+
+
+@contextmanager
+def associated(ae, node: PacsNode, settings: PacsSettings, **options) -> Iterator:
+    """An established association with ``node`` (released on exit, aborted on an exception); PacsError otherwise."""
+    try:
+        association = ae.associate(node.host, node.port, ae_title=node.ae_title, **options)
+    except OSError as err:  # the host name does not resolve (pynetdicom looks it up first)
+        raise PacsError(f"cannot reach {node.describe()}: {_network_problem(node, settings.timeout_s) or err}") from err
+    if not association.is_established:
+        raise PacsError(_why_not(association, node, settings))
+    try:
+        yield association
+    except BaseException:
+        association.abort()
+        raise
+    if association.is_established:
+        association.release()
+
+
+def lost(association, node: PacsNode) -> bool:
+    """Whether the association ended before the work did (aborted by the peer, connection dropped, timeout)."""
+    return association.is_aborted or not association.is_established
+
+
+def echo(node: PacsNode, settings: PacsSettings) -> float:
+    """C-ECHO ``node``; the round trip in seconds, or PacsError saying what failed."""
+    import time
+
+    from pynetdicom.sop_class import Verification
+
+    ae = application_entity(settings)
+    ae.add_requested_context(Verification)
+    started = time.perf_counter()
+    with associated(ae, node, settings) as association:
+        status = association.send_c_echo()
+        if not status:
+            raise PacsError(f"{node.describe()} did not answer the echo within {settings.timeout_s:g} s")
+        if status.Status != 0x0000:
+            raise PacsError(f"{node.describe()} answered the echo with status 0x{status.Status:04X}")
+    return time.perf_counter() - started
+
+
+def _why_not(association, node: PacsNode, settings: PacsSettings) -> str:
+    where = node.describe()
+    if association.is_rejected:
+        answer = association.acceptor.primitive
+        source, reason = int(answer.result_source), int(answer.diagnostic)
+        text = REJECTION_REASONS.get((source, reason), f"{answer.reason_str} (source {source}, reason {reason})")
+        return f"{where} refused the connection: " + text.format(calling=settings.ae_title, called=node.ae_title)
+    network = _network_problem(node, settings.timeout_s)
+    if network:
+        return f"cannot reach {where}: {network}"
+    if association.is_aborted and association.acceptor.primitive is None:
+        return f"{where} accepted the connection but did not answer within {settings.timeout_s:g} s"
+    return f"{where} ended the connection without accepting it (it accepts none of what this viewer asked for)"
+
+
+def _network_problem(node: PacsNode, timeout_s: float) -> str | None:
+    """Why a plain TCP connection to the node fails, in words; None when it opens."""
+    try:
+        with socket.create_connection((node.host, node.port), timeout=min(timeout_s, 10)):
+            return None
+    except socket.gaierror:
+        return f"the host name {node.host!r} is not known"
+    except ConnectionRefusedError:
+        return f"nothing accepts connections on port {node.port} (is the PACS running, is the port right?)"
+    except TimeoutError:
+        return f"no answer within {min(timeout_s, 10):g} s (a firewall, or the wrong host?)"
+    except OSError as err:
+        return err.strerror or str(err)

@@ -1,0 +1,214 @@
+"""C-FIND: patients, studies, series and instances on a PACS node, as plain records."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Callable
+
+from engine.runtime.errors import Cancelled
+from viewer.pacs.connection import application_entity, associated, lost
+from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings
+
+MATCH_LIMIT = 500  # more matches than this ask for a narrower search
+FAILURES = {0xA700: "it is out of resources", 0xA900: "the query does not match what it supports",
+            0xFE00: "the query was cancelled"}
+
+
+@dataclass(frozen=True)
+class StudyQuery:
+    """What the search form asks for; empty fields match everything. Names match from their start."""
+
+    patient_name: str = ""
+    patient_id: str = ""
+    accession: str = ""
+    modality: str = ""
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+
+    def problems(self) -> list[str]:
+        found = []
+        if self.date_from and self.date_to and self.date_from > self.date_to:
+            found.append("the first date is after the last date")
+        if any("\\" in value for value in (self.patient_name, self.patient_id, self.accession, self.modality)):
+            found.append("a search field may not contain a backslash")
+        return found
+
+    def date_range(self) -> str:
+        """DICOM range matching: 'YYYYMMDD-YYYYMMDD', open at either end; '' for any date."""
+        if not (self.date_from or self.date_to):
+            return ""
+        day = (lambda d: d.strftime("%Y%m%d") if d else "")
+        return f"{day(self.date_from)}-{day(self.date_to)}"
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    patient_id: str
+    patient_name: str
+    birth_date: str
+    studies: int | None
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    study_uid: str
+    patient_name: str
+    patient_id: str
+    date: str
+    description: str
+    accession: str
+    modalities: str
+    series: int | None
+    instances: int | None
+
+
+@dataclass(frozen=True)
+class SeriesRecord:
+    study_uid: str
+    series_uid: str
+    modality: str
+    number: str
+    description: str
+    instances: int | None
+
+
+@dataclass(frozen=True)
+class InstanceRecord:
+    study_uid: str
+    series_uid: str
+    sop_instance_uid: str
+    sop_class_uid: str
+
+
+def find_patients(node: PacsNode, settings: PacsSettings, query: StudyQuery,
+                  cancelled: Callable[[], bool] = lambda: False) -> list[PatientRecord]:
+    """Patients matching name and ID (Patient Root, PATIENT level)."""
+    keys = {"PatientName": _name(query.patient_name), "PatientID": _prefix(query.patient_id), "PatientBirthDate": "",
+            "NumberOfPatientRelatedStudies": None}
+    answers = find(node, settings, "PATIENT", keys, cancelled, patient_root=True)
+    return [PatientRecord(_text(a, "PatientID"), _person(a), _text(a, "PatientBirthDate"),
+                          _count(a, "NumberOfPatientRelatedStudies")) for a in answers]
+
+
+def find_studies(node: PacsNode, settings: PacsSettings, query: StudyQuery,
+                 cancelled: Callable[[], bool] = lambda: False) -> list[StudyRecord]:
+    """Studies matching ``query`` (Study Root, STUDY level), newest first."""
+    problems = query.problems()
+    if problems:
+        raise PacsError("; ".join(problems))
+    keys = {"StudyInstanceUID": "", "PatientName": _name(query.patient_name), "PatientID": _prefix(query.patient_id),
+            "StudyDate": query.date_range(), "StudyTime": "", "StudyDescription": "", "AccessionNumber": _prefix(query.accession),
+            "ModalitiesInStudy": query.modality.strip().upper(), "NumberOfStudyRelatedSeries": None,
+            "NumberOfStudyRelatedInstances": None}
+    answers = find(node, settings, "STUDY", keys, cancelled)
+    records = [StudyRecord(_text(a, "StudyInstanceUID"), _person(a), _text(a, "PatientID"), _text(a, "StudyDate"),
+                           _text(a, "StudyDescription"), _text(a, "AccessionNumber"), _multi(a, "ModalitiesInStudy"),
+                           _count(a, "NumberOfStudyRelatedSeries"), _count(a, "NumberOfStudyRelatedInstances"))
+               for a in answers]
+    return sorted(records, key=lambda r: r.date, reverse=True)
+
+
+def find_series(node: PacsNode, settings: PacsSettings, study_uid: str, modality: str = "",
+                cancelled: Callable[[], bool] = lambda: False) -> list[SeriesRecord]:
+    """The series of one study (SERIES level), by series number."""
+    keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": "", "Modality": modality, "SeriesNumber": "",
+            "SeriesDescription": "", "NumberOfSeriesRelatedInstances": None}
+    answers = find(node, settings, "SERIES", keys, cancelled)
+    records = [SeriesRecord(study_uid, _text(a, "SeriesInstanceUID"), _text(a, "Modality"), _text(a, "SeriesNumber"),
+                            _text(a, "SeriesDescription"), _count(a, "NumberOfSeriesRelatedInstances")) for a in answers]
+    return sorted(records, key=lambda r: (_number(r.number), r.series_uid))
+
+
+def find_instances(node: PacsNode, settings: PacsSettings, study_uid: str, series_uid: str,
+                   cancelled: Callable[[], bool] = lambda: False) -> list[InstanceRecord]:
+    """The instances of one series (IMAGE level): what a retrieve must bring, and their SOP classes."""
+    keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid, "SOPInstanceUID": "", "SOPClassUID": ""}
+    answers = find(node, settings, "IMAGE", keys, cancelled, limit=None)
+    return [InstanceRecord(study_uid, series_uid, _text(a, "SOPInstanceUID"), _text(a, "SOPClassUID")) for a in answers]
+
+
+def find(node: PacsNode, settings: PacsSettings, level: str, keys: dict, cancelled: Callable[[], bool],
+         patient_root: bool = False, limit: int | None = MATCH_LIMIT) -> list:
+    """The identifiers a C-FIND at ``level`` answers with; PacsError for a failure, a lost connection or too many."""
+    from pydicom.dataset import Dataset
+    from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind as PatientRoot
+    from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as StudyRoot
+
+    model = PatientRoot if patient_root else StudyRoot
+    identifier = Dataset()
+    identifier.QueryRetrieveLevel = level
+    for keyword, value in keys.items():
+        setattr(identifier, keyword, value)
+    ae = application_entity(settings)
+    ae.add_requested_context(model)
+    answers = []
+    with associated(ae, node, settings) as association:
+        for status, answer in association.send_c_find(identifier, model):
+            if cancelled():
+                association.abort()
+                raise Cancelled()
+            if status is None or "Status" not in status:
+                break
+            if status.Status in (0xFF00, 0xFF01):
+                if answer is not None and limit is not None and len(answers) >= limit:
+                    association.abort()
+                    raise PacsError(f"more than {limit} matches on {node.name}: narrow the search (name, date, modality)")
+                answers.append(answer)
+            elif status.Status != 0x0000:
+                raise PacsError(f"{node.describe()} could not search: {_failure(status.Status)}")
+        if lost(association, node):
+            raise PacsError(f"the connection to {node.describe()} was lost during the search "
+                            f"(no answer within {settings.timeout_s:g} s, or the PACS stopped)")
+    return answers
+
+
+def _failure(status: int) -> str:
+    if status in FAILURES:
+        return FAILURES[status]
+    return f"status 0x{status:04X}" + (" (unable to process)" if 0xC000 <= status <= 0xCFFF else "")
+
+
+def _name(typed: str) -> str:
+    """A typed name as a DICOM PN match from its start: 'Smith' -> 'Smith*', 'Smith, John' -> 'Smith^John*'."""
+    typed = typed.strip().replace(", ", "^").replace(",", "^")
+    return _prefix(typed)
+
+
+def _prefix(typed: str) -> str:
+    typed = typed.strip()
+    return typed if not typed or "*" in typed or "?" in typed else typed + "*"
+
+
+def _text(answer, keyword: str) -> str:
+    value = answer.get(keyword, "")
+    return "" if value is None else str(value).strip()
+
+
+def _person(answer) -> str:
+    name = answer.get("PatientName", "")
+    if not name:
+        return ""
+    parts = [part for part in (name.family_name, name.given_name) if part]
+    return ", ".join(parts) if parts else str(name)
+
+
+def _multi(answer, keyword: str) -> str:
+    value = answer.get(keyword, "")
+    if value is None or value == "":
+        return ""
+    return "/".join(str(v) for v in value) if not isinstance(value, str) else value
+
+
+def _count(answer, keyword: str) -> int | None:
+    try:
+        return int(answer.get(keyword))
+    except (TypeError, ValueError):
+        return None
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return float("inf")

@@ -58,9 +58,9 @@ class Orthanc:
         (self.folder / "orthanc.json").write_text(json.dumps(config, indent=1))
 
     def start(self) -> None:
-        log = open(self.folder / "orthanc.log", "ab")
-        self.process = subprocess.Popen([orthanc_binary(), str(self.folder / "orthanc.json")], cwd=self.folder,
-                                        stdout=log, stderr=subprocess.STDOUT)
+        with open(self.folder / "orthanc.log", "ab") as log:  # the child keeps its own descriptor
+            self.process = subprocess.Popen([orthanc_binary(), str(self.folder / "orthanc.json")], cwd=self.folder,
+                                            stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

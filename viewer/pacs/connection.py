@@ -44,6 +44,8 @@ def associated(ae, node: PacsNode, settings: PacsSettings, **options) -> Iterato
         raise
     if association.is_established:
         association.release()
+    else:  # the peer ended it: make sure the transport is closed too
+        association.abort()
 
 
 def lost(association, node: PacsNode) -> bool:

@@ -21,6 +21,11 @@ UNCOMPRESSED = ("1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.1
 COMPRESSED = ("1.2.840.10008.1.2.4.70", "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51",
               "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81", "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91",
               "1.2.840.10008.1.2.4.201", "1.2.840.10008.1.2.4.203", "1.2.840.10008.1.2.5")
+COMMON_CLASSES = ("1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.2.1", "1.2.840.10008.5.1.4.1.1.4",
+                  "1.2.840.10008.5.1.4.1.1.1", "1.2.840.10008.5.1.4.1.1.1.1", "1.2.840.10008.5.1.4.1.1.7",
+                  "1.2.840.10008.5.1.4.1.1.66.4", "1.2.840.10008.5.1.4.1.1.88.34", "1.2.840.10008.5.1.4.1.1.104.1")
+# CT, enhanced CT, MR, CR, DX, secondary capture, SEG, Comprehensive 3D SR, encapsulated PDF: negotiated when the PACS
+# does not say which SOP classes a series holds
 MAX_CONTEXTS = 120  # of the 128 presentation contexts an association may propose (one is the C-GET model)
 Progress = Callable[[int, int], None]
 
@@ -113,6 +118,8 @@ def _storage_contexts(listed: list[InstanceRecord]) -> list[tuple[str, list[str]
     syntaxes = readable_syntaxes()
     plain = [uid for uid in syntaxes if uid in UNCOMPRESSED]
     classes = sorted({record.sop_class_uid for record in listed if record.sop_class_uid})
+    if len(classes) < len({record.sop_class_uid for record in listed}):
+        classes = sorted({*classes, *COMMON_CLASSES})
     contexts = [(sop, plain) for sop in classes]
     contexts += [(sop, [uid]) for uid in syntaxes if uid not in UNCOMPRESSED for sop in classes]
     return contexts[:MAX_CONTEXTS]
@@ -169,7 +176,8 @@ def _follow(answers, association, node: PacsNode, settings: PacsSettings, receiv
             raise PacsError(f"{node.describe()} does not know where to send the images: add this viewer "
                             f"(AE title {settings.ae_title}, this computer, port {settings.store_port}) to its "
                             "DICOM modalities, or retrieve with C-GET")
-    outcome["lost"] = lost(association, node) and outcome["status"] not in (0x0000, 0xB000)
+    final = outcome["status"] not in (None, 0xFF00, 0xFF01)  # the responses ended with a final status
+    outcome["lost"] = not final or (lost(association, node) and outcome["status"] not in (0x0000, 0xB000))
     return outcome
 
 
@@ -180,7 +188,7 @@ def _check(node: PacsNode, cache: SeriesCache, expected: set[str], receiver: _Re
     if here == expected:
         return
     kept = f"{len(here)} of {len(expected)} images are here and kept; retrieve again to fetch the rest"
-    if outcome["lost"] or outcome["status"] is None:
+    if outcome["lost"]:
         raise PacsError(f"the connection to {node.describe()} was lost during the retrieve: {kept}")
     if receiver.refused:
         raise PacsError(f"{len(receiver.refused)} image(s) were refused ({receiver.refused[0]}): {kept}")

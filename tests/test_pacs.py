@@ -1,0 +1,305 @@
+"""DICOM networking against a real Orthanc: echo, find, C-GET and C-MOVE, send, and every way it can fail."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+import threading
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+
+from engine.runtime.errors import Cancelled
+from engine.runtime.io import find_images
+from engine.runtime.io.writers import source_headers
+from tests.conftest import data_path
+from tests.orthanc import Orthanc, free_port
+from tests.test_io import pydicom_data_file
+from viewer.pacs.cache import SeriesCache
+from viewer.pacs.connection import echo
+from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings, load_settings, save_settings
+from viewer.pacs.query import StudyQuery, find_instances, find_patients, find_series, find_studies
+from viewer.pacs.retrieve import retrieve_series
+from viewer.pacs.send import send_files
+
+# pynetdicom 3.0.4 leaves a socket to the garbage collector where the connection failed or the peer dropped it
+# (transport.py: shutdown() raises on a dead socket and the close() after it is skipped); CPython closes it at once
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")]
+CR = "RG1_J2KR.dcm"
+CR_STUDY = "1.3.6.1.4.1.5962.1.2.9.20040826185059.5457"
+
+
+def pacs_ready_series(source, out):
+    """Copies of a real series with the UIDs its exporter blanked filled in the way the viewer fills them
+    (``source_headers``), as a PACS needs them; the files and pixels are otherwise unchanged."""
+    volume = find_images(source)[0].load()
+    out.mkdir(parents=True, exist_ok=True)
+    for path, header in zip(volume.files, source_headers(volume)):
+        dataset = pydicom.dcmread(path)
+        for keyword in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID", "FrameOfReferenceUID"):
+            setattr(dataset, keyword, header.get(keyword))
+        dataset.save_as(out / Path(path).name, enforce_file_format=True)
+    return volume
+
+
+@pytest.fixture(scope="module")
+def sample_ct(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pacs-ready") / "ct"
+    volume = pacs_ready_series(data_path("ct", "totalseg_abd_dicom"), folder)
+    return folder, volume
+
+
+@pytest.fixture(scope="module")
+def pacs(tmp_path_factory, sample_ct):
+    """Orthanc on loopback holding the app's two samples: the chest CR (JPEG 2000) and the abdominal CT."""
+    server = Orthanc(tmp_path_factory.mktemp("orthanc"))
+    server.start()
+    server.upload(pydicom_data_file(CR))
+    for path in sorted(sample_ct[0].iterdir()):
+        server.upload(path)
+    yield server
+    server.stop()
+
+
+def ct_uids(sample_ct):
+    header = pydicom.dcmread(next(sample_ct[0].iterdir()), stop_before_pixels=True)
+    return str(header.StudyInstanceUID), str(header.SeriesInstanceUID)
+
+
+# --- settings -------------------------------------------------------------------------------------------------
+
+def test_settings_round_trip_and_refuse_what_is_not_valid(tmp_path):
+    node = PacsNode("Main PACS", "PACS01", "pacs.clinic.local", 104)
+    settings = PacsSettings(ae_title="READING1", nodes=(node,))
+    save_settings(settings, tmp_path)
+    assert load_settings(tmp_path) == settings
+    assert "password" not in (tmp_path / "pacs.json").read_text()
+    with pytest.raises(PacsError, match=r"the PACS's AE title must be 1 to 16 printable characters without a backslash \(got 'A\\\\B'\)"):
+        save_settings(settings.with_node(PacsNode("Bad", "A\\B", "host", 104)), tmp_path)
+    with pytest.raises(PacsError, match=r"Other: the port must be between 1 and 65535 \(got 70000\)"):
+        save_settings(settings.with_node(PacsNode("Other", "X", "host", 70000)), tmp_path)
+    assert load_settings(tmp_path) == settings  # nothing half-written
+    (tmp_path / "pacs.json").write_text("{ not json")
+    with pytest.raises(PacsError, match="cannot be read .*fix or delete the file"):
+        load_settings(tmp_path)
+    assert load_settings(tmp_path / "new") == PacsSettings()
+
+
+def test_with_node_replaces_in_place():
+    a, b = PacsNode("A", "AA", "h", 1), PacsNode("B", "BB", "h", 2)
+    settings = PacsSettings(nodes=(a, b)).with_node(PacsNode("A2", "AA", "h", 11), replacing="A")
+    assert [n.name for n in settings.nodes] == ["A2", "B"] and settings.without_node("B").nodes == (settings.nodes[0],)
+
+
+# --- echo and association failures ----------------------------------------------------------------------------
+
+def test_echo(pacs):
+    assert echo(pacs.node(), pacs.settings()) < 5
+
+
+def test_a_wrong_ae_title_of_the_pacs_is_named(pacs):
+    node = PacsNode("Test PACS", "WRONG_AE", "127.0.0.1", pacs.dicom_port)
+    with pytest.raises(PacsError) as error:
+        echo(node, pacs.settings())
+    assert str(error.value) == (f"Test PACS (WRONG_AE at 127.0.0.1:{pacs.dicom_port}) refused the connection: "
+                                "it is not called 'WRONG_AE': check the node's AE title")
+
+
+def test_an_unknown_viewer_ae_title_is_named(pacs):
+    with pytest.raises(PacsError) as error:
+        find_studies(pacs.node(), pacs.settings(ae_title="STRANGER"), StudyQuery())
+    assert str(error.value).endswith("refused the connection: it does not know this viewer's AE title 'STRANGER': "
+                                     "ask its administrator to add it")
+
+
+def test_a_closed_port_and_an_unknown_host_are_named(pacs):
+    port = free_port()
+    with pytest.raises(PacsError) as error:
+        echo(PacsNode("Down", "X", "127.0.0.1", port), pacs.settings())
+    assert str(error.value) == (f"cannot reach Down (X at 127.0.0.1:{port}): nothing accepts connections on port "
+                                f"{port} (is the PACS running, is the port right?)")
+    with pytest.raises(PacsError, match="the host name 'no-such-pacs.invalid' is not known"):
+        echo(PacsNode("Typo", "X", "no-such-pacs.invalid", 104), pacs.settings())
+
+
+def test_a_server_that_never_answers_times_out_with_a_message(pacs):
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        node = PacsNode("Silent", "X", "127.0.0.1", silent.getsockname()[1])
+        with pytest.raises(PacsError) as error:
+            echo(node, pacs.settings(timeout_s=1.0))
+    assert str(error.value) == f"{node.describe()} accepted the connection but did not answer within 1 s"
+
+
+# --- find -------------------------------------------------------------------------------------------------------
+
+def test_find_studies_by_name_id_date_modality_and_accession(pacs, sample_ct):
+    node, settings = pacs.node(), pacs.settings()
+    cr = pydicom.dcmread(pydicom_data_file(CR), stop_before_pixels=True)
+    studies = find_studies(node, settings, StudyQuery())
+    assert {s.study_uid for s in studies} == {CR_STUDY, ct_uids(sample_ct)[0]}
+    assert [s.date for s in studies] == sorted((s.date for s in studies), reverse=True)  # newest first
+    (by_name,) = find_studies(node, settings, StudyQuery(patient_name="compressedsamples"))  # from the start, any case
+    assert (by_name.study_uid, by_name.patient_id, by_name.patient_name) == (CR_STUDY, cr.PatientID, "CompressedSamples, RG1")
+    assert (by_name.modalities, by_name.series, by_name.instances, by_name.accession) == ("CR", 1, 1, cr.AccessionNumber)
+    assert find_studies(node, settings, StudyQuery(patient_id="9RG")) == [by_name]
+    assert find_studies(node, settings, StudyQuery(accession=cr.AccessionNumber[:4])) == [by_name]
+    assert [s.modalities for s in find_studies(node, settings, StudyQuery(modality="ct"))] == ["CT"]
+    day = dt.date(2022, 12, 8)  # the CT's study date
+    assert [s.study_uid for s in find_studies(node, settings, StudyQuery(date_from=day))] == [ct_uids(sample_ct)[0]]
+    assert [s.study_uid for s in find_studies(node, settings, StudyQuery(date_to=day - dt.timedelta(days=1)))] == [CR_STUDY]
+    assert find_studies(node, settings, StudyQuery(date_from=day + dt.timedelta(days=1))) == []
+    with pytest.raises(PacsError, match="the first date is after the last date"):
+        find_studies(node, settings, StudyQuery(date_from=day, date_to=day - dt.timedelta(days=1)))
+
+
+def test_find_patients_series_and_instances(pacs, sample_ct):
+    node, settings = pacs.node(), pacs.settings()
+    (patient,) = find_patients(node, settings, StudyQuery(patient_id="9RG1"))
+    assert (patient.patient_name, patient.birth_date, patient.studies) == ("CompressedSamples, RG1", "19400305", 1)
+    study_uid, series_uid = ct_uids(sample_ct)
+    (series,) = find_series(node, settings, study_uid)
+    assert (series.series_uid, series.modality, series.instances) == (series_uid, "CT", 20)
+    instances = find_instances(node, settings, study_uid, series_uid)
+    assert {i.sop_instance_uid for i in instances} == set(sample_ct[1].instance_uids)
+    assert {i.sop_class_uid for i in instances} == {"1.2.840.10008.5.1.4.1.1.2"}
+
+
+# --- retrieve ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("method", ["C-GET", "C-MOVE"])
+def test_retrieve_a_ct_series_and_open_it_as_the_local_files_open(pacs, sample_ct, tmp_path, method):
+    study_uid, series_uid = ct_uids(sample_ct)
+    seen = []
+    cache = retrieve_series(pacs.node(), pacs.settings(retrieve_with=method), study_uid, series_uid, tmp_path,
+                            progress=lambda done, total: seen.append((done, total)))
+    assert cache.is_complete() and len(cache.files()) == 20
+    assert seen[0] == (0, 20) and seen[-1] == (20, 20)
+    retrieved, local = find_images(cache.folder)[0].load(), sample_ct[1]
+    np.testing.assert_array_equal(retrieved.array, local.array)
+    assert retrieved.spacing == local.spacing and retrieved.origin == local.origin
+    np.testing.assert_array_equal(retrieved.direction, local.direction)
+    assert sorted(retrieved.instance_uids) == sorted(local.instance_uids)
+
+
+@pytest.mark.parametrize("method", ["C-GET", "C-MOVE"])
+def test_a_jpeg2000_radiograph_arrives_compressed_and_reads_as_the_file(pacs, tmp_path, method):
+    (series,) = find_series(pacs.node(), pacs.settings(), CR_STUDY)
+    cache = retrieve_series(pacs.node(), pacs.settings(retrieve_with=method), CR_STUDY, series.series_uid, tmp_path)
+    (path,) = cache.files()
+    arrived, original = pydicom.dcmread(path), pydicom.dcmread(pydicom_data_file(CR))
+    assert arrived.file_meta.TransferSyntaxUID == original.file_meta.TransferSyntaxUID  # not transcoded
+    np.testing.assert_array_equal(arrived.pixel_array, original.pixel_array)
+
+
+def test_a_partial_series_resumes_with_only_what_is_missing(pacs, sample_ct, tmp_path):
+    study_uid, series_uid = ct_uids(sample_ct)
+    cache = retrieve_series(pacs.node(), pacs.settings(), study_uid, series_uid, tmp_path)
+    kept = {p.name: p.stat().st_mtime_ns for p in cache.files()[5:]}
+    for path in cache.files()[:5]:
+        path.unlink()
+    assert not cache.is_complete()  # the marker lists files that are gone
+    seen = []
+    retrieve_series(pacs.node(), pacs.settings(), study_uid, series_uid, tmp_path, lambda d, t: seen.append(d))
+    assert cache.is_complete() and seen == [15, 16, 17, 18, 19, 20]
+    assert {p.name: p.stat().st_mtime_ns for p in cache.files()[5:]} == kept  # the others were not fetched again
+
+
+def test_cancel_keeps_what_arrived_and_marks_nothing_complete(pacs, sample_ct, tmp_path):
+    study_uid, series_uid = ct_uids(sample_ct)
+    arrived = []
+    with pytest.raises(Cancelled):
+        retrieve_series(pacs.node(), pacs.settings(), study_uid, series_uid, tmp_path,
+                        lambda done, total: arrived.append(done), cancelled=lambda: len(arrived) > 4)
+    cache = SeriesCache(tmp_path, study_uid, series_uid)
+    assert not cache.is_complete() and 4 <= len(cache.files()) < 20
+    for path in cache.files():
+        assert pydicom.dcmread(path).SOPInstanceUID == path.stem  # whole files only
+
+
+def test_a_server_that_dies_mid_transfer_leaves_a_partial_series_that_a_retry_completes(tmp_path):
+    """Orthanc is killed (SIGKILL) after 30 of the 129 slices of an IRCADb CT have arrived."""
+    server = Orthanc(tmp_path / "orthanc")
+    server.start()
+    try:
+        for path in sorted(data_path("ct", "ircadb", "patient_1.1", "PATIENT_DICOM").iterdir()):
+            server.upload(path)
+        (study,) = find_studies(server.node(), server.settings(), StudyQuery())
+        (series,) = find_series(server.node(), server.settings(), study.study_uid)
+        killed = threading.Event()
+
+        def kill_at_30(done, total):
+            if done >= 30 and not killed.is_set():
+                killed.set()
+                server.kill()
+
+        with pytest.raises(PacsError) as error:
+            retrieve_series(server.node(), server.settings(), study.study_uid, series.series_uid, tmp_path / "cache", kill_at_30)
+        cache = SeriesCache(tmp_path / "cache", study.study_uid, series.series_uid)
+        here = len(cache.files())
+        assert killed.is_set() and 30 <= here < 129 and not cache.is_complete()
+        assert str(error.value) == (f"the connection to {server.node().describe()} was lost during the retrieve: {here} of "
+                                    "129 images are here and kept; retrieve again to fetch the rest")
+        server.start()
+        retrieve_series(server.node(), server.settings(), study.study_uid, series.series_uid, tmp_path / "cache")
+        assert cache.is_complete() and len(cache.files()) == 129
+    finally:
+        server.stop()
+
+
+def test_an_image_in_a_compression_nobody_can_convert_fails_with_a_message(pacs, tmp_path):
+    """A radiograph whose transfer syntax (JPEG 2000 Part 2 multi-component) neither this viewer decodes nor
+    Orthanc converts: the PACS cannot send it, and the viewer says so; the series is not complete."""
+    dataset = pydicom.dcmread(pydicom_data_file(CR))
+    dataset.file_meta.TransferSyntaxUID = "1.2.840.10008.1.2.4.92"
+    study = "1.2.826.0.1.3680043.8.498.1"
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID = study, study + ".2", study + ".3"
+    dataset.PatientID = "PART2"
+    pacs.upload(dataset)
+    with pytest.raises(PacsError) as error:
+        retrieve_series(pacs.node(), pacs.settings(), study, study + ".2", tmp_path)
+    assert str(error.value) == (f"{pacs.node().describe()} did not send the whole series (it could not send 1 image(s): a "
+                                "common cause is a compression this viewer cannot read and the PACS cannot convert): "
+                                "0 of 1 images are here and kept; retrieve again to fetch the rest")
+    assert not SeriesCache(tmp_path, study, study + ".2").is_complete()
+
+
+def test_the_cache_refuses_an_instance_whose_uids_would_leave_it(tmp_path):
+    cache = SeriesCache(tmp_path, "1.2.3", "1.2.3.4")
+    dataset = pydicom.dcmread(pydicom_data_file(CR))
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID = "1.2.3", "1.2.3.4"
+    with pytest.warns(UserWarning, match="Invalid value for VR UI"):  # pydicom warns; the cache refuses
+        dataset.SOPInstanceUID = "../../escape"
+    with pytest.raises(PacsError, match=r"SOP Instance UID is not a DICOM UID \('../../escape'\)"):
+        cache.store(dataset)
+    dataset.SOPInstanceUID, dataset.SeriesInstanceUID = "1.2.3.4.5", "1.2.3.9"
+    with pytest.raises(PacsError, match="an instance of another series"):
+        cache.store(dataset)
+    assert not any(tmp_path.rglob("*.dcm"))
+    with pytest.raises(PacsError, match="Study Instance UID is not a DICOM UID"):
+        SeriesCache(tmp_path, "..", "1.2")
+
+
+def test_c_move_to_a_busy_port_is_refused_with_a_message(pacs, sample_ct, tmp_path):
+    study_uid, series_uid = ct_uids(sample_ct)
+    with socket.socket() as busy:
+        busy.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # earlier moves left connections in TIME_WAIT
+        busy.bind(("", pacs.store_port))
+        busy.listen()
+        with pytest.raises(PacsError, match=f"cannot receive on port {pacs.store_port} for C-MOVE .*another program uses it"):
+            retrieve_series(pacs.node(), pacs.settings(retrieve_with="C-MOVE"), study_uid, series_uid, tmp_path)
+
+
+# --- send -------------------------------------------------------------------------------------------------------
+
+def test_send_files_and_refusals(pacs, tmp_path):
+    dataset = pydicom.dcmread(pydicom_data_file(CR))
+    dataset.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.77"
+    dataset.save_as(tmp_path / "copy.dcm")
+    assert send_files(pacs.node(), pacs.settings(), [tmp_path / "copy.dcm"]) == 1
+    assert pacs.rest("/tools/find", b'{"Level":"Instance","Query":{"SOPInstanceUID":"1.2.826.0.1.3680043.8.498.77"}}')
+    with pytest.raises(PacsError, match="refused the connection: it does not know this viewer's AE title 'STRANGER'"):
+        send_files(pacs.node(), pacs.settings(ae_title="STRANGER"), [tmp_path / "copy.dcm"])

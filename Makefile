@@ -15,6 +15,7 @@ run: $(VENV)/.installed-viewer resources/samples/.collected
 	$(PY) -m viewer
 
 test: $(VENV)/.installed-test
+	sh tools/install_orthanc.sh
 	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 

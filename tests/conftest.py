@@ -45,6 +45,7 @@ def private_sessions(tmp_path, monkeypatch):
     monkeypatch.setenv("SADNN_SESSIONS", str(tmp_path / "sessions"))
     monkeypatch.setenv("SADNN_CONFIG", str(tmp_path / "config"))
     monkeypatch.setenv("SADNN_EXPORTS", str(tmp_path / "exports"))
+    monkeypatch.setenv("SADNN_PACS_CACHE", str(tmp_path / "pacs-cache"))
     return tmp_path / "sessions"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import socket
 import threading
 from pathlib import Path
@@ -13,8 +14,10 @@ import pytest
 
 from engine.runtime.errors import Cancelled
 from engine.runtime.io import find_images
+from engine.runtime.io.sr import read_measurement_report
 from engine.runtime.io.writers import source_headers
 from tests.conftest import data_path
+from tests.viewer_support import finish
 from tests.orthanc import Orthanc, free_port
 from tests.test_io import pydicom_data_file
 from viewer.pacs.cache import SeriesCache
@@ -26,6 +29,7 @@ from viewer.pacs.send import send_files
 
 # pynetdicom 3.0.4 leaves a socket to the garbage collector where the connection failed or the peer dropped it
 # (transport.py: shutdown() raises on a dead socket and the close() after it is skipped); CPython closes it at once
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")]
 CR = "RG1_J2KR.dcm"
 CR_STUDY = "1.3.6.1.4.1.5962.1.2.9.20040826185059.5457"
@@ -303,3 +307,58 @@ def test_send_files_and_refusals(pacs, tmp_path):
     assert pacs.rest("/tools/find", b'{"Level":"Instance","Query":{"SOPInstanceUID":"1.2.826.0.1.3680043.8.498.77"}}')
     with pytest.raises(PacsError, match="refused the connection: it does not know this viewer's AE title 'STRANGER'"):
         send_files(pacs.node(), pacs.settings(ae_title="STRANGER"), [tmp_path / "copy.dcm"])
+
+
+# --- the viewer, end to end (last: it adds the results to the server's CT study) --------------------------------
+
+def test_viewer_retrieves_segments_and_sends_seg_sr_and_pdf_that_reference_the_source(qtbot, window, pacs, sample_ct, tmp_path):
+    """Search the PACS in the browser, retrieve the CT, open it, segment, export with "then send to PACS", and
+    query the results back from Orthanc: a SEG, an SR and a PDF in the CT's study, each referencing the CT."""
+    from viewer.model.review_export import ExportRequest
+    from viewer.welcome import config_folder
+
+    save_settings(pacs.settings(nodes=(pacs.node(),)), config_folder())
+    study_uid, series_uid = ct_uids(sample_ct)
+    window.show_pacs()
+    browser = window.pacs_browser
+    browser.modality.setCurrentText("CT")
+    browser.search()
+    qtbot.waitUntil(lambda: browser.series_table.rowCount() == 1, timeout=30_000)  # one study: its series listed
+    assert browser.study_table.item(0, 5).text() == "CT" and browser.series_table.item(0, 3).text() == "20"
+    browser.retrieve()
+    qtbot.waitUntil(lambda: window.study is not None, timeout=60_000)
+    assert window.study.volume.shape == (20, 512, 512) and window.study.volume.metadata["SeriesInstanceUID"] == series_uid
+    np.testing.assert_array_equal(window.study.volume.array, sample_ct[1].array)
+    assert browser.series_table.item(0, 4).text() == "complete"
+    finish(qtbot, window)
+    window.segment()
+    qtbot.waitUntil(lambda: window.study.segmentation is not None, timeout=120_000)
+    finish(qtbot, window)
+    window.export_review(ExportRequest(tmp_path / "export"), send_to="Test PACS")
+    qtbot.waitUntil(lambda: "Sent 3 file(s)" in window.status.message.text(), timeout=60_000)
+
+    found = {s.modality: s for s in find_series(pacs.node(), pacs.settings(), study_uid)}
+    assert set(found) == {"CT", "SEG", "SR", "DOC"}
+    back = {}
+    for modality in ("SEG", "SR", "DOC"):
+        cache = retrieve_series(pacs.node(), pacs.settings(), study_uid, found[modality].series_uid, tmp_path / "back")
+        (path,) = cache.files()
+        back[modality] = pydicom.dcmread(path)
+    ct_instances = set(sample_ct[1].instance_uids)
+    seg, sr, pdf = back["SEG"], back["SR"], back["DOC"]
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series_uid
+    assert {i.ReferencedSOPInstanceUID for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence} == ct_instances
+    evidence = {series.SeriesInstanceUID for item in sr.CurrentRequestedProcedureEvidenceSequence
+                for series in item.ReferencedSeriesSequence}
+    assert evidence == {series_uid, seg.SeriesInstanceUID}
+    assert {i.ReferencedSOPInstanceUID for i in pdf.SourceInstanceSequence} == ct_instances
+    exported = (tmp_path / "export" / "report.pdf").read_bytes()
+    assert pdf.MIMETypeOfEncapsulatedDocument == "application/pdf"
+    assert bytes(pdf.EncapsulatedDocument)[:len(exported)] == exported and pdf.EncapsulatedDocumentLength == len(exported)
+    values = read_measurement_report(_path_of(tmp_path / "back", sr))
+    assert values["Volume"] == pytest.approx(window.study.statistics().millilitres)
+    assert values["Review status"] == "Not reviewed: model output"
+
+
+def _path_of(root, dataset):
+    return next(root.rglob(f"{dataset.SOPInstanceUID}.dcm"))

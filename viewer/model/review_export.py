@@ -86,6 +86,13 @@ def unreviewed_summary(study: Study) -> str | None:
     return None
 
 
+def dicom_results(folder: Path) -> list[Path]:
+    """The DICOM files of an export, in the order a PACS should receive them: the de-identified images of an
+    anonymised export first (the SEG references them), then the SEG, the SR and the PDF report."""
+    folder = Path(folder)
+    return sorted((folder / IMAGES).glob("*.dcm")) + [folder / name for name in DICOM_RESULTS if (folder / name).is_file()]
+
+
 def export_folder(request: ExportRequest) -> ExportFolder:
     """The target folder of ``request`` (checked, nothing written yet)."""
     return ExportFolder(request.folder, request.overwrite, EXPORT_NAMES)

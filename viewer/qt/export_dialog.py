@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PySide6.QtWidgets import (
-    QCheckBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout, QHBoxLayout, QLabel, QLineEdit, QPushButton,
 )
 
 from viewer.model.review_export import ExportRequest
@@ -13,7 +13,7 @@ from viewer.model.study import Study
 
 
 class ExportDialog(QDialog):
-    def __init__(self, study: Study, folder: str = "", parent=None):
+    def __init__(self, study: Study, folder: str = "", parent=None, pacs_nodes: list[str] | None = None):
         super().__init__(parent)
         self.setWindowTitle("Export the review")
         self.folder = QLineEdit(folder)
@@ -36,6 +36,12 @@ class ExportDialog(QDialog):
         form.addRow("Folder", row)
         for box in (self.nifti, self.seg, self.html, self.pdf, self.anonymise):
             form.addRow(box)
+        self.pacs = QComboBox()
+        self.pacs.addItems(["Do not send", *(pacs_nodes or [])])
+        self.pacs.setEnabled(bool(pacs_nodes) and bool(study.volume.files))
+        self.pacs.setToolTip("After the export, send its DICOM files (SEG, measurements SR, PDF report; with anonymising, "
+                             "the de-identified images too) to this PACS")
+        form.addRow("Then send to PACS", self.pacs)
         form.addRow(QLabel("<small>The export is a folder of its own, written whole or not at all. A review.json "
                            "with every mark and note is always written. A previous export is only replaced after you "
                            "confirm; a folder holding other files is never used.</small>"))
@@ -49,6 +55,10 @@ class ExportDialog(QDialog):
         return ExportRequest(Path(self.folder.text()), nifti=self.nifti.isChecked(), dicom_seg=self.seg.isChecked(),
                              report_html=self.html.isChecked(), report_pdf=self.pdf.isChecked(),
                              anonymise=self.anonymise.isChecked())
+
+    def send_to(self) -> str | None:
+        """The PACS node to send the DICOM results to after the export, if one was chosen."""
+        return self.pacs.currentText() if self.pacs.currentIndex() > 0 else None
 
     def _browse(self) -> None:
         current = Path(self.folder.text())

@@ -69,7 +69,8 @@ class MainWindow(QMainWindow):
         self.area = ViewingArea()
         self.setCentralWidget(self.area)
         self.sessions = SessionKeeper(sessions_folder(), self.prompts)
-        self.exporter = Exporter(self.area, self.prompts, self.runner, self._card_of_prediction)
+        self.exporter = Exporter(self.area, self.prompts, self.runner, self._card_of_prediction, config_folder())
+        self.pacs_browser = None  # made when first asked for
         self._build_panels()
         self._build_actions()
         self._connect_parts()
@@ -98,6 +99,7 @@ class MainWindow(QMainWindow):
         tool = lambda name: lambda: self.review.set_tool(tool=name)  # noqa: E731
         slots = {
             "open_file": self.choose_file, "open_folder": self.choose_folder, "export": lambda: self.export_review(),
+            "pacs": self.show_pacs, "send_pacs": lambda: self.exporter.send_to_pacs(),
             "screenshot": lambda: self.save_screenshot(), "quit": self.close,
             "segment": lambda: self.segment(), "compare_fp32": lambda: self.segment(with_fp32=True),
             "classify": self.classify, "reference": self.choose_reference,
@@ -473,9 +475,18 @@ class MainWindow(QMainWindow):
         self.findings.refresh()
         self.segmentation.refresh()
 
-    # export
-    def export_review(self, request=None) -> None:
-        self.exporter.export_review(self.study, request)
+    # PACS and export
+    def show_pacs(self) -> None:
+        """The PACS browser (non-modal): search a node, retrieve a series, open it here."""
+        from viewer.qt.pacs_browser import PacsBrowser
+
+        if self.pacs_browser is None:
+            self.pacs_browser = PacsBrowser(self.runner, self.open_path, config_folder(), self)
+        self.pacs_browser.show()
+        self.pacs_browser.raise_()
+
+    def export_review(self, request=None, send_to: str | None = None) -> None:
+        self.exporter.export_review(self.study, request, send_to)
 
     def save_screenshot(self, path=None) -> None:
         if self.study is not None:
@@ -536,6 +547,7 @@ class MainWindow(QMainWindow):
         self.actions["reference"].setEnabled(study is not None and not is_xray)
         self.actions["export"].setEnabled(study is not None)
         self.actions["screenshot"].setEnabled(study is not None)
+        self.actions["send_pacs"].setEnabled(self.exporter.last_export is not None)
         for command in ("fit", "maximise", "ruler", "roi", "clear_measurements", "outline", "overlay"):
             self.actions[command].setEnabled(study is not None)
         self.actions["cine"].setEnabled(study is not None and study.volume.shape[0] > 1)

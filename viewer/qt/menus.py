@@ -13,6 +13,7 @@ from viewer.model.window_level import CT_PRESETS
 # Menu texts where the shortcut table's description is too long for a menu.
 MENU_TEXT = {
     "open_file": "Open file...", "open_folder": "Open DICOM folder...", "export": "Export review...",
+    "pacs": "Search PACS...", "send_pacs": "Send last export to PACS...",
     "screenshot": "Screenshot...", "quit": "Quit", "segment": "Segment liver", "compare_fp32": "Segment + check vs fp32",
     "classify": "Classify X-ray", "reference": "Load reference mask...", "fit": "Fit view",
     "maximise": "Maximise view", "results_panel": "Results panel", "full_screen": "Full screen",
@@ -54,8 +55,8 @@ def build_menu_bar(window: QMainWindow, actions: dict[str, QAction], submenus: d
     """File, View, Window, Review, Measure, Models, Help; ``submenus``: samples, recent, layouts, models."""
     bar = window.menuBar()
     sections = (
-        ("&File", ("open_file", "open_folder", submenus["samples"], submenus["recent"], None, "export", "screenshot",
-                   None, "quit")),
+        ("&File", ("open_file", "open_folder", "pacs", submenus["samples"], submenus["recent"], None, "export",
+                   "send_pacs", "screenshot", None, "quit")),
         ("&View", ("fit", "maximise", submenus["layouts"], None, "results_panel", "full_screen", None, "overlay",
                    "outline", None, "cine")),
         ("&Window", ("preset_1", "preset_2", "preset_3", "preset_4", "preset_file")),

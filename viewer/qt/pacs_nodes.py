@@ -1,0 +1,149 @@
+"""Edits the PACS nodes and this viewer's DICOM identity (AE title, C-MOVE port, timeout, retrieve method)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtWidgets import (
+    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+    QListWidget, QPushButton, QSpinBox, QVBoxLayout,
+)
+
+from viewer.pacs.nodes import PacsNode, PacsSettings
+
+
+class PacsNodesDialog(QDialog):
+    """A list of nodes with a form for the selected one; ``settings()`` gives what was edited (validated by the caller)."""
+
+    def __init__(self, settings: PacsSettings, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("PACS nodes")
+        self._settings = settings
+        self.nodes = QListWidget()
+        self.nodes.addItems([node.name for node in settings.nodes])
+        self.name, self.ae_title, self.host = QLineEdit(), QLineEdit(), QLineEdit()
+        self.port = QSpinBox()
+        self.port.setRange(1, 65535)
+        self.port.setValue(104)
+        self.ae_title.setMaxLength(16)
+        self.problems = QLabel()
+        self.problems.setWordWrap(True)
+        self.problems.setStyleSheet("color: #c0392b")
+        layout = QVBoxLayout(self)
+        layout.addWidget(self._node_box())
+        layout.addWidget(self._own_box(settings))
+        layout.addWidget(self.problems)
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.accept)
+        buttons.rejected.connect(self.reject)
+        layout.addWidget(buttons)
+        self.nodes.currentRowChanged.connect(self._show_node)
+        if settings.nodes:
+            self.nodes.setCurrentRow(0)
+
+    def _node_box(self) -> QGroupBox:
+        box = QGroupBox("Remote nodes (PACS, router, workstation)")
+        add, save_node, remove = QPushButton("New"), QPushButton("Apply to node"), QPushButton("Remove")
+        add.clicked.connect(self._new)
+        save_node.clicked.connect(self._apply)
+        remove.clicked.connect(self._remove)
+        form = QFormLayout()
+        for label, widget in (("Name", self.name), ("AE title", self.ae_title), ("Host", self.host), ("Port", self.port)):
+            form.addRow(label, widget)
+        buttons = QHBoxLayout()
+        for button in (add, save_node, remove):
+            buttons.addWidget(button)
+        form.addRow(buttons)
+        row = QHBoxLayout(box)
+        row.addWidget(self.nodes, 1)
+        row.addLayout(form, 2)
+        return box
+
+    def _own_box(self, settings: PacsSettings) -> QGroupBox:
+        box = QGroupBox("This viewer")
+        self.own_ae = QLineEdit(settings.ae_title)
+        self.own_ae.setMaxLength(16)
+        self.store_port = QSpinBox()
+        self.store_port.setRange(1, 65535)
+        self.store_port.setValue(settings.store_port)
+        self.timeout = QDoubleSpinBox()
+        self.timeout.setRange(1, 600)
+        self.timeout.setSuffix(" s")
+        self.timeout.setValue(settings.timeout_s)
+        self.method = QComboBox()
+        self.method.addItems(["C-GET", "C-MOVE"])
+        self.method.setCurrentText(settings.retrieve_with)
+        form = QFormLayout(box)
+        form.addRow("AE title", self.own_ae)
+        form.addRow("Retrieve with", self.method)
+        form.addRow("C-MOVE port", self.store_port)
+        form.addRow("Timeout", self.timeout)
+        form.addRow(QLabel("<small>C-GET needs nothing from the PACS but this viewer's AE title. C-MOVE also needs "
+                           "the PACS to know this computer and port. No passwords are stored.</small>"))
+        return box
+
+    def settings(self) -> PacsSettings:
+        return replace(self._settings, ae_title=self.own_ae.text(), store_port=self.store_port.value(),
+                       timeout_s=self.timeout.value(), retrieve_with=self.method.currentText())
+
+    def accept(self) -> None:
+        if self._form_changed() and not self._apply():
+            return
+        problems = self.settings().problems()
+        if problems:
+            self.problems.setText("Not saved: " + "; ".join(problems))
+            return
+        super().accept()
+
+    def _show_node(self, row: int) -> None:
+        if 0 <= row < len(self._settings.nodes):
+            node = self._settings.nodes[row]
+            self.name.setText(node.name)
+            self.ae_title.setText(node.ae_title)
+            self.host.setText(node.host)
+            self.port.setValue(node.port)
+
+    def _new(self) -> None:
+        self.nodes.clearSelection()
+        self.nodes.setCurrentRow(-1)
+        for field in (self.name, self.ae_title, self.host):
+            field.clear()
+        self.port.setValue(104)
+        self.name.setFocus()
+
+    def _form_node(self) -> PacsNode:
+        return PacsNode(self.name.text().strip(), self.ae_title.text(), self.host.text().strip(), self.port.value())
+
+    def _form_changed(self) -> bool:
+        """The form holds a node that is not saved in the list (typed in, but "Apply to node" not pressed)."""
+        row = self.nodes.currentRow()
+        if 0 <= row < len(self._settings.nodes):
+            return self._form_node() != self._settings.nodes[row]
+        return bool(self.name.text().strip() or self.host.text().strip())
+
+    def _apply(self) -> bool:
+        """Add the form as a node, or change the selected one; False (and why, shown) when it is not valid."""
+        node = self._form_node()
+        problems = node.problems()
+        if problems:
+            self.problems.setText("; ".join(problems))
+            return False
+        row = self.nodes.currentRow()
+        replacing = self._settings.nodes[row].name if 0 <= row < len(self._settings.nodes) else None
+        self._settings = self._settings.with_node(node, replacing)
+        self._refill(node.name)
+        return True
+
+    def _remove(self) -> None:
+        row = self.nodes.currentRow()
+        if 0 <= row < len(self._settings.nodes):
+            self._settings = self._settings.without_node(self._settings.nodes[row].name)
+            self._refill(None)
+
+    def _refill(self, current: str | None) -> None:
+        self.problems.clear()
+        self.nodes.clear()
+        names = [node.name for node in self._settings.nodes]
+        self.nodes.addItems(names)
+        if current in names:
+            self.nodes.setCurrentRow(names.index(current))

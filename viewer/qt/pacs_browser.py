@@ -165,7 +165,7 @@ class PacsBrowser(QDialog):
 
     def _show_studies(self, studies: list[StudyRecord]) -> None:
         self.studies = studies
-        rows = [(s.patient_name, s.patient_id, _date(s.date), s.description, s.accession, s.modalities,
+        rows = [(s.patient_name or "(no name)", s.patient_id, _date(s.date), s.description, s.accession, s.modalities,
                  _number(s.series), _number(s.instances)) for s in studies]
         _fill(self.study_table, rows)
         _fill(self.series_table, [])

@@ -156,6 +156,7 @@ def test_find_studies_by_name_id_date_modality_and_accession(pacs, sample_ct):
     assert [s.study_uid for s in find_studies(node, settings, StudyQuery(date_from=day))] == [ct_uids(sample_ct)[0]]
     assert [s.study_uid for s in find_studies(node, settings, StudyQuery(date_to=day - dt.timedelta(days=1)))] == [CR_STUDY]
     assert find_studies(node, settings, StudyQuery(date_from=day + dt.timedelta(days=1))) == []
+    assert find_studies(node, settings, StudyQuery(patient_name="Nobody")) == []
     with pytest.raises(PacsError, match="the first date is after the last date"):
         find_studies(node, settings, StudyQuery(date_from=day, date_to=day - dt.timedelta(days=1)))
 
@@ -362,3 +363,56 @@ def test_viewer_retrieves_segments_and_sends_seg_sr_and_pdf_that_reference_the_s
 
 def _path_of(root, dataset):
     return next(root.rglob(f"{dataset.SOPInstanceUID}.dcm"))
+
+
+def test_an_anonymised_export_sends_a_de_identified_study_whose_seg_and_sr_reference_it(pacs, sample_ct, tmp_path):
+    """With Anonymise the de-identified images go first, then SEG and SR: a new study under the pseudonym, whose
+    references resolve inside it; nothing of the source's identifiers or UIDs reaches the PACS."""
+    from tests.test_export import reviewed_study
+    from viewer.model.review_export import ExportRequest, dicom_results, export_study
+
+    study = reviewed_study(find_images(sample_ct[0])[0].load())
+    export_study(study, ExportRequest(tmp_path / "export", report_pdf=False, anonymise=True), None)
+    files = dicom_results(tmp_path / "export")
+    assert [p.name for p in files[-2:]] == ["liver_seg.dcm", "liver_sr.dcm"] and len(files) == 22
+    assert send_files(pacs.node(), pacs.settings(), files) == 22
+    pseudonym = pydicom.dcmread(files[-1]).PatientID
+    (sent,) = find_studies(pacs.node(), pacs.settings(), StudyQuery(patient_id=pseudonym))
+    source_study, source_series = ct_uids(sample_ct)
+    assert sent.study_uid != source_study and sent.patient_name == pseudonym and sent.instances == 22
+    series = {s.modality: s.series_uid for s in find_series(pacs.node(), pacs.settings(), sent.study_uid)}
+    assert set(series) == {"CT", "SEG", "SR"} and series["CT"] != source_series
+    seg = pydicom.dcmread(files[-2])
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == series["CT"]
+    on_pacs = {i.sop_instance_uid for i in find_instances(pacs.node(), pacs.settings(), sent.study_uid, series["CT"])}
+    assert {i.ReferencedSOPInstanceUID for i in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence} == on_pacs
+
+
+def test_the_nodes_dialog_saves_valid_nodes_and_says_what_is_wrong(qtbot, tmp_path):
+    from viewer.qt.pacs_nodes import PacsNodesDialog
+
+    dialog = PacsNodesDialog(PacsSettings())
+    qtbot.addWidget(dialog)
+    dialog.name.setText("Archive")
+    dialog.ae_title.setText("ARCH\\IVE")
+    dialog.host.setText("pacs.local")
+    dialog.accept()  # typed in, "Apply to node" not pressed: Save applies it, and refuses it
+    assert dialog.result() != dialog.DialogCode.Accepted
+    assert dialog.problems.text() == "the PACS's AE title must be 1 to 16 printable characters without a backslash (got 'ARCH\\\\IVE')"
+    dialog.ae_title.setText("ARCHIVE")
+    dialog.accept()
+    assert dialog.result() == dialog.DialogCode.Accepted
+    assert dialog.settings().nodes == (PacsNode("Archive", "ARCHIVE", "pacs.local", 104),)
+
+
+def test_the_browser_shows_why_a_node_fails(qtbot, window, pacs):
+    from viewer.welcome import config_folder
+
+    wrong = PacsNode("Wrong title", "NOT_ORTHANC", "127.0.0.1", pacs.dicom_port)
+    save_settings(pacs.settings(nodes=(wrong,)), config_folder())
+    window.show_pacs()
+    browser = window.pacs_browser
+    browser.echo()
+    finish(qtbot, window)
+    expected = f"{wrong.describe()} refused the connection: it is not called 'NOT_ORTHANC': check the node's AE title"
+    assert browser.status.text() == expected and window.prompts.last_error == f"Echo Wrong title failed: {expected}"

@@ -238,9 +238,16 @@ def test_export_from_the_window_writes_masks_reports_and_a_screenshot(qtbot, win
     window.study.mark_slice("flagged")
     window.export_review(ExportRequest(tmp_path))
     finish(qtbot, window)
-    assert "Exported 5 file(s)" in window.message.text(), window.message.text()
-    assert sorted(read_manifest(tmp_path)["files"]) == ["liver_mask.nii.gz", "liver_seg.dcm", "report.html", "report.pdf", "review.json"]
+    assert "Exported 7 file(s)" in window.message.text(), window.message.text()
+    assert sorted(read_manifest(tmp_path)["files"]) == ["liver_mask.nii.gz", "liver_seg.dcm", "liver_sr.dcm", "report.html",
+                                                        "report.pdf", "report_pdf.dcm", "review.json"]
     assert (tmp_path / "report.pdf").read_bytes().startswith(b"%PDF")
+    import pydicom
+
+    wrapped = pydicom.dcmread(tmp_path / "report_pdf.dcm")  # the same PDF, filed in the source study
+    pdf = (tmp_path / "report.pdf").read_bytes()
+    assert bytes(wrapped.EncapsulatedDocument)[:wrapped.EncapsulatedDocumentLength] == pdf == pdf[:wrapped.EncapsulatedDocumentLength]
+    assert wrapped.StudyInstanceUID == pydicom.dcmread(tmp_path / "liver_seg.dcm").StudyInstanceUID and wrapped.Modality == "DOC"
     np.testing.assert_array_equal(read_mask(tmp_path / "liver_seg.dcm", window.study.volume) == 1, shifted)
     before = (tmp_path / "report.pdf").read_bytes()
     asked = []

@@ -18,9 +18,25 @@ REJECTION_REASONS = {  # (source, reason) of an A-ASSOCIATE-RJ (PS3.8 9.3.4) -> 
 }
 
 
+def _close_even_when_shutdown_fails(self) -> None:
+    """pynetdicom 3.0's AssociationSocket._shutdown_socket skips close() when shutdown() raises, which it does for a
+    connection that failed or that the peer already dropped: every such association leaked a file descriptor until
+    the garbage collector found it. This closes the socket in every case."""
+    sock = self.socket
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    sock.close()
+
+
 def application_entity(settings: PacsSettings):
     """A pynetdicom AE with this viewer's title and timeouts."""
-    from pynetdicom import AE
+    from pynetdicom import AE, transport
+
+    transport.AssociationSocket._shutdown_socket = _close_even_when_shutdown_fails
 
     ae = AE(ae_title=settings.ae_title)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.timeout_s

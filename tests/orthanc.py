@@ -106,5 +106,11 @@ class Orthanc:
     def node(self) -> PacsNode:
         return PacsNode("Test PACS", PACS_AE, "127.0.0.1", self.dicom_port)
 
+    def web_node(self) -> PacsNode:
+        """The same server over DICOMweb (the orthanc-dicomweb plugin)."""
+        if not DICOMWEB_PLUGIN.exists():
+            pytest.skip("the orthanc-dicomweb package is not installed (make test installs it with orthanc)")
+        return PacsNode("Test PACS web", "", "", 0, f"http://127.0.0.1:{self.http_port}/dicom-web")
+
     def settings(self, **changes) -> PacsSettings:
         return PacsSettings(**{"ae_title": VIEWER_AE, "store_port": self.store_port, "timeout_s": 10.0, **changes})

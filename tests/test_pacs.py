@@ -80,7 +80,7 @@ def test_settings_round_trip_and_refuse_what_is_not_valid(tmp_path):
     save_settings(settings, tmp_path)
     assert load_settings(tmp_path) == settings
     assert "password" not in (tmp_path / "pacs.json").read_text()
-    with pytest.raises(PacsError, match=r"the PACS's AE title must be 1 to 16 printable characters without a backslash \(got 'A\\\\B'\)"):
+    with pytest.raises(PacsError, match=r"the PACS's AE title must be 1 to 16 printable characters without a backslash \(got 'A\\B'\)"):
         save_settings(settings.with_node(PacsNode("Bad", "A\\B", "host", 104)), tmp_path)
     with pytest.raises(PacsError, match=r"Other: the port must be between 1 and 65535 \(got 70000\)"):
         save_settings(settings.with_node(PacsNode("Other", "X", "host", 70000)), tmp_path)
@@ -225,15 +225,17 @@ def test_cancel_keeps_what_arrived_and_marks_nothing_complete(pacs, sample_ct, t
         assert pydicom.dcmread(path).SOPInstanceUID == path.stem  # whole files only
 
 
-def test_a_server_that_dies_mid_transfer_leaves_a_partial_series_that_a_retry_completes(tmp_path):
+@pytest.mark.parametrize("transport", ["DIMSE", "DICOMweb"])
+def test_a_server_that_dies_mid_transfer_leaves_a_partial_series_that_a_retry_completes(tmp_path, transport):
     """Orthanc is killed (SIGKILL) after 30 of the 129 slices of an IRCADb CT have arrived."""
     server = Orthanc(tmp_path / "orthanc")
     server.start()
     try:
         for path in sorted(data_path("ct", "ircadb", "patient_1.1", "PATIENT_DICOM").iterdir()):
             server.upload(path)
-        (study,) = find_studies(server.node(), server.settings(), StudyQuery())
-        (series,) = find_series(server.node(), server.settings(), study.study_uid)
+        node = server.node() if transport == "DIMSE" else server.web_node()
+        (study,) = find_studies(node, server.settings(), StudyQuery())
+        (series,) = find_series(node, server.settings(), study.study_uid)
         killed = threading.Event()
 
         def kill_at_30(done, total):
@@ -242,14 +244,14 @@ def test_a_server_that_dies_mid_transfer_leaves_a_partial_series_that_a_retry_co
                 server.kill()
 
         with pytest.raises(PacsError) as error:
-            retrieve_series(server.node(), server.settings(), study.study_uid, series.series_uid, tmp_path / "cache", kill_at_30)
+            retrieve_series(node, server.settings(), study.study_uid, series.series_uid, tmp_path / "cache", kill_at_30)
         cache = SeriesCache(tmp_path / "cache", study.study_uid, series.series_uid)
         here = len(cache.files())
         assert killed.is_set() and 30 <= here < 129 and not cache.is_complete()
-        assert str(error.value) == (f"the connection to {server.node().describe()} was lost during the retrieve: {here} of "
+        assert str(error.value) == (f"the connection to {node.describe()} was lost during the retrieve: {here} of "
                                     "129 images are here and kept; retrieve again to fetch the rest")
         server.start()
-        retrieve_series(server.node(), server.settings(), study.study_uid, series.series_uid, tmp_path / "cache")
+        retrieve_series(node, server.settings(), study.study_uid, series.series_uid, tmp_path / "cache")
         assert cache.is_complete() and len(cache.files()) == 129
     finally:
         server.stop()
@@ -296,6 +298,55 @@ def test_c_move_to_a_busy_port_is_refused_with_a_message(pacs, sample_ct, tmp_pa
         busy.listen()
         with pytest.raises(PacsError, match=f"cannot receive on port {pacs.store_port} for C-MOVE .*another program uses it"):
             retrieve_series(pacs.node(), pacs.settings(retrieve_with="C-MOVE"), study_uid, series_uid, tmp_path)
+
+
+# --- DICOMweb -----------------------------------------------------------------------------------------------------
+
+def test_dicomweb_finds_what_dimse_finds(pacs, sample_ct):
+    web, node, settings = pacs.web_node(), pacs.node(), pacs.settings()
+    assert echo(web, settings) < 5
+    for query in (StudyQuery(), StudyQuery(patient_name="compressedsamples"), StudyQuery(modality="CT"),
+                  StudyQuery(date_from=dt.date(2022, 12, 8)), StudyQuery(patient_id="9RG")):
+        assert find_studies(web, settings, query) == find_studies(node, settings, query), query
+    study_uid, series_uid = ct_uids(sample_ct)
+    assert find_series(web, settings, study_uid) == find_series(node, settings, study_uid)
+    assert set(find_instances(web, settings, study_uid, series_uid)) == set(find_instances(node, settings, study_uid, series_uid))
+    with pytest.raises(PacsError, match="DICOMweb, which has no patient-level search"):
+        find_patients(web, settings, StudyQuery())
+
+
+def test_dicomweb_retrieves_as_stored_and_resumes(pacs, sample_ct, tmp_path):
+    study_uid, series_uid = ct_uids(sample_ct)
+    cache = retrieve_series(pacs.web_node(), pacs.settings(), study_uid, series_uid, tmp_path)
+    np.testing.assert_array_equal(find_images(cache.folder)[0].load().array, sample_ct[1].array)
+    stored = pydicom.dcmread(next(sample_ct[0].iterdir())).file_meta.TransferSyntaxUID
+    assert {pydicom.dcmread(p).file_meta.TransferSyntaxUID for p in cache.files()} == {stored}
+    for path in cache.files()[:3]:
+        path.unlink()
+    seen = []
+    retrieve_series(pacs.web_node(), pacs.settings(), study_uid, series_uid, tmp_path, lambda d, t: seen.append(d))
+    assert cache.is_complete() and seen == [17, 18, 19, 20]
+
+
+def test_dicomweb_sends_and_says_what_is_wrong_with_an_address(pacs, tmp_path):
+    dataset = pydicom.dcmread(pydicom_data_file(CR))
+    dataset.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.78"
+    dataset.save_as(tmp_path / "copy.dcm")
+    assert send_files(pacs.web_node(), pacs.settings(), [tmp_path / "copy.dcm"]) == 1
+    assert [i.sop_instance_uid for i in find_instances(pacs.node(), pacs.settings(), CR_STUDY, dataset.SeriesInstanceUID)
+            if i.sop_instance_uid == "1.2.826.0.1.3680043.8.498.78"]
+    wrong_path = PacsNode("Web", "", "", 0, f"http://127.0.0.1:{pacs.http_port}/wado")
+    with pytest.raises(PacsError) as error:
+        find_studies(wrong_path, pacs.settings(), StudyQuery())
+    assert str(error.value) == (f"Web (DICOMweb at http://127.0.0.1:{pacs.http_port}/wado): there is no DICOMweb service "
+                                "at this address (check the path, e.g. /dicom-web)")
+    port = free_port()
+    with pytest.raises(PacsError) as error:
+        echo(PacsNode("Web", "", "", 0, f"http://127.0.0.1:{port}/dicom-web"), pacs.settings())
+    assert str(error.value) == (f"cannot reach Web (DICOMweb at http://127.0.0.1:{port}/dicom-web): nothing accepts "
+                                "connections at that address (is the server running, is the port right?)")
+    with pytest.raises(PacsError, match="without a user name or password"):
+        save_settings(PacsSettings(nodes=(PacsNode("Web", "", "", 0, "http://user:secret@pacs/dicom-web"),)), tmp_path)
 
 
 # --- send -------------------------------------------------------------------------------------------------------
@@ -398,7 +449,7 @@ def test_the_nodes_dialog_saves_valid_nodes_and_says_what_is_wrong(qtbot, tmp_pa
     dialog.host.setText("pacs.local")
     dialog.accept()  # typed in, "Apply to node" not pressed: Save applies it, and refuses it
     assert dialog.result() != dialog.DialogCode.Accepted
-    assert dialog.problems.text() == "the PACS's AE title must be 1 to 16 printable characters without a backslash (got 'ARCH\\\\IVE')"
+    assert dialog.problems.text() == "the PACS's AE title must be 1 to 16 printable characters without a backslash (got 'ARCH\\IVE')"
     dialog.ae_title.setText("ARCHIVE")
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted

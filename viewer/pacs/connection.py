@@ -70,9 +70,14 @@ def lost(association, node: PacsNode) -> bool:
 
 
 def echo(node: PacsNode, settings: PacsSettings) -> float:
-    """C-ECHO ``node``; the round trip in seconds, or PacsError saying what failed."""
+    """C-ECHO ``node`` (a one-study QIDO-RS search over DICOMweb); the round trip in seconds, or PacsError saying
+    what failed."""
     import time
 
+    if node.dicomweb_url:
+        from viewer.pacs.dicomweb import ping
+
+        return ping(node, settings)
     from pynetdicom.sop_class import Verification
 
     ae = application_entity(settings)

@@ -24,19 +24,25 @@ class PacsError(EngineError):
 
 @dataclass(frozen=True)
 class PacsNode:
-    """A remote DICOM application: a PACS, a router or a workstation."""
+    """A remote DICOM application: a PACS, a router or a workstation, reached with DICOM networking (AE title, host,
+    port) or, when ``dicomweb_url`` is set, with DICOMweb (QIDO-RS, WADO-RS, STOW-RS) at that address."""
 
     name: str
     ae_title: str
     host: str
     port: int
+    dicomweb_url: str = ""
 
     def problems(self) -> list[str]:
         """What is wrong with this node's settings, in words (empty when it may be used)."""
+        if self.dicomweb_url:
+            return [*_name_problems(self.name), *_url_problems(self.dicomweb_url)]
         return [*_name_problems(self.name), *_ae_problems(self.ae_title, "the PACS's AE title"),
                 *_host_problems(self.host), *_port_problems(self.port, "the port")]
 
     def describe(self) -> str:
+        if self.dicomweb_url:
+            return f"{self.name} (DICOMweb at {self.dicomweb_url})"
         return f"{self.name} ({self.ae_title.strip()} at {self.host}:{self.port})"
 
 
@@ -83,7 +89,8 @@ def load_settings(folder: Path) -> PacsSettings:
         return PacsSettings()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        nodes = tuple(PacsNode(str(n["name"]), str(n["ae_title"]), str(n["host"]), int(n["port"])) for n in data.pop("nodes", []))
+        nodes = tuple(PacsNode(str(n["name"]), str(n["ae_title"]), str(n["host"]), int(n["port"]), str(n.get("dicomweb_url", "")))
+                      for n in data.pop("nodes", []))
         known = {key: data[key] for key in ("ae_title", "store_port", "timeout_s", "retrieve_with") if key in data}
         settings = PacsSettings(**known, nodes=nodes)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
@@ -111,13 +118,22 @@ def _name_problems(name: str) -> list[str]:
 
 def _ae_problems(title: str, what: str) -> list[str]:
     if not AE_TITLE.match(title) or not title.strip():
-        return [f"{what} must be 1 to 16 printable characters without a backslash (got {title!r})"]
+        return [f"{what} must be 1 to 16 printable characters without a backslash (got '{title}')"]
     return []
 
 
 def _host_problems(host: str) -> list[str]:
     if not host.strip() or any(c.isspace() for c in host.strip()):
         return [f"the host must be a name or an IP address (got {host!r})"]
+    return []
+
+
+def _url_problems(url: str) -> list[str]:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
+        return [f"the DICOMweb address must be http(s)://host[:port]/path, without a user name or password (got {url!r})"]
     return []
 
 

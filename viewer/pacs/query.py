@@ -84,6 +84,8 @@ class InstanceRecord:
 def find_patients(node: PacsNode, settings: PacsSettings, query: StudyQuery,
                   cancelled: Callable[[], bool] = lambda: False) -> list[PatientRecord]:
     """Patients matching name and ID (Patient Root, PATIENT level)."""
+    if node.dicomweb_url:
+        raise PacsError(f"{node.name} is reached over DICOMweb, which has no patient-level search: search studies")
     keys = {"PatientName": _name(query.patient_name), "PatientID": _prefix(query.patient_id), "PatientBirthDate": "",
             "NumberOfPatientRelatedStudies": None}
     answers = find(node, settings, "PATIENT", keys, cancelled, patient_root=True)
@@ -97,35 +99,64 @@ def find_studies(node: PacsNode, settings: PacsSettings, query: StudyQuery,
     problems = query.problems()
     if problems:
         raise PacsError("; ".join(problems))
-    keys = {"StudyInstanceUID": "", "PatientName": _name(query.patient_name), "PatientID": _prefix(query.patient_id),
-            "StudyDate": query.date_range(), "StudyTime": "", "StudyDescription": "", "AccessionNumber": _prefix(query.accession),
-            "ModalitiesInStudy": query.modality.strip().upper(), "NumberOfStudyRelatedSeries": None,
-            "NumberOfStudyRelatedInstances": None}
-    answers = find(node, settings, "STUDY", keys, cancelled)
-    records = [StudyRecord(_text(a, "StudyInstanceUID"), _person(a), _text(a, "PatientID"), _text(a, "StudyDate"),
-                           _text(a, "StudyDescription"), _text(a, "AccessionNumber"), _multi(a, "ModalitiesInStudy"),
-                           _count(a, "NumberOfStudyRelatedSeries"), _count(a, "NumberOfStudyRelatedInstances"))
-               for a in answers]
-    return sorted(records, key=lambda r: r.date, reverse=True)
+    answers = _search(node, settings, "STUDY", study_keys(query), cancelled)
+    return sorted(map(study_record, answers), key=lambda r: r.date, reverse=True)
 
 
 def find_series(node: PacsNode, settings: PacsSettings, study_uid: str, modality: str = "",
                 cancelled: Callable[[], bool] = lambda: False) -> list[SeriesRecord]:
     """The series of one study (SERIES level), by series number."""
-    keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": "", "Modality": modality, "SeriesNumber": "",
-            "SeriesDescription": "", "NumberOfSeriesRelatedInstances": None}
-    answers = find(node, settings, "SERIES", keys, cancelled)
-    records = [SeriesRecord(study_uid, _text(a, "SeriesInstanceUID"), _text(a, "Modality"), _text(a, "SeriesNumber"),
-                            _text(a, "SeriesDescription"), _count(a, "NumberOfSeriesRelatedInstances")) for a in answers]
-    return sorted(records, key=lambda r: (_number(r.number), r.series_uid))
+    answers = _search(node, settings, "SERIES", series_keys(study_uid, modality), cancelled)
+    return sorted((series_record(study_uid, a) for a in answers), key=lambda r: (_number(r.number), r.series_uid))
 
 
 def find_instances(node: PacsNode, settings: PacsSettings, study_uid: str, series_uid: str,
                    cancelled: Callable[[], bool] = lambda: False) -> list[InstanceRecord]:
     """The instances of one series (IMAGE level): what a retrieve must bring, and their SOP classes."""
-    keys = {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid, "SOPInstanceUID": "", "SOPClassUID": ""}
-    answers = find(node, settings, "IMAGE", keys, cancelled, limit=None)
-    return [InstanceRecord(study_uid, series_uid, _text(a, "SOPInstanceUID"), _text(a, "SOPClassUID")) for a in answers]
+    answers = _search(node, settings, "IMAGE", instance_keys(study_uid, series_uid), cancelled, limit=None)
+    return [instance_record(study_uid, series_uid, a) for a in answers]
+
+
+def _search(node: PacsNode, settings: PacsSettings, level: str, keys: dict, cancelled: Callable[[], bool],
+            limit: int | None = MATCH_LIMIT) -> list:
+    """C-FIND, or QIDO-RS for a node reached over DICOMweb."""
+    if node.dicomweb_url:
+        from viewer.pacs.dicomweb import search
+
+        return search(node, settings, level, keys, limit)
+    return find(node, settings, level, keys, cancelled, limit=limit)
+
+
+def study_keys(query: StudyQuery) -> dict:
+    """Matching keys (a value) and return keys (empty) of a study search."""
+    return {"StudyInstanceUID": "", "PatientName": _name(query.patient_name), "PatientID": _prefix(query.patient_id),
+            "StudyDate": query.date_range(), "StudyTime": "", "StudyDescription": "", "AccessionNumber": _prefix(query.accession),
+            "ModalitiesInStudy": query.modality.strip().upper(), "NumberOfStudyRelatedSeries": None,
+            "NumberOfStudyRelatedInstances": None}
+
+
+def series_keys(study_uid: str, modality: str = "") -> dict:
+    return {"StudyInstanceUID": study_uid, "SeriesInstanceUID": "", "Modality": modality, "SeriesNumber": "",
+            "SeriesDescription": "", "NumberOfSeriesRelatedInstances": None}
+
+
+def instance_keys(study_uid: str, series_uid: str) -> dict:
+    return {"StudyInstanceUID": study_uid, "SeriesInstanceUID": series_uid, "SOPInstanceUID": "", "SOPClassUID": ""}
+
+
+def study_record(a) -> StudyRecord:
+    return StudyRecord(_text(a, "StudyInstanceUID"), _person(a), _text(a, "PatientID"), _text(a, "StudyDate"),
+                       _text(a, "StudyDescription"), _text(a, "AccessionNumber"), _multi(a, "ModalitiesInStudy"),
+                       _count(a, "NumberOfStudyRelatedSeries"), _count(a, "NumberOfStudyRelatedInstances"))
+
+
+def series_record(study_uid: str, a) -> SeriesRecord:
+    return SeriesRecord(study_uid, _text(a, "SeriesInstanceUID"), _text(a, "Modality"), _text(a, "SeriesNumber"),
+                        _text(a, "SeriesDescription"), _count(a, "NumberOfSeriesRelatedInstances"))
+
+
+def instance_record(study_uid: str, series_uid: str, a) -> InstanceRecord:
+    return InstanceRecord(study_uid, series_uid, _text(a, "SOPInstanceUID"), _text(a, "SOPClassUID"))
 
 
 def find(node: PacsNode, settings: PacsSettings, level: str, keys: dict, cancelled: Callable[[], bool],

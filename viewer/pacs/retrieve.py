@@ -60,7 +60,7 @@ def retrieve_series(node: PacsNode, settings: PacsSettings, study_uid: str, seri
     receiver = _Receiver(cache, expected, progress, cancelled)
     missing = expected - receiver.before
     if missing:
-        fetch = _get if settings.retrieve_with == "C-GET" else _move
+        fetch = _web if node.dicomweb_url else _get if settings.retrieve_with == "C-GET" else _move
         outcome = fetch(node, settings, listed, missing, receiver)
         _check(node, cache, expected, receiver, outcome)
     cache.mark_complete(expected, node.describe())
@@ -79,11 +79,16 @@ class _Receiver:
         progress(len(self.before), len(expected))
 
     def __call__(self, event) -> int:
+        """The C-STORE handler (pynetdicom calls it on its own threads)."""
+        dataset = event.dataset
+        dataset.file_meta = event.file_meta
+        return self.receive(dataset)
+
+    def receive(self, dataset) -> int:
+        """Check and keep one instance; a DIMSE status (0 stored, else refused)."""
         if self.cancelled():
             return 0xA700  # refused: the retrieve is being cancelled
         try:
-            dataset = event.dataset
-            dataset.file_meta = event.file_meta
             if str(dataset.get("SOPInstanceUID", "")) not in self.expected:
                 raise PacsError("an instance that was not asked for")
             self.cache.store(dataset)
@@ -159,6 +164,13 @@ def _move(node: PacsNode, settings: PacsSettings, listed, missing: set[str], rec
             return _follow(answers, association, node, settings, receiver)
     finally:
         server.shutdown()
+
+
+def _web(node: PacsNode, settings: PacsSettings, listed, missing: set[str], receiver: _Receiver) -> dict:
+    from viewer.pacs.dicomweb import retrieve
+
+    first = listed[0]
+    return retrieve(node, settings, first.study_uid, first.series_uid, missing, receiver.receive, receiver.cancelled)
 
 
 def _follow(answers, association, node: PacsNode, settings: PacsSettings, receiver: _Receiver) -> dict:

@@ -25,6 +25,10 @@ def send_files(node: PacsNode, settings: PacsSettings, paths: list[Path],
     """
     import pydicom
 
+    if node.dicomweb_url:
+        from viewer.pacs.dicomweb import send
+
+        return send(node, settings, paths, progress, cancelled)
     datasets = [pydicom.dcmread(path) for path in paths]
     ae = application_entity(settings)
     for sop, syntax in sorted({(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID)) for d in datasets}):

@@ -21,7 +21,8 @@ class PacsNodesDialog(QDialog):
         self._settings = settings
         self.nodes = QListWidget()
         self.nodes.addItems([node.name for node in settings.nodes])
-        self.name, self.ae_title, self.host = QLineEdit(), QLineEdit(), QLineEdit()
+        self.name, self.ae_title, self.host, self.url = QLineEdit(), QLineEdit(), QLineEdit(), QLineEdit()
+        self.url.setPlaceholderText("optional: http(s)://host:port/dicom-web to use DICOMweb instead")
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
         self.port.setValue(104)
@@ -48,7 +49,8 @@ class PacsNodesDialog(QDialog):
         save_node.clicked.connect(self._apply)
         remove.clicked.connect(self._remove)
         form = QFormLayout()
-        for label, widget in (("Name", self.name), ("AE title", self.ae_title), ("Host", self.host), ("Port", self.port)):
+        for label, widget in (("Name", self.name), ("AE title", self.ae_title), ("Host", self.host), ("Port", self.port),
+                              ("DICOMweb", self.url)):
             form.addRow(label, widget)
         buttons = QHBoxLayout()
         for button in (add, save_node, remove):
@@ -101,25 +103,27 @@ class PacsNodesDialog(QDialog):
             self.name.setText(node.name)
             self.ae_title.setText(node.ae_title)
             self.host.setText(node.host)
-            self.port.setValue(node.port)
+            self.port.setValue(max(node.port, 1))
+            self.url.setText(node.dicomweb_url)
 
     def _new(self) -> None:
         self.nodes.clearSelection()
         self.nodes.setCurrentRow(-1)
-        for field in (self.name, self.ae_title, self.host):
+        for field in (self.name, self.ae_title, self.host, self.url):
             field.clear()
         self.port.setValue(104)
         self.name.setFocus()
 
     def _form_node(self) -> PacsNode:
-        return PacsNode(self.name.text().strip(), self.ae_title.text(), self.host.text().strip(), self.port.value())
+        return PacsNode(self.name.text().strip(), self.ae_title.text(), self.host.text().strip(), self.port.value(),
+                        self.url.text().strip())
 
     def _form_changed(self) -> bool:
         """The form holds a node that is not saved in the list (typed in, but "Apply to node" not pressed)."""
         row = self.nodes.currentRow()
         if 0 <= row < len(self._settings.nodes):
             return self._form_node() != self._settings.nodes[row]
-        return bool(self.name.text().strip() or self.host.text().strip())
+        return bool(self.name.text().strip() or self.host.text().strip() or self.url.text().strip())
 
     def _apply(self) -> bool:
         """Add the form as a node, or change the selected one; False (and why, shown) when it is not valid."""

@@ -467,3 +467,42 @@ def test_the_browser_shows_why_a_node_fails(qtbot, window, pacs):
     finish(qtbot, window)
     expected = f"{wrong.describe()} refused the connection: it is not called 'NOT_ORTHANC': check the node's AE title"
     assert browser.status.text() == expected and window.prompts.last_error == f"Echo Wrong title failed: {expected}"
+
+
+def test_a_retrieve_cut_short_in_the_browser_opens_nothing_and_shows_the_partial_series(qtbot, window, tmp_path, monkeypatch):
+    """The server dies after 30 of 129 slices: the browser says so, the window stays empty (no half study), the
+    series shows as partial; after a restart, Retrieve brings the rest and opens the whole series."""
+    import viewer.qt.pacs_browser as browser_module
+    from viewer.welcome import config_folder
+
+    server = Orthanc(tmp_path / "orthanc")
+    server.start()
+    try:
+        for path in sorted(data_path("ct", "ircadb", "patient_1.1", "PATIENT_DICOM").iterdir()):
+            server.upload(path)
+        save_settings(server.settings(nodes=(server.node(),)), config_folder())
+
+        def dying(node, settings, study_uid, series_uid, root, progress, cancelled):
+            def kill_at_30(done, total):
+                if done >= 30 and server.process.poll() is None:
+                    server.kill()
+                progress(done, total)
+            return retrieve_series(node, settings, study_uid, series_uid, root, kill_at_30, cancelled)
+
+        monkeypatch.setattr(browser_module, "retrieve_series", dying)
+        window.show_pacs()
+        browser = window.pacs_browser
+        browser.search()
+        qtbot.waitUntil(lambda: browser.series_table.rowCount() == 1, timeout=30_000)
+        browser.retrieve()
+        finish(qtbot, window)
+        assert window.study is None and "was lost during the retrieve" in browser.status.text()
+        assert browser.series_table.item(0, 4).text().startswith("partial: ")
+        assert browser.series_table.item(0, 4).text().endswith(" of 129")
+        server.start()
+        monkeypatch.setattr(browser_module, "retrieve_series", retrieve_series)
+        browser.retrieve()
+        qtbot.waitUntil(lambda: window.study is not None, timeout=60_000)
+        assert window.study.volume.shape[0] == 129 and browser.series_table.item(0, 4).text() == "complete"
+    finally:
+        server.stop()

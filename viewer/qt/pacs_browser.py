@@ -209,11 +209,11 @@ class PacsBrowser(QDialog):
             single = SeriesCache(root, study.study_uid, chosen[0].series_uid).folder
             return single if len(chosen) == 1 else single.parent
 
-        self.runner.run(f"Retrieving from {node.name}", run, self._retrieved)
+        self.runner.run(f"Retrieving from {node.name}", run, self._retrieved,
+                        then=lambda: self._show_series(self.series))  # the "Here" column, whatever the outcome
 
     def _retrieved(self, folder: Path) -> None:
         self._say(f"Retrieved into {folder}; opening it.")
-        self._show_series(self.series)  # the "Here" column
         self.runner.after(lambda: self.open_folder(folder))
 
     def _selected_study(self) -> StudyRecord | None:

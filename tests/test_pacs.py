@@ -506,3 +506,19 @@ def test_a_retrieve_cut_short_in_the_browser_opens_nothing_and_shows_the_partial
         assert window.study.volume.shape[0] == 129 and browser.series_table.item(0, 4).text() == "complete"
     finally:
         server.stop()
+
+
+def test_a_series_that_grew_on_the_pacs_is_not_opened_as_it_was_cached(pacs, tmp_path):
+    """The cache is complete for the series as it was listed; an image added later is fetched before it opens."""
+    dataset = pydicom.dcmread(pydicom_data_file(CR))
+    study, series = "1.2.826.0.1.3680043.8.498.500", "1.2.826.0.1.3680043.8.498.500.1"
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.PatientID = study, series, "GROWS"
+    dataset.SOPInstanceUID = series + ".1"
+    pacs.upload(dataset)
+    cache = retrieve_series(pacs.node(), pacs.settings(), study, series, tmp_path)
+    assert [p.stem for p in cache.files()] == [series + ".1"]
+    dataset.SOPInstanceUID = series + ".2"
+    pacs.upload(dataset)
+    seen = []
+    retrieve_series(pacs.node(), pacs.settings(), study, series, tmp_path, lambda d, t: seen.append((d, t)))
+    assert [p.stem for p in cache.files()] == [series + ".1", series + ".2"] and seen == [(1, 2), (2, 2)]

@@ -47,15 +47,15 @@ def retrieve_series(node: PacsNode, settings: PacsSettings, study_uid: str, seri
                     progress: Progress = lambda done, total: None, cancelled: Callable[[], bool] = lambda: False) -> SeriesCache:
     """Bring one series into the cache at ``root`` (C-GET or C-MOVE as the settings say); its SeriesCache when complete.
 
-    Raises PacsError when images are missing at the end (what arrived is kept) and Cancelled when cancelled.
+    The PACS is asked what the series holds every time, so a series that grew since an earlier retrieve is not
+    opened from the cache as it was. Raises PacsError when images are missing at the end (what arrived is kept) and
+    Cancelled when cancelled.
     """
     cache = SeriesCache(root, study_uid, series_uid)
-    if cache.is_complete():
-        return cache
-    cache.forget_complete()
     listed = find_instances(node, settings, study_uid, series_uid, cancelled)
     if not listed:
         raise PacsError(f"{node.name} lists no images in this series")
+    cache.forget_complete()
     expected = {record.sop_instance_uid for record in listed}
     receiver = _Receiver(cache, expected, progress, cancelled)
     missing = expected - receiver.before

@@ -56,7 +56,7 @@ demo-models: $(VENV)/.installed-test
 
 # The paper's comparison on the same data and protocol (run after demo-models, which prepares the data and SaDNN-seg's
 # folds): leave-one-patient-out for UNet-small (fp32/int8 PTQ and W4/A6 fixed-point QAT) and SUMNet, then the Tables 4-5
-# report with each model's measured held-out Dice. On 2 cores: UNet-small 5-15 min a fold (training), SUMNet about 40 min (143 s an epoch at 1 thread).
+# report with each model's measured held-out Dice. On 2 cores: UNet-small 5-15 min a fold (training), SUMNet 40-55 min (143-212 s an epoch at 1 thread, measured on two machines).
 BASELINES := $(DEMO)/baselines
 baselines: $(VENV)/.installed-test
 	$(PY) -m training.cli lopo $(SEG_RECIPE) --architecture unet_small --out $(BASELINES)/unet_small

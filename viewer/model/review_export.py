@@ -131,17 +131,17 @@ def stage_export(study: Study, request: ExportRequest, card: ModelCard | None) -
     pseudonym = None if deidentifier is None else deidentifier.pseudonym
     folder.begin()
     try:
-        if study.segmentation is not None:
-            _export_masks(study, request, folder, names, deidentifier)
+        headers = _export_masks(study, request, folder, names, deidentifier) if study.segmentation is not None else None
         report = build_report(study, card, pseudonym)
         if request.report_html:
             folder.write_bytes(HTML, report.html(embed=True).encode("utf-8"))
         folder.write_bytes(DATA, json.dumps(review_data(study, pseudonym), indent=2).encode("utf-8"))
-        headers = _dicom_headers(study, deidentifier) if PDF_DICOM in names else None
+        if PDF_DICOM in names and headers is None:
+            headers = _radiograph_headers(study, deidentifier)
     except BaseException:
         folder.abort()
         raise
-    return StagedExport(folder, request, report, headers)
+    return StagedExport(folder, request, report, headers if PDF_DICOM in names else None)
 
 
 def finish_export(staged: StagedExport, write_pdf: Callable[[Report, Path], None] | None = None) -> ExportResult:
@@ -167,7 +167,9 @@ def finish_export(staged: StagedExport, write_pdf: Callable[[Report, Path], None
 
 
 def _export_masks(study: Study, request: ExportRequest, folder: ExportFolder, names: list[str],
-                  deidentifier: Deidentifier | None) -> None:
+                  deidentifier: Deidentifier | None) -> list | None:
+    """The NIfTI, and the SEG and SR with the de-identified images they reference; the headers the SEG references
+    (read and de-identified once, for the SEG, the SR and the PDF's DICOM copy), None without a SEG."""
     if request.nifti:
         with folder.writing(NIFTI) as path:
             write_nifti_mask(study.volume, study.mask, path)
@@ -176,13 +178,15 @@ def _export_masks(study: Study, request: ExportRequest, folder: ExportFolder, na
         try:
             if deidentifier is not None:
                 write_deidentified_series(study.volume, folder.mkdir(IMAGES), deidentifier)
+            headers = referenced_headers(study.volume, deidentifier)
             with folder.writing(SEG) as path:
-                write_dicom_seg(study.volume, study.mask, path, study.segmentation.model, edited, deidentifier)
+                write_dicom_seg(study.volume, study.mask, path, study.segmentation.model, edited, headers)
             with folder.writing(SR) as path:
-                write_measurement_report(folder.path(SEG), referenced_headers(study.volume, deidentifier),
-                                         liver_measurements(study), study.segmentation.model, path)
+                write_measurement_report(folder.path(SEG), headers, liver_measurements(study), study.segmentation.model, path)
         except EngineError as err:
             raise ExportError(f"DICOM SEG not written: {err}") from err
+        return headers
+    return None
 
 
 def liver_measurements(study: Study) -> LiverMeasurements:
@@ -195,10 +199,9 @@ def liver_measurements(study: Study) -> LiverMeasurements:
     return LiverMeasurements(stats.millilitres, stats.mean_hu, stats.sd_hu, status, words)
 
 
-def _dicom_headers(study: Study, deidentifier: Deidentifier | None) -> list | None:
-    """The headers the PDF's DICOM copy belongs to: the series under the SEG, or the one radiograph."""
-    if study.segmentation is not None:
-        return referenced_headers(study.volume, deidentifier)
+def _radiograph_headers(study: Study, deidentifier: Deidentifier | None) -> list | None:
+    """The headers of a study exported without a SEG (a radiograph), which the PDF's DICOM copy belongs to; None
+    when its files have no UIDs to file it under."""
     import pydicom
 
     headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in study.volume.files]

@@ -64,7 +64,7 @@ def associated(ae, node: PacsNode, settings: PacsSettings, **options) -> Iterato
         association.abort()
 
 
-def lost(association, node: PacsNode) -> bool:
+def lost(association) -> bool:
     """Whether the association ended before the work did (aborted by the peer, connection dropped, timeout)."""
     return association.is_aborted or not association.is_established
 

@@ -40,7 +40,8 @@ def ping(node: PacsNode, settings: PacsSettings) -> float:
 
 
 def search(node: PacsNode, settings: PacsSettings, level: str, keys: dict, limit: int | None) -> list:
-    """QIDO-RS at ``level`` with the matching and return keys of a C-FIND; the answers as pydicom datasets."""
+    """QIDO-RS at ``level`` with the matching and return keys of a C-FIND; the answers as pydicom datasets (studies:
+    at most ``limit`` + 1)."""
     from pydicom import Dataset
 
     filters = {key: value for key, value in keys.items() if value and key not in ("StudyInstanceUID", "SeriesInstanceUID")}
@@ -54,8 +55,6 @@ def search(node: PacsNode, settings: PacsSettings, level: str, keys: dict, limit
             answers = client.search_for_series(**where, search_filters=filters, fields=fields)
         else:
             answers = client.search_for_instances(**where, series_instance_uid=keys["SeriesInstanceUID"], fields=fields)
-    if limit is not None and len(answers) > limit:
-        raise PacsError(f"more than {limit} matches on {node.name}: narrow the search (name, date, modality)")
     return [Dataset.from_json(answer) for answer in answers]
 
 
@@ -81,11 +80,11 @@ def retrieve(node: PacsNode, settings: PacsSettings, study_uid: str, series_uid:
 
 
 def send(node: PacsNode, settings: PacsSettings, paths: list[Path], progress: Callable[[int, int], None],
-         cancelled: Callable[[], bool]) -> int:
-    """STOW-RS of each file; the number stored, or PacsError naming what was not."""
+         cancelled: Callable[[], bool]) -> list[str]:
+    """STOW-RS of each file; what was not stored and why ("name: reason"), empty when all were."""
     import pydicom
 
-    failures, stored = [], 0
+    failures = []
     with _client(node, settings) as client:
         for done, path in enumerate(paths, start=1):
             if cancelled():
@@ -94,12 +93,8 @@ def send(node: PacsNode, settings: PacsSettings, paths: list[Path], progress: Ca
             failed = answer.get("FailedSOPSequence", [])
             if failed:
                 failures.append(f"{Path(path).name}: failure reason 0x{int(failed[0].get('FailureReason', 0)):04X}")
-            else:
-                stored += 1
             progress(done, len(paths))
-    if failures:
-        raise PacsError(f"{node.describe()} stored {stored} of {len(paths)} files; not stored: {'; '.join(failures)}")
-    return stored
+    return failures
 
 
 @contextmanager

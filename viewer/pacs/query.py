@@ -84,11 +84,9 @@ class InstanceRecord:
 def find_patients(node: PacsNode, settings: PacsSettings, query: StudyQuery,
                   cancelled: Callable[[], bool] = lambda: False) -> list[PatientRecord]:
     """Patients matching name and ID (Patient Root, PATIENT level)."""
-    if node.dicomweb_url:
-        raise PacsError(f"{node.name} is reached over DICOMweb, which has no patient-level search: search studies")
     keys = {"PatientName": _name(query.patient_name), "PatientID": _prefix(query.patient_id), "PatientBirthDate": "",
             "NumberOfPatientRelatedStudies": None}
-    answers = find(node, settings, "PATIENT", keys, cancelled, patient_root=True)
+    answers = _search(node, settings, "PATIENT", keys, cancelled)
     return [PatientRecord(_text(a, "PatientID"), _person(a), _text(a, "PatientBirthDate"),
                           _count(a, "NumberOfPatientRelatedStudies")) for a in answers]
 
@@ -119,12 +117,19 @@ def find_instances(node: PacsNode, settings: PacsSettings, study_uid: str, serie
 
 def _search(node: PacsNode, settings: PacsSettings, level: str, keys: dict, cancelled: Callable[[], bool],
             limit: int | None = MATCH_LIMIT) -> list:
-    """C-FIND, or QIDO-RS for a node reached over DICOMweb."""
+    """C-FIND (Patient Root at PATIENT level, else Study Root), or QIDO-RS for a node reached over DICOMweb; each
+    transport stops after ``limit`` + 1 answers, which are too many."""
     if node.dicomweb_url:
         from viewer.pacs.dicomweb import search
 
-        return search(node, settings, level, keys, limit)
-    return find(node, settings, level, keys, cancelled, limit=limit)
+        if level == "PATIENT":
+            raise PacsError(f"{node.name} is reached over DICOMweb, which has no patient-level search: search studies")
+        answers = search(node, settings, level, keys, limit)
+    else:
+        answers = find(node, settings, level, keys, cancelled, limit)
+    if limit is not None and len(answers) > limit:
+        raise PacsError(f"more than {limit} matches on {node.name}: narrow the search (name, date, modality)")
+    return answers
 
 
 def study_keys(query: StudyQuery) -> dict:
@@ -160,13 +165,14 @@ def instance_record(study_uid: str, series_uid: str, a) -> InstanceRecord:
 
 
 def find(node: PacsNode, settings: PacsSettings, level: str, keys: dict, cancelled: Callable[[], bool],
-         patient_root: bool = False, limit: int | None = MATCH_LIMIT) -> list:
-    """The identifiers a C-FIND at ``level`` answers with; PacsError for a failure, a lost connection or too many."""
+         limit: int | None = MATCH_LIMIT) -> list:
+    """The identifiers a C-FIND at ``level`` answers with, at most ``limit`` + 1 (then it stops asking); PacsError
+    for a failure or a lost connection."""
     from pydicom.dataset import Dataset
     from pynetdicom.sop_class import PatientRootQueryRetrieveInformationModelFind as PatientRoot
     from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind as StudyRoot
 
-    model = PatientRoot if patient_root else StudyRoot
+    model = PatientRoot if level == "PATIENT" else StudyRoot
     identifier = Dataset()
     identifier.QueryRetrieveLevel = level
     for keyword, value in keys.items():
@@ -182,13 +188,13 @@ def find(node: PacsNode, settings: PacsSettings, level: str, keys: dict, cancell
             if status is None or "Status" not in status:
                 break
             if status.Status in (0xFF00, 0xFF01):
-                if answer is not None and limit is not None and len(answers) >= limit:
-                    association.abort()
-                    raise PacsError(f"more than {limit} matches on {node.name}: narrow the search (name, date, modality)")
                 answers.append(answer)
+                if limit is not None and len(answers) > limit:
+                    association.abort()  # enough to say that there are too many
+                    return answers
             elif status.Status != 0x0000:
                 raise PacsError(f"{node.describe()} could not search: {_failure(status.Status)}")
-        if lost(association, node):
+        if lost(association):
             raise PacsError(f"the connection to {node.describe()} was lost during the search "
                             f"(no answer within {settings.timeout_s:g} s, or the PACS stopped)")
     return answers

@@ -189,7 +189,7 @@ def _follow(answers, association, node: PacsNode, settings: PacsSettings, receiv
                             f"(AE title {settings.ae_title}, this computer, port {settings.store_port}) to its "
                             "DICOM modalities, or retrieve with C-GET")
     final = outcome["status"] not in (None, 0xFF00, 0xFF01)  # the responses ended with a final status
-    outcome["lost"] = not final or (lost(association, node) and outcome["status"] not in (0x0000, 0xB000))
+    outcome["lost"] = not final or (lost(association) and outcome["status"] not in (0x0000, 0xB000))
     return outcome
 
 

@@ -23,12 +23,23 @@ def send_files(node: PacsNode, settings: PacsSettings, paths: list[Path],
     Raises PacsError naming the first file the PACS did not store (the others are still tried) or a lost
     connection, Cancelled when cancelled.
     """
-    import pydicom
-
     if node.dicomweb_url:
         from viewer.pacs.dicomweb import send
 
-        return send(node, settings, paths, progress, cancelled)
+        failures = send(node, settings, paths, progress, cancelled)
+    else:
+        failures = _store(node, settings, paths, progress, cancelled)
+    stored = len(paths) - len(failures)
+    if failures:
+        raise PacsError(f"{node.describe()} stored {stored} of {len(paths)} files; not stored: {'; '.join(failures)}")
+    return stored
+
+
+def _store(node: PacsNode, settings: PacsSettings, paths: list[Path], progress: Callable[[int, int], None],
+           cancelled: Callable[[], bool]) -> list[str]:
+    """C-STORE of each file over one association; what was not stored and why ("name: reason")."""
+    import pydicom
+
     datasets = [pydicom.dcmread(path) for path in paths]
     ae = application_entity(settings)
     for sop, syntax in sorted({(str(d.SOPClassUID), str(d.file_meta.TransferSyntaxUID)) for d in datasets}):
@@ -46,7 +57,7 @@ def send_files(node: PacsNode, settings: PacsSettings, paths: list[Path],
                 failures.append(f"{Path(path).name}: the PACS does not accept {dataset.SOPClassUID.name} objects")
                 progress(done, len(paths))
                 continue
-            if lost(association, node) or not status:
+            if lost(association) or not status:
                 raise PacsError(f"the connection to {node.describe()} was lost after {stored} of {len(paths)} files "
                                 f"were stored ({Path(path).name} was being sent)")
             code = int(status.Status)
@@ -55,6 +66,4 @@ def send_files(node: PacsNode, settings: PacsSettings, paths: list[Path],
             else:
                 failures.append(f"{Path(path).name}: {FAILURES.get(code, f'status 0x{code:04X}')}")
             progress(done, len(paths))
-    if failures:
-        raise PacsError(f"{node.describe()} stored {stored} of {len(paths)} files; not stored: {'; '.join(failures)}")
-    return stored
+    return failures

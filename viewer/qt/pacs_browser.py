@@ -130,12 +130,13 @@ class PacsBrowser(QDialog):
         dialog = PacsNodesDialog(self.settings, self)
         if dialog.exec() != QDialog.DialogCode.Accepted:
             return
+        edited = dialog.settings()
         try:
-            save_settings(dialog.settings(), self.config)
+            save_settings(edited, self.config)
         except (PacsError, OSError) as err:
             self._say(f"The PACS settings were not saved: {err}")
             return
-        self.settings = dialog.settings()
+        self.settings = edited
         self._fill_nodes()
         self._say("PACS settings saved.")
 
@@ -203,11 +204,11 @@ class PacsBrowser(QDialog):
         root = cache_root()
 
         def run(progress, _partial, cancelled) -> Path:
+            caches = []
             for number, series in enumerate(chosen, start=1):
                 step = progress if len(chosen) == 1 else (lambda done, total, n=number: progress(n - 1, len(chosen)))
-                retrieve_series(node, settings, study.study_uid, series.series_uid, root, step, cancelled)
-            single = SeriesCache(root, study.study_uid, chosen[0].series_uid).folder
-            return single if len(chosen) == 1 else single.parent
+                caches.append(retrieve_series(node, settings, study.study_uid, series.series_uid, root, step, cancelled))
+            return caches[0].folder if len(caches) == 1 else caches[0].folder.parent
 
         self.runner.run(f"Retrieving from {node.name}", run, self._retrieved,
                         then=lambda: self._show_series(self.series))  # the "Here" column, whatever the outcome

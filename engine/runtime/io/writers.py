@@ -68,12 +68,13 @@ def referenced_headers(volume: Volume, deidentifier: Deidentifier | None = None)
 
 
 def write_dicom_seg(volume: Volume, mask: np.ndarray, path: Path, model: dict[str, str], edited: bool,
-                    deidentifier: Deidentifier | None = None) -> None:
-    """A binary DICOM SEG of the liver referencing every source slice (de-identified if asked)."""
+                    headers: list | None = None) -> None:
+    """A binary DICOM SEG of the liver referencing every source slice: ``headers`` (``referenced_headers``, which
+    de-identifies them if asked), by default the volume's own."""
     import highdicom as hd
     from pydicom.sr.codedict import codes
 
-    headers = referenced_headers(volume, deidentifier)
+    headers = source_headers(volume) if headers is None else headers
     frames = np.ascontiguousarray(volume.to_stored(np.asarray(mask, dtype=bool))).astype(np.uint8)
     algorithm = hd.AlgorithmIdentificationSequence(name=model.get("name", "unknown"), family=codes.cid7162.ArtificialIntelligence,
                                                    version=model.get("version", "unknown"))

@@ -356,3 +356,42 @@ def test_an_xray_report_and_its_data_carry_each_findings_held_out_evidence():
     findings = {f["finding"]: f for f in review_data(study)["classification"]["findings"]}
     assert findings["Effusion"]["validated"] and findings["Effusion"]["held_out_auroc_ci"] == [0.66, 0.81]
     assert not findings["Mass"]["validated"] and findings["Hernia"]["held_out_auroc"] is None
+
+
+def _classified(volume):
+    """``volume`` with the test card's 14 findings, as classified_xray makes them."""
+    from engine.runtime.evidence import finding_evidence
+    from engine.runtime.inference import Classification
+    from tests.cards import classification_card
+
+    card = classification_card(size=64)
+    study = Study(volume)
+    result = Classification(card.labels, np.linspace(0.9, 0.1, 14).astype(np.float32), card.thresholds,
+                            EnergyMeasurement(0.1, 0.1, 1.0, "test"), evidence=finding_evidence(card.metrics, card.labels))
+    study.set_classification(result, {"name": card.name, "version": card.version, "sha256": "0" * 64})
+    return study, card
+
+
+def _pdf(report, path) -> None:  # the Qt layout is tested in test_report_pages; the DICOM copy needs only a PDF
+    path.write_bytes(b"%PDF-1.4\n% " + report.title.encode() + b"\n%%EOF\n")
+
+
+def test_a_dicom_radiographs_pdf_report_is_filed_in_its_study_and_one_without_uids_gets_no_dicom_copy(tmp_path):
+    import pydicom
+
+    from tests.test_io import pydicom_data_file
+
+    source = pydicom.dcmread(pydicom_data_file("RG1_J2KR.dcm"))
+    study, card = _classified(read_image_file(pydicom_data_file("RG1_J2KR.dcm")))
+    result = export_study(study, ExportRequest(tmp_path / "with"), card, _pdf)
+    assert sorted(p.name for p in result.files) == ["report.html", "report.pdf", "report_pdf.dcm", "review.json"]
+    wrapped = pydicom.dcmread(tmp_path / "with" / "report_pdf.dcm")
+    assert (wrapped.StudyInstanceUID, wrapped.PatientID, wrapped.BurnedInAnnotation) == (source.StudyInstanceUID, source.PatientID, "YES")
+    assert [i.ReferencedSOPInstanceUID for i in wrapped.SourceInstanceSequence] == [source.SOPInstanceUID]
+    assert bytes(wrapped.EncapsulatedDocument)[:wrapped.EncapsulatedDocumentLength] == (tmp_path / "with" / "report.pdf").read_bytes()
+
+    source.StudyInstanceUID = ""  # an exporter that blanked the UIDs: no study to file the report in
+    source.save_as(tmp_path / "blank.dcm")
+    study, card = _classified(read_image_file(tmp_path / "blank.dcm"))
+    result = export_study(study, ExportRequest(tmp_path / "without"), card, _pdf)
+    assert sorted(p.name for p in result.files) == ["report.html", "report.pdf", "review.json"] and not result.problems

@@ -3,6 +3,7 @@ with a generated configuration (its own AE title, free ports, a temporary storag
 
 from __future__ import annotations
 
+import ctypes
 import io
 import json
 import shutil
@@ -29,6 +30,12 @@ def orthanc_binary() -> str:
         pytest.skip("Orthanc is not installed: `make test` installs Debian's orthanc package where apt-get is "
                     "available to root (apt-get install orthanc orthanc-dicomweb)")
     return found
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: the kernel kills this server when the test process dies, even by a hard crash that
+    skips fixture teardown (Linux PR_SET_PDEATHSIG)."""
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
 def free_port() -> int:
@@ -60,7 +67,7 @@ class Orthanc:
     def start(self) -> None:
         with open(self.folder / "orthanc.log", "ab") as log:  # the child keeps its own descriptor
             self.process = subprocess.Popen([orthanc_binary(), str(self.folder / "orthanc.json")], cwd=self.folder,
-                                            stdout=log, stderr=subprocess.STDOUT)
+                                            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

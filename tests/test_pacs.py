@@ -103,12 +103,17 @@ def test_echo(pacs):
     assert echo(pacs.node(), pacs.settings()) < 5
 
 
-def test_a_wrong_ae_title_of_the_pacs_is_named(pacs):
+def test_a_wrong_ae_title_of_the_pacs_is_named_every_time(pacs):
+    """Orthanc on loopback rejects and closes within milliseconds: pynetdicom 3.0 then missed the rejection about
+    one time in thirty and the viewer said the PACS 'did not answer within 10 s' (seen in CI). 100 tries in a row."""
     node = PacsNode("Test PACS", "WRONG_AE", "127.0.0.1", pacs.dicom_port)
-    with pytest.raises(PacsError) as error:
-        echo(node, pacs.settings())
-    assert str(error.value) == (f"Test PACS (WRONG_AE at 127.0.0.1:{pacs.dicom_port}) refused the connection: "
-                                "it is not called 'WRONG_AE': check the node's AE title")
+    messages = set()
+    for _ in range(100):
+        with pytest.raises(PacsError) as error:
+            echo(node, pacs.settings())
+        messages.add(str(error.value))
+    assert messages == {f"Test PACS (WRONG_AE at 127.0.0.1:{pacs.dicom_port}) refused the connection: "
+                        "it is not called 'WRONG_AE': check the node's AE title"}
 
 
 def test_an_unknown_viewer_ae_title_is_named(pacs):
@@ -136,6 +141,20 @@ def test_a_server_that_never_answers_times_out_with_a_message(pacs):
         with pytest.raises(PacsError) as error:
             echo(node, pacs.settings(timeout_s=1.0))
     assert str(error.value) == f"{node.describe()} accepted the connection but did not answer within 1 s"
+
+
+def test_a_server_that_hangs_up_at_once_is_not_said_to_be_slow(pacs):
+    """Something on the port that is not a DICOM server (it closes every connection unread)."""
+    with socket.socket() as hangs_up:
+        hangs_up.bind(("127.0.0.1", 0))
+        hangs_up.listen()
+        node = PacsNode("Web server", "X", "127.0.0.1", hangs_up.getsockname()[1])
+        closer = threading.Thread(target=lambda: [hangs_up.accept()[0].close() for _ in range(2)], daemon=True)
+        closer.start()  # the association, then the plain TCP check of why it failed
+        with pytest.raises(PacsError) as error:
+            echo(node, pacs.settings(timeout_s=5.0))
+        closer.join(5)
+    assert str(error.value) == f"{node.describe()} closed the connection without answering (is it a DICOM server, is the port right?)"
 
 
 # --- find -------------------------------------------------------------------------------------------------------

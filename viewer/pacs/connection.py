@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -47,12 +48,13 @@ def application_entity(settings: PacsSettings):
 @contextmanager
 def associated(ae, node: PacsNode, settings: PacsSettings, **options) -> Iterator:
     """An established association with ``node`` (released on exit, aborted on an exception); PacsError otherwise."""
+    started = time.monotonic()
     try:
         association = ae.associate(node.host, node.port, ae_title=node.ae_title, **options)
     except OSError as err:  # the host name does not resolve (pynetdicom looks it up first)
         raise PacsError(f"cannot reach {node.describe()}: {_network_problem(node, settings.timeout_s) or err}") from err
     if not association.is_established:
-        raise PacsError(_why_not(association, node, settings))
+        raise PacsError(_why_not(association, node, settings, time.monotonic() - started))
     try:
         yield association
     except BaseException:
@@ -72,8 +74,6 @@ def lost(association) -> bool:
 def echo(node: PacsNode, settings: PacsSettings) -> float:
     """C-ECHO ``node`` (a one-study QIDO-RS search over DICOMweb); the round trip in seconds, or PacsError saying
     what failed."""
-    import time
-
     if node.dicomweb_url:
         from viewer.pacs.dicomweb import ping
 
@@ -92,18 +92,32 @@ def echo(node: PacsNode, settings: PacsSettings) -> float:
     return time.perf_counter() - started
 
 
-def _why_not(association, node: PacsNode, settings: PacsSettings) -> str:
+def _answer(association):
+    """The peer's A-ASSOCIATE answer, or None. pynetdicom 3.0 drops an answer that arrives, and closes the connection,
+    before the requesting thread looks for it (a fast local PACS rejecting at once, about one in thirty times): the
+    association then reads as aborted while the rejection waits unread in its queue."""
+    from pynetdicom.pdu_primitives import A_ASSOCIATE
+
+    if association.acceptor.primitive is not None:
+        return association.acceptor.primitive
+    pending = association.dul.peek_next_pdu()
+    return pending if isinstance(pending, A_ASSOCIATE) else None
+
+
+def _why_not(association, node: PacsNode, settings: PacsSettings, waited_s: float) -> str:
     where = node.describe()
-    if association.is_rejected:
-        answer = association.acceptor.primitive
+    answer = _answer(association)
+    if answer is not None and answer.result in (0x01, 0x02):
         source, reason = int(answer.result_source), int(answer.diagnostic)
         text = REJECTION_REASONS.get((source, reason), f"{answer.reason_str} (source {source}, reason {reason})")
         return f"{where} refused the connection: " + text.format(calling=settings.ae_title, called=node.ae_title)
     network = _network_problem(node, settings.timeout_s)
     if network:
         return f"cannot reach {where}: {network}"
-    if association.is_aborted and association.acceptor.primitive is None:
-        return f"{where} accepted the connection but did not answer within {settings.timeout_s:g} s"
+    if association.is_aborted and answer is None:
+        if waited_s >= settings.timeout_s * 0.9:
+            return f"{where} accepted the connection but did not answer within {settings.timeout_s:g} s"
+        return f"{where} closed the connection without answering (is it a DICOM server, is the port right?)"
     return f"{where} ended the connection without accepting it (it accepts none of what this viewer asked for)"
 
 

@@ -6,9 +6,12 @@ from __future__ import annotations
 import errno
 import gzip
 import json
+import os
 
 import numpy as np
 import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")  # the export dialog
 
 from engine.runtime.energy import EnergyMeasurement
 from engine.runtime.inference import Segmentation
@@ -18,7 +21,7 @@ from tests.cards import segmentation_card
 from tests.conftest import data_path
 from tests.test_io import copy_series
 from engine.runtime.errors import InputError
-from viewer.model.review_export import ExportError, ExportExists, ExportFolder, ExportRequest, export_study
+from viewer.model.review_export import ExportError, ExportExists, ExportFolder, ExportRequest, dicom_results, export_study
 from viewer.model.export_folder import is_complete, leftovers, read_manifest
 from viewer.model.review import ACCEPTED, FLAGGED
 from viewer.model.study import SegmentationResult, Study
@@ -390,8 +393,37 @@ def test_a_dicom_radiographs_pdf_report_is_filed_in_its_study_and_one_without_ui
     assert [i.ReferencedSOPInstanceUID for i in wrapped.SourceInstanceSequence] == [source.SOPInstanceUID]
     assert bytes(wrapped.EncapsulatedDocument)[:wrapped.EncapsulatedDocumentLength] == (tmp_path / "with" / "report.pdf").read_bytes()
 
+    result = export_study(study, ExportRequest(tmp_path / "pdf only", report_dicom=False), card, _pdf)
+    assert sorted(p.name for p in result.files) == ["report.html", "report.pdf", "review.json"]
+
+    result = export_study(study, ExportRequest(tmp_path / "anonymised", anonymise=True), card, _pdf)
+    assert sorted(str(p.relative_to(tmp_path / "anonymised")) for p in result.files) == [
+        "images/0001.dcm", "report.html", "report.pdf", "report_pdf.dcm", "review.json"]
+    image, wrapped = (pydicom.dcmread(tmp_path / "anonymised" / name) for name in ("images/0001.dcm", "report_pdf.dcm"))
+    assert image.PatientID == wrapped.PatientID != source.PatientID and wrapped.BurnedInAnnotation == "NO"
+    assert image.StudyInstanceUID == wrapped.StudyInstanceUID != source.StudyInstanceUID
+    assert [i.ReferencedSOPInstanceUID for i in wrapped.SourceInstanceSequence] == [image.SOPInstanceUID] != [source.SOPInstanceUID]
+    assert image.PixelData == source.PixelData and image.file_meta.TransferSyntaxUID == source.file_meta.TransferSyntaxUID
+    assert dicom_results(tmp_path / "anonymised") == [tmp_path / "anonymised" / n for n in ("images/0001.dcm", "report_pdf.dcm")]
+
     source.StudyInstanceUID = ""  # an exporter that blanked the UIDs: no study to file the report in
     source.save_as(tmp_path / "blank.dcm")
     study, card = _classified(read_image_file(tmp_path / "blank.dcm"))
     result = export_study(study, ExportRequest(tmp_path / "without"), card, _pdf)
     assert sorted(p.name for p in result.files) == ["report.html", "report.pdf", "review.json"] and not result.problems
+
+
+def test_the_export_dialog_offers_a_radiographs_report_as_dicom_and_nothing_a_radiograph_lacks(qtbot):
+    from tests.test_io import pydicom_data_file
+    from viewer.qt.export_dialog import ExportDialog
+
+    study, _ = _classified(read_image_file(pydicom_data_file("RG1_J2KR.dcm")))
+    dialog = ExportDialog(study, "/tmp/x", pacs_nodes=["Archive"])
+    qtbot.addWidget(dialog)
+    assert [(b.isEnabled(), b.isChecked()) for b in (dialog.nifti, dialog.seg, dialog.pdf, dialog.pdf_dicom)] == [
+        (False, False), (False, False), (True, True), (True, True)]
+    assert dialog.pacs.isEnabled() and dialog.request().report_dicom
+    dialog.pdf.setChecked(False)  # no PDF, no DICOM copy of it
+    assert not dialog.pdf_dicom.isEnabled() and not dialog.request().report_dicom
+    dialog.pdf.setChecked(True)
+    assert dialog.pdf_dicom.isEnabled() and dialog.request().report_dicom

@@ -44,6 +44,7 @@ class ExportRequest:
     dicom_seg: bool = True
     report_html: bool = True
     report_pdf: bool = True
+    report_dicom: bool = True  # the PDF also as a DICOM instance filed in the source study (what a PACS stores)
     anonymise: bool = False
     overwrite: bool = False
 
@@ -103,13 +104,12 @@ def planned_names(study: Study, request: ExportRequest) -> list[str]:
     names = []
     if study.segmentation is not None:
         names += [NIFTI] if request.nifti else []
-        if request.dicom_seg and study.volume.files:
-            names += [SEG, SR]
-            if request.anonymise:
-                names += [f"{IMAGES}/{n:04d}.dcm" for n in range(1, len(study.volume.files) + 1)]
+        names += [SEG, SR] if request.dicom_seg and study.volume.files else []
     names += [HTML] if request.report_html else []
     names += [PDF] if request.report_pdf else []
-    names += [PDF_DICOM] if request.report_pdf and request.dicom_seg and study.volume.files else []
+    names += [PDF_DICOM] if request.report_pdf and request.report_dicom and study.volume.files else []
+    if request.anonymise and (SEG in names or PDF_DICOM in names):  # what the DICOM results reference, de-identified
+        names += [f"{IMAGES}/{n:04d}.dcm" for n in range(1, len(study.volume.files) + 1)]
     return names + [DATA]
 
 
@@ -137,7 +137,7 @@ def stage_export(study: Study, request: ExportRequest, card: ModelCard | None) -
             folder.write_bytes(HTML, report.html(embed=True).encode("utf-8"))
         folder.write_bytes(DATA, json.dumps(review_data(study, pseudonym), indent=2).encode("utf-8"))
         if PDF_DICOM in names and headers is None:
-            headers = _radiograph_headers(study, deidentifier)
+            headers = _report_headers(study, folder, deidentifier)
     except BaseException:
         folder.abort()
         raise
@@ -199,16 +199,18 @@ def liver_measurements(study: Study) -> LiverMeasurements:
     return LiverMeasurements(stats.millilitres, stats.mean_hu, stats.sd_hu, status, words)
 
 
-def _radiograph_headers(study: Study, deidentifier: Deidentifier | None) -> list | None:
-    """The headers of a study exported without a SEG (a radiograph), which the PDF's DICOM copy belongs to; None
-    when its files have no UIDs to file it under."""
+def _report_headers(study: Study, folder: ExportFolder, deidentifier: Deidentifier | None) -> list | None:
+    """The headers of a study exported without a SEG (a radiograph, say), which the PDF's DICOM copy belongs to, with
+    the de-identified images it references when anonymising; None when its files have no UIDs to file it under."""
     import pydicom
 
     headers = [pydicom.dcmread(path, stop_before_pixels=True) for path in study.volume.files]
-    if not all(h.get("StudyInstanceUID") and h.get("SOPInstanceUID") for h in headers):
+    if not all(h.get("StudyInstanceUID") and h.get("SeriesInstanceUID") and h.get("SOPInstanceUID") for h in headers):
         return None
-    for header in headers if deidentifier is not None else []:
-        deidentifier.apply(header)
+    if deidentifier is not None:
+        write_deidentified_series(study.volume, folder.mkdir(IMAGES), deidentifier, headers)
+        for header in headers:
+            deidentifier.apply(header)
     return headers
 
 

@@ -27,14 +27,17 @@ class ExportDialog(QDialog):
         self.seg = QCheckBox("Liver mask as DICOM SEG (references the source series)")
         self.html = QCheckBox("Report (HTML)")
         self.pdf = QCheckBox("Report (PDF)")
+        self.pdf_dicom = QCheckBox("Report also as DICOM, filed in the study (Encapsulated PDF, what a PACS stores)")
         self.anonymise = QCheckBox("Anonymise: no patient identifiers in any file (DICOM basic de-identification profile)")
         for box, enabled in ((self.nifti, has_mask), (self.seg, has_mask and bool(study.volume.files)),
-                             (self.html, True), (self.pdf, True), (self.anonymise, True)):
+                             (self.html, True), (self.pdf, True), (self.pdf_dicom, bool(study.volume.files)),
+                             (self.anonymise, True)):
             box.setChecked(enabled and box is not self.anonymise)
             box.setEnabled(enabled)
+        self.pdf.toggled.connect(lambda on: self.pdf_dicom.setEnabled(on and bool(study.volume.files)))
         form = QFormLayout(self)
         form.addRow("Folder", row)
-        for box in (self.nifti, self.seg, self.html, self.pdf, self.anonymise):
+        for box in (self.nifti, self.seg, self.html, self.pdf, self.pdf_dicom, self.anonymise):
             form.addRow(box)
         self.pacs = QComboBox()
         self.pacs.addItems(["Do not send", *(pacs_nodes or [])])
@@ -54,7 +57,7 @@ class ExportDialog(QDialog):
     def request(self) -> ExportRequest:
         return ExportRequest(Path(self.folder.text()), nifti=self.nifti.isChecked(), dicom_seg=self.seg.isChecked(),
                              report_html=self.html.isChecked(), report_pdf=self.pdf.isChecked(),
-                             anonymise=self.anonymise.isChecked())
+                             report_dicom=self.pdf.isChecked() and self.pdf_dicom.isChecked(), anonymise=self.anonymise.isChecked())
 
     def send_to(self) -> str | None:
         """The PACS node to send the DICOM results to after the export, if one was chosen."""

@@ -97,12 +97,15 @@ def write_dicom_seg(volume: Volume, mask: np.ndarray, path: Path, model: dict[st
     write_atomic(Path(path), buffer.getvalue())
 
 
-def write_deidentified_series(volume: Volume, folder: Path, deidentifier: Deidentifier) -> list[Path]:
-    """De-identified copies of the source slices (the same UID mapping as the SEG that references them)."""
+def write_deidentified_series(volume: Volume, folder: Path, deidentifier: Deidentifier,
+                              headers: list | None = None) -> list[Path]:
+    """De-identified copies of the source instances (the same UID mapping as the SEG, SR or report that reference
+    them), with the UIDs of ``headers`` (not yet de-identified; by default ``source_headers``)."""
     import pydicom
 
+    headers = source_headers(volume) if headers is None else headers
     written = []
-    for number, (source, header) in enumerate(zip(volume.files, source_headers(volume)), start=1):
+    for number, (source, header) in enumerate(zip(volume.files, headers), start=1):
         dataset = pydicom.dcmread(source)
         for keyword in ("SOPInstanceUID", "SOPClassUID", "StudyInstanceUID", "SeriesInstanceUID", "FrameOfReferenceUID"):
             setattr(dataset, keyword, header.get(keyword))

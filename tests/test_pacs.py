@@ -402,6 +402,11 @@ def test_viewer_retrieves_segments_and_sends_seg_sr_and_pdf_that_reference_the_s
     np.testing.assert_array_equal(window.study.volume.array, sample_ct[1].array)
     assert browser.series_table.item(0, 4).text() == "complete"
     finish(qtbot, window)
+    came_from = f"series retrieved from {pacs.node().describe()}"  # not the cache folder's name, a UID
+    assert window.message.text() == f"{came_from}: {sample_ct[1].describe()}"
+    from viewer.model.recent import menu_label
+
+    assert menu_label(Path(window.study.volume.source)) == f"S{came_from[1:]}  ({series_uid})"
     window.segment()
     qtbot.waitUntil(lambda: window.study.segmentation is not None, timeout=120_000)
     finish(qtbot, window)

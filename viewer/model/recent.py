@@ -46,6 +46,15 @@ class RecentStudies:
             pass
 
 
+def display_name(path: Path) -> str:
+    """The study's name for the reader: the file or folder name, or for a series retrieved from a PACS (a cache
+    folder named by its UID) where it came from."""
+    from viewer.pacs.cache import retrieved_from
+
+    return (retrieved_from(path) if path.is_dir() else None) or path.name
+
+
 def menu_label(path: Path) -> str:
-    """'series_folder  (…/parent)': the name first, where it lies after."""
-    return f"{path.name}  ({path.parent})"
+    """'series_folder  (…/parent)': the name first, where it lies after (a retrieved series: its UID)."""
+    name = display_name(path)
+    return f"{path.name}  ({path.parent})" if name == path.name else f"{name[0].upper()}{name[1:]}  ({path.name})"

@@ -40,6 +40,16 @@ def checked_uid(uid: object, what: str) -> str:
     return text
 
 
+def retrieved_from(folder: Path) -> str | None:
+    """'series retrieved from <node>' for a complete series folder of the cache (whose name is only a UID), else
+    None."""
+    try:
+        node = json.loads((Path(folder) / COMPLETE).read_text(encoding="utf-8"))["node"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return f"series retrieved from {node}" if isinstance(node, str) and node else None
+
+
 class SeriesCache:
     """The cached instances of one series of one study."""
 

@@ -21,7 +21,7 @@ from viewer import jobs
 from viewer.bundles import InstalledModels, installed_models
 from viewer.model.energy_report import card_html, costs_html, energy_html, training_study_warning
 from viewer.model.measure import ROI, RULER
-from viewer.model.recent import RecentStudies, menu_label
+from viewer.model.recent import RecentStudies, display_name, menu_label
 from viewer.model.session import sessions_folder
 from viewer.model.review import ACCEPT, ACCEPTED, EDITED, FLAGGED, REJECT
 from viewer.model.study import Study
@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
         self.actions["overlay"].setChecked(True)
         self.refresh_actions()
         self.tabs.setCurrentWidget(self.findings if volume.is_radiograph else self.segmentation)
-        self.message.setText(f"{Path(volume.source).name}: {volume.describe()}")
+        self.message.setText(f"{display_name(Path(volume.source))}: {volume.describe()}")
         if self._opening is not None:
             self.recent.add(self._opening)
             self._opening = None

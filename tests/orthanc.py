@@ -3,6 +3,7 @@ with a generated configuration (its own AE title, free ports, a temporary storag
 
 from __future__ import annotations
 
+import base64
 import ctypes
 import io
 import json
@@ -47,15 +48,18 @@ def free_port() -> int:
 class Orthanc:
     """One Orthanc process with its own storage; ``stop``/``kill``/``start`` keep the storage."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, users: dict[str, str] | None = None):
+        """``users``: logins (user -> password) that its HTTP API and DICOMweb then require; none by default."""
         self.folder = Path(folder)
+        self.users = dict(users or {})
         self.dicom_port, self.http_port, self.store_port = free_port(), free_port(), free_port()
         self.process: subprocess.Popen | None = None
         (self.folder / "storage").mkdir(parents=True, exist_ok=True)
         config = {
             "Name": "sadnn-test", "StorageDirectory": str(self.folder / "storage"), "IndexDirectory": str(self.folder / "storage"),
             "DicomAet": PACS_AE, "DicomPort": self.dicom_port, "HttpPort": self.http_port,
-            "RemoteAccessAllowed": False, "AuthenticationEnabled": False, "DicomCheckCalledAet": True,
+            "RemoteAccessAllowed": False, "AuthenticationEnabled": bool(self.users), "RegisteredUsers": self.users,
+            "DicomCheckCalledAet": True,
             "DicomAlwaysAllowEcho": False, "DicomAlwaysAllowStore": False, "DicomCheckModalityHost": False,
             "DicomModalities": {"viewer": [VIEWER_AE, "127.0.0.1", self.store_port]},
             "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.exists() else [],
@@ -96,6 +100,8 @@ class Orthanc:
     # its REST API (for loading the samples and checking what arrived, never for what the viewer does)
     def rest(self, path: str, payload: bytes | None = None, method: str | None = None):
         request = urllib.request.Request(f"http://127.0.0.1:{self.http_port}{path}", data=payload, method=method)
+        for user, password in list(self.users.items())[:1]:
+            request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
         with urllib.request.urlopen(request, timeout=30) as answer:
             body = answer.read()
         return json.loads(body) if body and answer.headers.get_content_type() == "application/json" else body

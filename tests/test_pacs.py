@@ -6,8 +6,11 @@ import datetime as dt
 import os
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
+import keyring
+import keyring.backend
 import numpy as np
 import pydicom
 import pytest
@@ -366,6 +369,126 @@ def test_dicomweb_sends_and_says_what_is_wrong_with_an_address(pacs, tmp_path):
                                 "connections at that address (is the server running, is the port right?)")
     with pytest.raises(PacsError, match="without a user name or password"):
         save_settings(PacsSettings(nodes=(PacsNode("Web", "", "", 0, "http://user:secret@pacs/dicom-web"),)), tmp_path)
+
+
+# --- DICOMweb login -------------------------------------------------------------------------------------------
+
+class MemoryPasswordStore(keyring.backend.KeyringBackend):
+    """A keyring backend holding passwords in memory (the test machine has no desktop password store)."""
+
+    priority = 1
+
+    def __init__(self):
+        super().__init__()
+        self.passwords: dict[tuple[str, str], str] = {}
+
+    def set_password(self, service, username, password):
+        self.passwords[service, username] = password
+
+    def get_password(self, service, username):
+        return self.passwords.get((service, username))
+
+    def delete_password(self, service, username):
+        self.passwords.pop((service, username))
+
+
+@pytest.fixture
+def password_store():
+    previous = keyring.get_keyring()
+    store = MemoryPasswordStore()
+    keyring.set_keyring(store)
+    yield store
+    keyring.set_keyring(previous)
+
+
+def test_a_dicomweb_login_uses_the_password_store_and_never_the_settings_file(password_store, tmp_path):
+    from viewer.pacs.credentials import save_password
+
+    server = Orthanc(tmp_path / "orthanc", users={"radiologist": "correct horse"})
+    server.start()
+    try:
+        server.upload(pydicom_data_file(CR))
+        node = replace(server.web_node(), username="radiologist")
+        with pytest.raises(PacsError) as error:
+            echo(node, server.settings())
+        assert str(error.value) == f"{node.describe()}: no password is saved for the user 'radiologist': enter it in Nodes..."
+        with pytest.raises(PacsError) as error:
+            echo(replace(node, username=""), server.settings())
+        assert str(error.value) == f"{node.describe()}: it asks for a user name and password: enter them in Nodes..."
+        save_password(node, "wrong horse")
+        with pytest.raises(PacsError) as error:
+            find_studies(node, server.settings(), StudyQuery())
+        assert str(error.value) == f"{node.describe()}: it refused the user name 'radiologist' or its password: check both in Nodes..."
+
+        save_password(node, "correct horse")
+        assert echo(node, server.settings()) < 5
+        assert [s.study_uid for s in find_studies(node, server.settings(), StudyQuery())] == [CR_STUDY]
+        series_uid = pydicom.dcmread(pydicom_data_file(CR)).SeriesInstanceUID
+        cache = retrieve_series(node, server.settings(), CR_STUDY, series_uid, tmp_path / "cache")
+        assert cache.is_complete() and len(cache.files()) == 1
+        moved = replace(node, dicomweb_url=f"http://localhost:{server.http_port}/dicom-web")  # another address
+        with pytest.raises(PacsError, match="no password is saved for the user 'radiologist'"):
+            echo(moved, server.settings())
+
+        save_settings(server.settings(nodes=(node,)), tmp_path / "config")
+        saved = (tmp_path / "config" / "pacs.json").read_text()
+        assert '"username": "radiologist"' in saved and "horse" not in saved
+        assert load_settings(tmp_path / "config").nodes == (node,)
+    finally:
+        server.stop()
+
+
+def test_a_password_never_travels_unencrypted_and_needs_a_password_store(tmp_path):
+    from keyring.backends import fail
+
+    from viewer.pacs.credentials import save_password
+
+    plain = PacsNode("Remote", "", "", 0, "http://pacs.example.org/dicom-web", username="radiologist")
+    with pytest.raises(PacsError) as error:
+        echo(plain, PacsSettings())
+    assert str(error.value) == ("Remote (DICOMweb at http://pacs.example.org/dicom-web): a password is only sent over "
+                                "https (this address is http://, which would send it unencrypted): ask for the server's "
+                                "https address")
+    previous = keyring.get_keyring()
+    keyring.set_keyring(fail.Keyring())
+    try:
+        with pytest.raises(PacsError) as error:
+            save_password(replace(plain, dicomweb_url="https://pacs.example.org/dicom-web"), "secret")
+    finally:
+        keyring.set_keyring(previous)
+    assert str(error.value) == ("this computer has no password store the viewer can use (Windows Credential Manager, "
+                                "macOS Keychain or a Secret Service such as GNOME Keyring), so a DICOMweb password "
+                                "cannot be kept")
+    assert PacsNode("DIMSE", "PACS", "pacs", 104, username="x").problems() == [
+        "a user name is only used with DICOMweb (DICOM networking has no login)"]
+    assert "the user name may not contain a colon" in PacsNode("Web", "", "", 0, "https://p/dw", username="a:b").problems()[0]
+
+
+def test_the_nodes_dialog_keeps_a_typed_password_in_the_password_store(qtbot, password_store, tmp_path):
+    from viewer.pacs.credentials import password_for
+    from viewer.qt.pacs_nodes import PacsNodesDialog
+
+    dialog = PacsNodesDialog(PacsSettings())
+    qtbot.addWidget(dialog)
+    dialog.name.setText("Cloud PACS")
+    dialog.url.setText("https://pacs.example.org/dicom-web")
+    dialog.username.setText("radiologist")
+    dialog.password.setText("correct horse")
+    dialog.accept()  # typed, not applied: Save applies the node and keeps its password
+    assert dialog.result() == dialog.DialogCode.Accepted, dialog.problems.text()
+    node = dialog.settings().nodes[0]
+    assert node.username == "radiologist" and password_for(node) == "correct horse"
+    save_settings(dialog.settings(), tmp_path)
+    assert "horse" not in (tmp_path / "pacs.json").read_text()
+
+    again = PacsNodesDialog(dialog.settings())
+    qtbot.addWidget(again)
+    assert again.password.text() == "" and again.password.placeholderText() == "unchanged"
+    again.username.setText("")
+    again.password.setText("orphan")
+    again.accept()
+    assert again.result() != again.DialogCode.Accepted
+    assert again.problems.text() == "a password needs a DICOMweb address and a user name"
 
 
 # --- send -------------------------------------------------------------------------------------------------------

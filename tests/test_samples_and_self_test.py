@@ -79,6 +79,7 @@ def test_self_test_runs_both_models_on_the_samples_and_exports(samples, tmp_path
     assert report["models"]["segmentation"]["name"] == "sadnn-seg-demo" and report["ct"]["liver_ml"] > 100
     assert "liver_seg.dcm" in report["ct"]["exported"] and report["xray"]["saliency_masks"] > 0
     assert "review.json" in report["xray"]["exported"]
+    assert {"keyring.backends.Windows", "keyring.backends.macOS", "keyring.backends.SecretService"} <= set(report["password_store"]["backends"])
     assert report["ct"]["picture"]["std"] > 10 and report["xray"]["picture"]["std"] > 10  # the sample X-ray rendered black before
     assert not (tmp_path / "config").exists()  # no first-run screen in a self-test
 

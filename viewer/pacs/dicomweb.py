@@ -1,7 +1,8 @@
 """DICOMweb, the second transport (dicomweb-client): QIDO-RS search, WADO-RS retrieve, STOW-RS send.
 
 A node with a ``dicomweb_url`` is searched, retrieved from and sent to over HTTP with the same records, cache and
-messages as over DICOM networking. No credentials are sent or stored (the address may not carry any).
+messages as over DICOM networking. A node with a user name logs in with HTTP basic authentication, its password
+read from the system's password store (``credentials``) and sent only over https (or to this computer).
 This module is imported only when a node uses DICOMweb.
 """
 
@@ -102,13 +103,17 @@ def _client(node: PacsNode, settings: PacsSettings) -> Iterator:
     """A DICOMweb client for ``node`` that fails at once (no retries) with a message saying what to check."""
     from dicomweb_client.api import DICOMwebClient
 
+    from viewer.pacs.credentials import basic_auth
+
+    login = basic_auth(node)
     with _WildcardSession() as session:
+        session.auth = login
         client = DICOMwebClient(url=node.dicomweb_url.rstrip("/"), session=session, timeout=settings.timeout_s)
         client.set_http_retry_params(retry=False)
         try:
             yield client
         except requests.HTTPError as err:
-            raise PacsError(_http_problem(node, err.response)) from err
+            raise PacsError(_http_problem(node, err.response, logged_in=login is not None)) from err
         except requests.Timeout as err:
             raise PacsError(f"{node.describe()} did not answer within {settings.timeout_s:g} s") from err
         except requests.ConnectionError as err:
@@ -117,9 +122,11 @@ def _client(node: PacsNode, settings: PacsSettings) -> Iterator:
             raise PacsError(f"{node.describe()} answered with something that is not DICOMweb ({err})") from err
 
 
-def _http_problem(node: PacsNode, response) -> str:
+def _http_problem(node: PacsNode, response, logged_in: bool) -> str:
     code = getattr(response, "status_code", 0)
-    what = {401: "it asks for a user name and password, which this viewer does not send or store",
+    login = (f"it refused the user name {node.username!r} or its password: check both in Nodes..." if logged_in else
+             "it asks for a user name and password: enter them in Nodes...")
+    what = {401: login,
             403: "it refuses this computer (forbidden)",
             404: "there is no DICOMweb service at this address (check the path, e.g. /dicom-web)",
             }.get(code, f"it answered HTTP {code} {getattr(response, 'reason', '')}".strip())

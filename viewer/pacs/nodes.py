@@ -1,7 +1,8 @@
 """The PACS nodes this viewer talks to and its own DICOM identity, kept in the user's configuration folder.
 
-The file holds AE titles, hosts and ports only: DICOM networking (DIMSE) has no passwords, and no field of
-this format can hold one.
+The file holds AE titles, hosts, ports, DICOMweb addresses and user names: DICOM networking (DIMSE) has no
+passwords, and no field of this format can hold one; a DICOMweb password lives in the operating system's password
+store (``credentials``).
 """
 
 from __future__ import annotations
@@ -25,18 +26,22 @@ class PacsError(EngineError):
 @dataclass(frozen=True)
 class PacsNode:
     """A remote DICOM application: a PACS, a router or a workstation, reached with DICOM networking (AE title, host,
-    port) or, when ``dicomweb_url`` is set, with DICOMweb (QIDO-RS, WADO-RS, STOW-RS) at that address."""
+    port) or, when ``dicomweb_url`` is set, with DICOMweb (QIDO-RS, WADO-RS, STOW-RS) at that address, as
+    ``username`` when the server asks for a login (HTTP basic authentication)."""
 
     name: str
     ae_title: str
     host: str
     port: int
     dicomweb_url: str = ""
+    username: str = ""
 
     def problems(self) -> list[str]:
         """What is wrong with this node's settings, in words (empty when it may be used)."""
         if self.dicomweb_url:
-            return [*_name_problems(self.name), *_url_problems(self.dicomweb_url)]
+            return [*_name_problems(self.name), *_url_problems(self.dicomweb_url), *_user_problems(self.username)]
+        if self.username:
+            return [*_name_problems(self.name), "a user name is only used with DICOMweb (DICOM networking has no login)"]
         return [*_name_problems(self.name), *_ae_problems(self.ae_title, "the PACS's AE title"),
                 *_host_problems(self.host), *_port_problems(self.port, "the port")]
 
@@ -89,8 +94,8 @@ def load_settings(folder: Path) -> PacsSettings:
         return PacsSettings()
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        nodes = tuple(PacsNode(str(n["name"]), str(n["ae_title"]), str(n["host"]), int(n["port"]), str(n.get("dicomweb_url", "")))
-                      for n in data.pop("nodes", []))
+        nodes = tuple(PacsNode(str(n["name"]), str(n["ae_title"]), str(n["host"]), int(n["port"]),
+                               str(n.get("dicomweb_url", "")), str(n.get("username", ""))) for n in data.pop("nodes", []))
         known = {key: data[key] for key in ("ae_title", "store_port", "timeout_s", "retrieve_with") if key in data}
         settings = PacsSettings(**known, nodes=nodes)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
@@ -134,6 +139,12 @@ def _url_problems(url: str) -> list[str]:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.hostname or "@" in parts.netloc:
         return [f"the DICOMweb address must be http(s)://host[:port]/path, without a user name or password (got {url!r})"]
+    return []
+
+
+def _user_problems(user: str) -> list[str]:
+    if user != user.strip() or ":" in user or any(not c.isprintable() for c in user):
+        return [f"the user name may not contain a colon, spaces at either end or control characters (got {user!r})"]
     return []
 
 

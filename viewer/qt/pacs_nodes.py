@@ -9,7 +9,8 @@ from PySide6.QtWidgets import (
     QListWidget, QPushButton, QSpinBox, QVBoxLayout,
 )
 
-from viewer.pacs.nodes import PacsNode, PacsSettings
+from viewer.pacs.credentials import save_password
+from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings
 
 
 class PacsNodesDialog(QDialog):
@@ -23,6 +24,10 @@ class PacsNodesDialog(QDialog):
         self.nodes.addItems([node.name for node in settings.nodes])
         self.name, self.ae_title, self.host, self.url = QLineEdit(), QLineEdit(), QLineEdit(), QLineEdit()
         self.url.setPlaceholderText("optional: http(s)://host:port/dicom-web to use DICOMweb instead")
+        self.username, self.password = QLineEdit(), QLineEdit()
+        self.username.setPlaceholderText("DICOMweb only, when the server asks for a login")
+        self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self._passwords: dict[tuple[str, str], str] = {}  # (address, user) -> typed, kept in the password store on Save
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
         self.port.setValue(104)
@@ -50,7 +55,7 @@ class PacsNodesDialog(QDialog):
         remove.clicked.connect(self._remove)
         form = QFormLayout()
         for label, widget in (("Name", self.name), ("AE title", self.ae_title), ("Host", self.host), ("Port", self.port),
-                              ("DICOMweb", self.url)):
+                              ("DICOMweb", self.url), ("User", self.username), ("Password", self.password)):
             form.addRow(label, widget)
         buttons = QHBoxLayout()
         for button in (add, save_node, remove):
@@ -81,7 +86,8 @@ class PacsNodesDialog(QDialog):
         form.addRow("C-MOVE port", self.store_port)
         form.addRow("Timeout", self.timeout)
         form.addRow(QLabel("<small>C-GET needs nothing from the PACS but this viewer's AE title. C-MOVE also needs "
-                           "the PACS to know this computer and port. No passwords are stored.</small>"))
+                           "the PACS to know this computer and port. A DICOMweb password is kept in this computer's "
+                           "password store, never in the settings file, and sent only over https.</small>"))
         return box
 
     def settings(self) -> PacsSettings:
@@ -95,6 +101,14 @@ class PacsNodesDialog(QDialog):
         if problems:
             self.problems.setText("Not saved: " + "; ".join(problems))
             return
+        try:
+            for node in self._settings.nodes:
+                typed = self._passwords.get((node.dicomweb_url, node.username))
+                if typed is not None and node.dicomweb_url and node.username:
+                    save_password(node, typed)
+        except PacsError as err:
+            self.problems.setText(f"Not saved: {err}")
+            return
         super().accept()
 
     def _show_node(self, row: int) -> None:
@@ -105,24 +119,27 @@ class PacsNodesDialog(QDialog):
             self.host.setText(node.host)
             self.port.setValue(max(node.port, 1))
             self.url.setText(node.dicomweb_url)
+            self.username.setText(node.username)
+            self.password.clear()
+            self.password.setPlaceholderText("unchanged" if node.username else "")
 
     def _new(self) -> None:
         self.nodes.clearSelection()
         self.nodes.setCurrentRow(-1)
-        for field in (self.name, self.ae_title, self.host, self.url):
+        for field in (self.name, self.ae_title, self.host, self.url, self.username, self.password):
             field.clear()
         self.port.setValue(104)
         self.name.setFocus()
 
     def _form_node(self) -> PacsNode:
         return PacsNode(self.name.text().strip(), self.ae_title.text(), self.host.text().strip(), self.port.value(),
-                        self.url.text().strip())
+                        self.url.text().strip(), self.username.text().strip())
 
     def _form_changed(self) -> bool:
         """The form holds a node that is not saved in the list (typed in, but "Apply to node" not pressed)."""
         row = self.nodes.currentRow()
         if 0 <= row < len(self._settings.nodes):
-            return self._form_node() != self._settings.nodes[row]
+            return self._form_node() != self._settings.nodes[row] or bool(self.password.text())
         return bool(self.name.text().strip() or self.host.text().strip() or self.url.text().strip())
 
     def _apply(self) -> bool:
@@ -132,6 +149,11 @@ class PacsNodesDialog(QDialog):
         if problems:
             self.problems.setText("; ".join(problems))
             return False
+        if self.password.text() and not (node.dicomweb_url and node.username):
+            self.problems.setText("a password needs a DICOMweb address and a user name")
+            return False
+        if self.password.text():
+            self._passwords[(node.dicomweb_url, node.username)] = self.password.text()
         row = self.nodes.currentRow()
         replacing = self._settings.nodes[row].name if 0 <= row < len(self._settings.nodes) else None
         self._settings = self._settings.with_node(node, replacing)

@@ -28,7 +28,8 @@ def run_self_test(app, window, out: Path) -> int:
     window.recent.file = out / "recent.json"  # and the samples it opens stay out of the user's recent studies
     started = time.perf_counter()
     try:
-        report = {"models": _models(window), "operators": _operators(), "decoders": _decoders(), "ct": _ct(app, window, out),
+        report = {"models": _models(window), "operators": _operators(), "decoders": _decoders(),
+                  "password_store": _password_store(), "ct": _ct(app, window, out),
               "xray": _xray(app, window, out)}
     except SelfTestFailed as err:
         print(f"self-test failed: {err}", flush=True)
@@ -55,6 +56,25 @@ def _operators() -> dict:
     if found.path is None:
         raise SelfTestFailed(found.reason)
     return {"usable": found.usable, "reason": found.reason, "sha256": found.sha256}
+
+
+def _password_store() -> dict:
+    """keyring finds its backends (Windows Credential Manager, macOS Keychain, Secret Service) through package entry
+    points: they are in the app and import; which one this computer uses (none on a headless Linux)."""
+    import importlib
+    from importlib.metadata import entry_points
+
+    import keyring
+
+    found = sorted(point.value for point in entry_points(group="keyring.backends"))
+    if not found:
+        raise SelfTestFailed("the password store backends (keyring's entry points) are missing from this installation")
+    for module in found:
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise SelfTestFailed(f"the password store backend {module} does not load: {err}") from err
+    return {"backends": found, "in_use": type(keyring.get_keyring()).__module__}
 
 
 def _decoders() -> dict:

@@ -459,6 +459,7 @@ def test_a_password_never_travels_unencrypted_and_needs_a_password_store(tmp_pat
     assert str(error.value) == ("this computer has no password store the viewer can use (Windows Credential Manager, "
                                 "macOS Keychain or a Secret Service such as GNOME Keyring), so a DICOMweb password "
                                 "cannot be kept")
+    assert plain.problems() == ["a login needs the server's https address (over http:// the password would travel unencrypted)"]
     assert PacsNode("DIMSE", "PACS", "pacs", 104, username="x").problems() == [
         "a user name is only used with DICOMweb (DICOM networking has no login)"]
     assert "the user name may not contain a colon" in PacsNode("Web", "", "", 0, "https://p/dw", username="a:b").problems()[0]

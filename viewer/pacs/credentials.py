@@ -10,10 +10,9 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from viewer.pacs.nodes import PacsError, PacsNode
+from viewer.pacs.nodes import LOOPBACK, PacsError, PacsNode
 
 SERVICE = "SaDNN Viewer DICOMweb"
-LOOPBACK = ("localhost", "127.0.0.1", "::1")
 
 
 def _account(node: PacsNode) -> str:

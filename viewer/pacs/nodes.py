@@ -16,6 +16,7 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.errors import EngineError
 
 SETTINGS_FILE = "pacs.json"
+LOOPBACK = ("localhost", "127.0.0.1", "::1")  # hosts a DICOMweb password may be sent to over plain http
 AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE VR: 16 printable characters, no backslash
 
 
@@ -39,7 +40,8 @@ class PacsNode:
     def problems(self) -> list[str]:
         """What is wrong with this node's settings, in words (empty when it may be used)."""
         if self.dicomweb_url:
-            return [*_name_problems(self.name), *_url_problems(self.dicomweb_url), *_user_problems(self.username)]
+            return [*_name_problems(self.name), *_url_problems(self.dicomweb_url),
+                    *_user_problems(self.username, self.dicomweb_url)]
         if self.username:
             return [*_name_problems(self.name), "a user name is only used with DICOMweb (DICOM networking has no login)"]
         return [*_name_problems(self.name), *_ae_problems(self.ae_title, "the PACS's AE title"),
@@ -142,9 +144,14 @@ def _url_problems(url: str) -> list[str]:
     return []
 
 
-def _user_problems(user: str) -> list[str]:
+def _user_problems(user: str, url: str) -> list[str]:
+    from urllib.parse import urlsplit
+
     if user != user.strip() or ":" in user or any(not c.isprintable() for c in user):
         return [f"the user name may not contain a colon, spaces at either end or control characters (got {user!r})"]
+    parts = urlsplit(url.strip())
+    if user and parts.scheme != "https" and parts.hostname not in LOOPBACK:
+        return ["a login needs the server's https address (over http:// the password would travel unencrypted)"]
     return []
 
 

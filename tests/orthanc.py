@@ -48,8 +48,9 @@ def free_port() -> int:
 class Orthanc:
     """One Orthanc process with its own storage; ``stop``/``kill``/``start`` keep the storage."""
 
-    def __init__(self, folder: Path, users: dict[str, str] | None = None):
-        """``users``: logins (user -> password) that its HTTP API and DICOMweb then require; none by default."""
+    def __init__(self, folder: Path, users: dict[str, str] | None = None, tls: dict[str, Path] | None = None):
+        """``users``: logins (user -> password) that its HTTP API and DICOMweb then require; ``tls``: ``make_pki``'s
+        files, for DICOM over TLS only, with a client certificate signed by its CA required; neither by default."""
         self.folder = Path(folder)
         self.users = dict(users or {})
         self.dicom_port, self.http_port, self.store_port = free_port(), free_port(), free_port()
@@ -66,6 +67,10 @@ class Orthanc:
             "DicomWeb": {"Enable": True, "Root": "/dicom-web/"},
             "HttpCompressionEnabled": False, "StorageCompression": False, "ConcurrentJobs": 1,
         }
+        if tls:
+            config.update({"DicomTlsEnabled": True, "DicomTlsCertificate": str(tls["server_crt"]),
+                           "DicomTlsPrivateKey": str(tls["server_key"]), "DicomTlsTrustedCertificates": str(tls["ca_crt"]),
+                           "DicomTlsRemoteCertificateRequired": True})
         (self.folder / "orthanc.json").write_text(json.dumps(config, indent=1))
 
     def start(self) -> None:
@@ -127,3 +132,53 @@ class Orthanc:
 
     def settings(self, **changes) -> PacsSettings:
         return PacsSettings(**{"ae_title": VIEWER_AE, "store_port": self.store_port, "timeout_s": 10.0, **changes})
+
+
+def make_pki(folder: Path) -> dict[str, Path]:
+    """A certificate authority, a server certificate for 127.0.0.1/localhost and a client certificate signed by it,
+    and a second, unrelated authority (PEM files in ``folder``)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def certificate(name, key, issuer_name, issuer_key, ca=False, extensions=()):
+        builder = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+                   .issuer_name(issuer_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+                   .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        for extension in extensions:
+            builder = builder.add_extension(extension, critical=False)
+        if ca:
+            builder = builder.add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    def write(name, cert, key):
+        (folder / f"{name}.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        (folder / f"{name}.key").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                               serialization.NoEncryption()))
+
+    files = {}
+    for authority in ("ca", "rogue_ca"):
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"Test {authority}")])
+        cert = certificate(f"Test {authority}", key, name, key, ca=True,
+                           extensions=[x509.SubjectKeyIdentifier.from_public_key(key.public_key())])
+        write(authority, cert, key)
+        files[authority] = (cert, key)
+    ca_cert, ca_key = files["ca"]
+    authority_id = x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
+    for name, usage, alt in (("server", ExtendedKeyUsageOID.SERVER_AUTH,
+                              [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]),
+                             ("client", ExtendedKeyUsageOID.CLIENT_AUTH, [x509.DNSName("viewer.test")])):
+        key = ec.generate_private_key(ec.SECP256R1())
+        write(name, certificate(f"Test {name}", key, ca_cert.subject, ca_key,
+                                extensions=[x509.ExtendedKeyUsage([usage]), x509.SubjectAlternativeName(alt), authority_id]), key)
+    return {f"{name}_{kind}": folder / f"{name}.{kind}" for name in ("ca", "rogue_ca", "server", "client") for kind in ("crt", "key")}

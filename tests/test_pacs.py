@@ -21,7 +21,7 @@ from engine.runtime.io.sr import read_measurement_report
 from engine.runtime.io.writers import source_headers
 from tests.conftest import data_path
 from tests.viewer_support import finish
-from tests.orthanc import Orthanc, free_port
+from tests.orthanc import Orthanc, free_port, make_pki
 from tests.test_io import pydicom_data_file
 from viewer.pacs.cache import SeriesCache
 from viewer.pacs.connection import echo
@@ -157,7 +157,8 @@ def test_a_server_that_hangs_up_at_once_is_not_said_to_be_slow(pacs):
         with pytest.raises(PacsError) as error:
             echo(node, pacs.settings(timeout_s=5.0))
         closer.join(5)
-    assert str(error.value) == f"{node.describe()} closed the connection without answering (is it a DICOM server, is the port right?)"
+    assert str(error.value) == (f"{node.describe()} closed the connection without answering (is it a DICOM server, is the "
+                                "port right, does it require TLS?)")
 
 
 # --- find -------------------------------------------------------------------------------------------------------
@@ -492,6 +493,66 @@ def test_the_nodes_dialog_keeps_a_typed_password_in_the_password_store(qtbot, pa
     assert again.problems.text() == "a password needs a DICOMweb address and a user name"
 
 
+# --- DICOM over TLS --------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tls_pacs(tmp_path_factory):
+    """Orthanc speaking DICOM only over TLS, requiring a client certificate signed by its CA; the CR loaded."""
+    pki = make_pki(tmp_path_factory.mktemp("pki"))
+    server = Orthanc(tmp_path_factory.mktemp("orthanc-tls"), tls=pki)
+    server.start()
+    server.upload(pydicom_data_file(CR))
+    yield server, pki
+    server.stop()
+
+
+def test_dicom_over_tls_with_certificates_on_both_sides(tls_pacs, tmp_path):
+    server, pki = tls_pacs
+    node = replace(server.node(), tls=True, tls_ca=str(pki["ca_crt"]))
+    settings = server.settings(tls_certificate=str(pki["client_crt"]), tls_key=str(pki["client_key"]))
+    assert echo(node, settings) < 5
+    assert [s.study_uid for s in find_studies(node, settings, StudyQuery())] == [CR_STUDY]
+    source = pydicom.dcmread(pydicom_data_file(CR))
+    cache = retrieve_series(node, settings, CR_STUDY, source.SeriesInstanceUID, tmp_path / "cache")
+    assert cache.is_complete() and pydicom.dcmread(cache.files()[0]).PixelData == source.PixelData
+    source.SOPInstanceUID = "1.2.826.0.1.3680043.8.498.79"
+    source.save_as(tmp_path / "copy.dcm")
+    assert send_files(node, settings, [tmp_path / "copy.dcm"]) == 1
+    save_settings(replace(settings, nodes=(node,)), tmp_path / "config")
+    assert load_settings(tmp_path / "config") == replace(settings, nodes=(node,))
+
+
+def test_tls_failures_are_named(tls_pacs, tmp_path):
+    server, pki = tls_pacs
+    node = replace(server.node(), tls=True, tls_ca=str(pki["ca_crt"]))
+    where = node.describe()
+    with_cert = server.settings(tls_certificate=str(pki["client_crt"]), tls_key=str(pki["client_key"]))
+    cases = [
+        (node, server.settings(), f"{where}: it refused this viewer's TLS certificate or asks for one: set this "
+                                  "viewer's certificate in Nodes... and have the PACS trust it"),
+        (replace(node, tls_ca=str(pki["rogue_ca_crt"])), with_cert,
+         f"{where}: its TLS certificate is not trusted (self-signed certificate in certificate chain): give the node the "
+         "certificate of the authority that signed it"),
+        (replace(node, tls=False), with_cert, f"{server.node().describe()} closed the connection without answering "
+                                              "(is it a DICOM server, is the port right, does it require TLS?)"),
+        (replace(node, tls_ca=str(tmp_path / "moved.crt")), with_cert,
+         f"Test PACS's trusted certificate {tmp_path / 'moved.crt'} is not there: choose it again in Nodes..."),
+        (replace(node, tls_ca=str(pki["client_key"])), with_cert, None),  # a key where a certificate belongs
+    ]
+    for wrong, settings, expected in cases:
+        with pytest.raises(PacsError) as error:
+            echo(wrong, settings)
+        if expected is None:
+            assert str(error.value).startswith("the TLS certificates for Test PACS cannot be used (") and str(
+                error.value).endswith("they must be PEM files, the key matching the certificate")
+        else:
+            assert str(error.value) == expected
+    assert PacsSettings(retrieve_with="C-MOVE", nodes=(node,)).problems() == [
+        "C-MOVE is not offered over TLS (the PACS would connect back unencrypted): retrieve with C-GET"]
+    assert PacsSettings(tls_certificate=str(pki["client_crt"])).problems() == [
+        "this viewer's TLS certificate and its private key go together: give both or neither"]
+
+
 # --- send -------------------------------------------------------------------------------------------------------
 
 def test_send_files_and_refusals(pacs, tmp_path):
@@ -602,6 +663,20 @@ def test_the_nodes_dialog_saves_valid_nodes_and_says_what_is_wrong(qtbot, tmp_pa
     dialog.accept()
     assert dialog.result() == dialog.DialogCode.Accepted
     assert dialog.settings().nodes == (PacsNode("Archive", "ARCHIVE", "pacs.local", 104),)
+
+    secure = PacsNodesDialog(dialog.settings())
+    qtbot.addWidget(secure)
+    secure.tls.setChecked(True)
+    secure.tls_ca.setText(str(tmp_path / "ca.crt"))
+    secure.tls_certificate.setText(str(tmp_path / "viewer.crt"))
+    secure.accept()  # a certificate without its key
+    assert secure.result() != secure.DialogCode.Accepted and secure.problems.text() == (
+        "Not saved: this viewer's TLS certificate and its private key go together: give both or neither")
+    secure.tls_key.setText(str(tmp_path / "viewer.key"))
+    secure.accept()
+    assert secure.result() == secure.DialogCode.Accepted
+    assert secure.settings().nodes == (PacsNode("Archive", "ARCHIVE", "pacs.local", 104, tls=True, tls_ca=str(tmp_path / "ca.crt")),)
+    assert (secure.settings().tls_certificate, secure.settings().tls_key) == (str(tmp_path / "viewer.crt"), str(tmp_path / "viewer.key"))
 
 
 def test_the_browser_shows_why_a_node_fails(qtbot, window, pacs):

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Iterator
 
 from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings
@@ -48,6 +50,8 @@ def application_entity(settings: PacsSettings):
 @contextmanager
 def associated(ae, node: PacsNode, settings: PacsSettings, **options) -> Iterator:
     """An established association with ``node`` (released on exit, aborted on an exception); PacsError otherwise."""
+    if node.tls:
+        options["tls_args"] = (tls_context(node, settings), node.host)
     started = time.monotonic()
     try:
         association = ae.associate(node.host, node.port, ae_title=node.ae_title, **options)
@@ -64,6 +68,23 @@ def associated(ae, node: PacsNode, settings: PacsSettings, **options) -> Iterato
         association.release()
     else:  # the peer ended it: make sure the transport is closed too
         association.abort()
+
+
+def tls_context(node: PacsNode, settings: PacsSettings) -> ssl.SSLContext:
+    """The client side of a TLS association with ``node``: its certificate checked against ``node.tls_ca`` (else the
+    system's trust store) and its host name; this viewer's certificate offered when one is configured."""
+    for path, what in ((node.tls_ca, f"{node.name}'s trusted certificate"), (settings.tls_certificate, "this viewer's TLS certificate"),
+                       (settings.tls_key, "this viewer's TLS private key")):
+        if path and not Path(path).is_file():
+            raise PacsError(f"{what} {path} is not there: choose it again in Nodes...")
+    try:
+        context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=node.tls_ca or None)
+        if settings.tls_certificate:
+            context.load_cert_chain(settings.tls_certificate, settings.tls_key)
+    except (ssl.SSLError, ValueError) as err:
+        raise PacsError(f"the TLS certificates for {node.name} cannot be used ({err.args[-1] if err.args else err}): "
+                        "they must be PEM files, the key matching the certificate") from err
+    return context
 
 
 def lost(association) -> bool:
@@ -114,11 +135,39 @@ def _why_not(association, node: PacsNode, settings: PacsSettings, waited_s: floa
     network = _network_problem(node, settings.timeout_s)
     if network:
         return f"cannot reach {where}: {network}"
+    handshake = _tls_problem(node, settings) if node.tls else None
+    if handshake:
+        return f"{where}: {handshake}"
     if association.is_aborted and answer is None:
         if waited_s >= settings.timeout_s * 0.9:
             return f"{where} accepted the connection but did not answer within {settings.timeout_s:g} s"
-        return f"{where} closed the connection without answering (is it a DICOM server, is the port right?)"
+        tls = "" if node.tls else ", does it require TLS?"
+        return f"{where} closed the connection without answering (is it a DICOM server, is the port right{tls})"
     return f"{where} ended the connection without accepting it (it accepts none of what this viewer asked for)"
+
+
+def _tls_problem(node: PacsNode, settings: PacsSettings) -> str | None:
+    """Why a TLS connection with the node fails, in words (the handshake, then its verdict on this viewer's
+    certificate, which TLS 1.3 sends after it); None when it holds."""
+    try:
+        with socket.create_connection((node.host, node.port), timeout=min(settings.timeout_s, 10)) as plain:
+            with tls_context(node, settings).wrap_socket(plain, server_hostname=node.host) as secure:
+                secure.settimeout(1)
+                try:
+                    secure.recv(1)
+                except TimeoutError:
+                    return None  # it waits for this viewer to speak: the TLS connection holds
+    except ssl.SSLCertVerificationError as err:
+        return (f"its TLS certificate is not trusted ({err.verify_message}): give the node the certificate of the "
+                "authority that signed it")
+    except ssl.SSLError as err:
+        if "CERTIFICATE_REQUIRED" in str(err) or "HANDSHAKE_FAILURE" in str(err) or "UNKNOWN_CA" in str(err):
+            return ("it refused this viewer's TLS certificate or asks for one: set this viewer's certificate in "
+                    "Nodes... and have the PACS trust it")
+        return f"the TLS connection failed ({err.reason or err})"
+    except (OSError, PacsError):
+        return None
+    return None
 
 
 def _network_problem(node: PacsNode, timeout_s: float) -> str | None:

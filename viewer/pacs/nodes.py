@@ -36,6 +36,8 @@ class PacsNode:
     port: int
     dicomweb_url: str = ""
     username: str = ""
+    tls: bool = False  # DICOM networking over TLS (PS3.15 B.1, the secure transport connection profile)
+    tls_ca: str = ""  # the PEM certificate(s) to trust for this node; empty: the operating system's trust store
 
     def problems(self) -> list[str]:
         """What is wrong with this node's settings, in words (empty when it may be used)."""
@@ -50,7 +52,7 @@ class PacsNode:
     def describe(self) -> str:
         if self.dicomweb_url:
             return f"{self.name} (DICOMweb at {self.dicomweb_url})"
-        return f"{self.name} ({self.ae_title.strip()} at {self.host}:{self.port})"
+        return f"{self.name} ({self.ae_title.strip()} at {self.host}:{self.port}{', TLS' if self.tls else ''})"
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,8 @@ class PacsSettings:
     timeout_s: float = 30.0
     retrieve_with: str = "C-GET"  # or "C-MOVE"
     nodes: tuple[PacsNode, ...] = field(default_factory=tuple)
+    tls_certificate: str = ""  # this viewer's PEM certificate, for a TLS node that asks for one (mutual TLS)
+    tls_key: str = ""  # its PEM private key
 
     def problems(self) -> list[str]:
         found = [*_ae_problems(self.ae_title, "this viewer's AE title"), *_port_problems(self.store_port, "the C-MOVE port")]
@@ -69,6 +73,10 @@ class PacsSettings:
             found.append("the timeout must be between 1 and 600 seconds")
         if self.retrieve_with not in ("C-GET", "C-MOVE"):
             found.append(f"retrieve with C-GET or C-MOVE, not {self.retrieve_with!r}")
+        if bool(self.tls_certificate) != bool(self.tls_key):
+            found.append("this viewer's TLS certificate and its private key go together: give both or neither")
+        if self.retrieve_with == "C-MOVE" and any(node.tls and not node.dicomweb_url for node in self.nodes):
+            found.append("C-MOVE is not offered over TLS (the PACS would connect back unencrypted): retrieve with C-GET")
         names = [node.name for node in self.nodes]
         found += [f"two nodes are called {name!r}" for name in sorted({n for n in names if names.count(n) > 1})]
         return found + [f"{node.name or 'a node'}: {problem}" for node in self.nodes for problem in node.problems()]
@@ -97,8 +105,10 @@ def load_settings(folder: Path) -> PacsSettings:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         nodes = tuple(PacsNode(str(n["name"]), str(n["ae_title"]), str(n["host"]), int(n["port"]),
-                               str(n.get("dicomweb_url", "")), str(n.get("username", ""))) for n in data.pop("nodes", []))
-        known = {key: data[key] for key in ("ae_title", "store_port", "timeout_s", "retrieve_with") if key in data}
+                               str(n.get("dicomweb_url", "")), str(n.get("username", "")), n.get("tls", False) is True,
+                               str(n.get("tls_ca", ""))) for n in data.pop("nodes", []))
+        known = {key: data[key] for key in ("ae_title", "store_port", "timeout_s", "retrieve_with", "tls_certificate",
+                                            "tls_key") if key in data}
         settings = PacsSettings(**known, nodes=nodes)
     except (OSError, ValueError, TypeError, KeyError, AttributeError) as err:
         raise PacsError(f"the PACS settings in {path} cannot be read ({type(err).__name__}: {err}); "

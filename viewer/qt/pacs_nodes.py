@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PySide6.QtWidgets import (
-    QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
-    QListWidget, QPushButton, QSpinBox, QVBoxLayout,
+    QCheckBox, QComboBox, QDialog, QDialogButtonBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
+    QLabel, QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
 from viewer.pacs.credentials import save_password
@@ -27,6 +27,9 @@ class PacsNodesDialog(QDialog):
         self.username, self.password = QLineEdit(), QLineEdit()
         self.username.setPlaceholderText("DICOMweb only, when the server asks for a login")
         self.password.setEchoMode(QLineEdit.EchoMode.Password)
+        self.tls = QCheckBox("DICOM over TLS (encrypted)")
+        self.tls_ca = QLineEdit()
+        self.tls_ca.setPlaceholderText("the PACS's CA certificate (PEM); empty: this computer's trusted authorities")
         self._passwords: dict[tuple[str, str], str] = {}  # (address, user) -> typed, kept in the password store on Save
         self.port = QSpinBox()
         self.port.setRange(1, 65535)
@@ -55,6 +58,7 @@ class PacsNodesDialog(QDialog):
         remove.clicked.connect(self._remove)
         form = QFormLayout()
         for label, widget in (("Name", self.name), ("AE title", self.ae_title), ("Host", self.host), ("Port", self.port),
+                              ("TLS", self.tls), ("Trusted CA", _with_chooser(self.tls_ca, "The PACS's CA certificate")),
                               ("DICOMweb", self.url), ("User", self.username), ("Password", self.password)):
             form.addRow(label, widget)
         buttons = QHBoxLayout()
@@ -80,19 +84,26 @@ class PacsNodesDialog(QDialog):
         self.method = QComboBox()
         self.method.addItems(["C-GET", "C-MOVE"])
         self.method.setCurrentText(settings.retrieve_with)
+        self.tls_certificate, self.tls_key = QLineEdit(settings.tls_certificate), QLineEdit(settings.tls_key)
+        self.tls_certificate.setPlaceholderText("for a TLS PACS that asks for one (PEM)")
         form = QFormLayout(box)
         form.addRow("AE title", self.own_ae)
         form.addRow("Retrieve with", self.method)
         form.addRow("C-MOVE port", self.store_port)
         form.addRow("Timeout", self.timeout)
+        form.addRow("TLS certificate", _with_chooser(self.tls_certificate, "This viewer's TLS certificate"))
+        form.addRow("TLS private key", _with_chooser(self.tls_key, "This viewer's TLS private key"))
         form.addRow(QLabel("<small>C-GET needs nothing from the PACS but this viewer's AE title. C-MOVE also needs "
-                           "the PACS to know this computer and port. A DICOMweb password is kept in this computer's "
+                           "the PACS to know this computer and port (not over TLS). Over TLS the PACS's certificate is "
+                           "checked against its trusted CA; this viewer's certificate is offered to a PACS that asks "
+                           "for one. A DICOMweb password is kept in this computer's "
                            "password store, never in the settings file, and sent only over https.</small>"))
         return box
 
     def settings(self) -> PacsSettings:
         return replace(self._settings, ae_title=self.own_ae.text(), store_port=self.store_port.value(),
-                       timeout_s=self.timeout.value(), retrieve_with=self.method.currentText())
+                       timeout_s=self.timeout.value(), retrieve_with=self.method.currentText(),
+                       tls_certificate=self.tls_certificate.text().strip(), tls_key=self.tls_key.text().strip())
 
     def accept(self) -> None:
         if self._form_changed() and not self._apply():
@@ -120,20 +131,23 @@ class PacsNodesDialog(QDialog):
             self.port.setValue(max(node.port, 1))
             self.url.setText(node.dicomweb_url)
             self.username.setText(node.username)
+            self.tls.setChecked(node.tls)
+            self.tls_ca.setText(node.tls_ca)
             self.password.clear()
             self.password.setPlaceholderText("unchanged" if node.username else "")
 
     def _new(self) -> None:
         self.nodes.clearSelection()
         self.nodes.setCurrentRow(-1)
-        for field in (self.name, self.ae_title, self.host, self.url, self.username, self.password):
+        for field in (self.name, self.ae_title, self.host, self.url, self.username, self.password, self.tls_ca):
             field.clear()
+        self.tls.setChecked(False)
         self.port.setValue(104)
         self.name.setFocus()
 
     def _form_node(self) -> PacsNode:
         return PacsNode(self.name.text().strip(), self.ae_title.text(), self.host.text().strip(), self.port.value(),
-                        self.url.text().strip(), self.username.text().strip())
+                        self.url.text().strip(), self.username.text().strip(), self.tls.isChecked(), self.tls_ca.text().strip())
 
     def _form_changed(self) -> bool:
         """The form holds a node that is not saved in the list (typed in, but "Apply to node" not pressed)."""
@@ -173,3 +187,15 @@ class PacsNodesDialog(QDialog):
         self.nodes.addItems(names)
         if current in names:
             self.nodes.setCurrentRow(names.index(current))
+
+
+def _with_chooser(field: QLineEdit, title: str) -> QWidget:
+    """``field`` with a "Choose..." button that fills it with a file's path."""
+    choose = QPushButton("Choose...")
+    choose.clicked.connect(lambda: field.setText(QFileDialog.getOpenFileName(field, title, field.text())[0] or field.text()))
+    row = QWidget()
+    layout = QHBoxLayout(row)
+    layout.setContentsMargins(0, 0, 0, 0)
+    layout.addWidget(field, 1)
+    layout.addWidget(choose)
+    return row

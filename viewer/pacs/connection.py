@@ -152,7 +152,7 @@ def _tls_problem(node: PacsNode, settings: PacsSettings) -> str | None:
     try:
         with socket.create_connection((node.host, node.port), timeout=min(settings.timeout_s, 10)) as plain:
             with tls_context(node, settings).wrap_socket(plain, server_hostname=node.host) as secure:
-                secure.settimeout(1)
+                secure.settimeout(3)  # its verdict on this viewer arrives at once; silence means it waits for us
                 try:
                     secure.recv(1)
                 except TimeoutError:

@@ -197,6 +197,7 @@ def test_findings_show_their_held_out_evidence_and_unvalidated_ones_are_greyed(q
     assert "not a diagnostic tool" in window.findings.validity.text()
     assert window.area.banner.isVisible() and "was in the training set of sadnn_cls-test 0.0.0 (as 00000001_000.png)" in window.area.banner.text()
     assert "1 of 14 findings are better than chance" in window.findings.validity.text()
+    assert "at least 10 positives" in window.findings.validity.text()
     report = window.card.toPlainText()  # the card panel carries the same numbers
     assert "0.74 (0.66-0.81)" in report and "only 3 held-out positives (at least 10 needed)" in report
 

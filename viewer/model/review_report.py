@@ -15,6 +15,7 @@ from html import escape
 import numpy as np
 
 from engine.runtime.card import ModelCard
+from engine.runtime.evidence import MIN_POSITIVES
 from viewer.model.energy_report import card_html, costs_html, energy_html, training_study_warning
 from viewer.model.overlay import heatmap_rgba, mask_rgba
 from viewer.model.review import STRIP_COLOURS
@@ -164,7 +165,7 @@ def _findings_table(study: Study) -> str:
               "<th>Reviewer</th><th>Note</th></tr>")
     validated = result.validated_count
     summary = (f"<p>{validated} of {len(result.labels)} findings are better than chance on held-out patients (95% CI "
-               "of the AUROC above 0.5, at least 10 positives); the model makes no call on the others (not validated).</p>")
+               f"of the AUROC above 0.5, at least {MIN_POSITIVES} positives); the model makes no call on the others (not validated).</p>")
     undecided = len(result.labels) - len(review.decisions)
     warning = ("" if undecided == 0 else
                f"<p class='warn'><b>The review is incomplete: {undecided} of {len(result.labels)} findings have no "

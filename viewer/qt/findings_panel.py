@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
     QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
+from engine.runtime.evidence import MIN_POSITIVES
 from viewer.model.review import ACCEPT, REJECT
 from viewer.model.study import Study
 from viewer.qt.quiet import quietly
@@ -195,4 +196,5 @@ def validity_text(result, model: dict | None) -> str:
     else:
         lead = f"<b>{escape(use) or 'Intended use not stated.'}</b> "
     return (f"{lead}{validated} of {len(result.labels)} findings are better than chance on held-out patients "
-            f"(95% CI of the AUROC above 0.5); the others are greyed as <i>not validated</i>.")
+            f"(95% CI of the AUROC above 0.5, at least {MIN_POSITIVES} positives); the others are greyed as "
+            "<i>not validated</i> (hover a finding for why).")

@@ -91,6 +91,12 @@ def test_settings_round_trip_and_refuse_what_is_not_valid(tmp_path):
     (tmp_path / "pacs.json").write_text("{ not json")
     with pytest.raises(PacsError, match="cannot be read .*fix or delete the file"):
         load_settings(tmp_path)
+    (tmp_path / "pacs.json").write_text('{"nodes": [{"name": "Main PACS", "ae_title": "PACS01", "host": "pacs", '
+                                        '"port": 104, "tls": "yes"}]}')  # hand-edited: must not fall back to no TLS
+    with pytest.raises(PacsError) as error:
+        load_settings(tmp_path)
+    assert str(error.value) == (f"the PACS settings in {tmp_path / 'pacs.json'} cannot be read (ValueError: 'tls' of node "
+                                "'Main PACS' must be true or false, not 'yes'); fix or delete the file to start again")
     assert load_settings(tmp_path / "new") == PacsSettings()
 
 

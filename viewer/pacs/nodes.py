@@ -105,7 +105,7 @@ def load_settings(folder: Path) -> PacsSettings:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         nodes = tuple(PacsNode(str(n["name"]), str(n["ae_title"]), str(n["host"]), int(n["port"]),
-                               str(n.get("dicomweb_url", "")), str(n.get("username", "")), n.get("tls", False) is True,
+                               str(n.get("dicomweb_url", "")), str(n.get("username", "")), _flag(n, "tls"),
                                str(n.get("tls_ca", ""))) for n in data.pop("nodes", []))
         known = {key: data[key] for key in ("ae_title", "store_port", "timeout_s", "retrieve_with", "tls_certificate",
                                             "tls_key") if key in data}
@@ -117,6 +117,14 @@ def load_settings(folder: Path) -> PacsSettings:
     if problems:
         raise PacsError(f"the PACS settings in {path} are not valid: {'; '.join(problems)}")
     return settings
+
+
+def _flag(node: dict, key: str) -> bool:
+    """A true/false field; anything else is refused (a hand-edited "tls": "yes" must not mean an unencrypted link)."""
+    value = node.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key!r} of node {node.get('name')!r} must be true or false, not {value!r}")
+    return value
 
 
 def save_settings(settings: PacsSettings, folder: Path) -> None:

@@ -498,6 +498,13 @@ def test_the_nodes_dialog_keeps_a_typed_password_in_the_password_store(qtbot, pa
     assert again.result() != again.DialogCode.Accepted
     assert again.problems.text() == "a password needs a DICOMweb address and a user name"
 
+    removed = PacsNodesDialog(dialog.settings())  # the node goes: its password leaves the store with it
+    qtbot.addWidget(removed)
+    removed._remove()
+    removed.accept()
+    assert removed.result() == removed.DialogCode.Accepted and removed.settings().nodes == ()
+    assert password_for(node) is None and password_store.passwords == {}
+
 
 # --- DICOM over TLS --------------------------------------------------------------------------------------------
 

@@ -42,6 +42,16 @@ def save_password(node: PacsNode, password: str) -> None:
         raise PacsError(f"the password for {node.name} was not saved: the password store refused it ({err})") from err
 
 
+def forget_password(node: PacsNode) -> None:
+    """Remove the node's saved password, if there is one (a store that cannot be reached keeps it)."""
+    import keyring.errors
+
+    try:
+        _store().delete_password(SERVICE, _account(node))
+    except (PacsError, keyring.errors.KeyringError):
+        pass
+
+
 def password_for(node: PacsNode) -> str | None:
     """The saved password of the node's user at its address, None when none was saved."""
     try:

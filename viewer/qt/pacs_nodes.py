@@ -9,7 +9,7 @@ from PySide6.QtWidgets import (
     QLabel, QLineEdit, QListWidget, QPushButton, QSpinBox, QVBoxLayout, QWidget,
 )
 
-from viewer.pacs.credentials import save_password
+from viewer.pacs.credentials import forget_password, save_password
 from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings
 
 
@@ -19,7 +19,7 @@ class PacsNodesDialog(QDialog):
     def __init__(self, settings: PacsSettings, parent=None):
         super().__init__(parent)
         self.setWindowTitle("PACS nodes")
-        self._settings = settings
+        self._settings = self._initial = settings
         self.nodes = QListWidget()
         self.nodes.addItems([node.name for node in settings.nodes])
         self.name, self.ae_title, self.host, self.url = QLineEdit(), QLineEdit(), QLineEdit(), QLineEdit()
@@ -120,6 +120,10 @@ class PacsNodesDialog(QDialog):
         except PacsError as err:
             self.problems.setText(f"Not saved: {err}")
             return
+        kept = {(node.dicomweb_url, node.username) for node in self._settings.nodes}
+        for node in self._initial.nodes:  # a login no node uses any more: its password goes too
+            if node.username and (node.dicomweb_url, node.username) not in kept:
+                forget_password(node)
         super().accept()
 
     def _show_node(self, row: int) -> None:
@@ -179,6 +183,7 @@ class PacsNodesDialog(QDialog):
         if 0 <= row < len(self._settings.nodes):
             self._settings = self._settings.without_node(self._settings.nodes[row].name)
             self._refill(None)
+            self._new()  # an empty form: Save must not add the removed node back from it
 
     def _refill(self, current: str | None) -> None:
         self.problems.clear()

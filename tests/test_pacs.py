@@ -692,6 +692,29 @@ def test_the_nodes_dialog_saves_valid_nodes_and_says_what_is_wrong(qtbot, tmp_pa
     assert (secure.settings().tls_certificate, secure.settings().tls_key) == (str(tmp_path / "viewer.crt"), str(tmp_path / "viewer.key"))
 
 
+def test_the_nodes_dialog_loses_no_edit_when_another_node_is_picked(qtbot):
+    from viewer.qt.pacs_nodes import PacsNodesDialog
+
+    a, b = PacsNode("A", "AE_A", "host-a", 104), PacsNode("B", "AE_B", "host-b", 11112)
+    dialog = PacsNodesDialog(PacsSettings(nodes=(a, b)))
+    qtbot.addWidget(dialog)
+    assert dialog.name.text() == "A"
+    dialog.host.setText("host-a2")
+    dialog.nodes.setCurrentRow(1)  # picked B without "Apply to node": A keeps its edit
+    assert dialog.settings().nodes == (replace(a, host="host-a2"), b) and dialog.name.text() == "B"
+    dialog.ae_title.setText("AE\\B")
+    dialog.nodes.setCurrentRow(0)  # an edit that is not valid: B stays selected, with the reason
+    assert dialog.nodes.currentRow() == 1 and dialog.ae_title.text() == "AE\\B"
+    assert dialog.problems.text() == "the PACS's AE title must be 1 to 16 printable characters without a backslash (got 'AE\\B')"
+    dialog.ae_title.setText("AE_B2")
+    dialog._new()  # the fixed edit is applied before the form empties for a new node
+    dialog.name.setText("C")
+    dialog.ae_title.setText("AE_C")
+    dialog.host.setText("host-c")
+    dialog.nodes.setCurrentRow(0)  # the new node typed in is added, then A shows
+    assert [n.ae_title for n in dialog.settings().nodes] == ["AE_A", "AE_B2", "AE_C"] and dialog.name.text() == "A"
+
+
 def test_the_browser_shows_why_a_node_fails(qtbot, window, pacs):
     from viewer.welcome import config_folder
 

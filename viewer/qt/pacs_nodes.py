@@ -11,6 +11,7 @@ from PySide6.QtWidgets import (
 
 from viewer.pacs.credentials import forget_password, save_password
 from viewer.pacs.nodes import PacsError, PacsNode, PacsSettings
+from viewer.qt.quiet import quietly
 
 
 class PacsNodesDialog(QDialog):
@@ -19,6 +20,7 @@ class PacsNodesDialog(QDialog):
     def __init__(self, settings: PacsSettings, parent=None):
         super().__init__(parent)
         self.setWindowTitle("PACS nodes")
+        self.setMinimumWidth(780)  # room for the address and certificate paths
         self._settings = self._initial = settings
         self.nodes = QListWidget()
         self.nodes.addItems([node.name for node in settings.nodes])
@@ -46,7 +48,8 @@ class PacsNodesDialog(QDialog):
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
         layout.addWidget(buttons)
-        self.nodes.currentRowChanged.connect(self._show_node)
+        self._shown = -1  # the row of the node the form shows; -1: a new node
+        self.nodes.currentRowChanged.connect(self._switch)
         if settings.nodes:
             self.nodes.setCurrentRow(0)
 
@@ -93,11 +96,13 @@ class PacsNodesDialog(QDialog):
         form.addRow("Timeout", self.timeout)
         form.addRow("TLS certificate", _with_chooser(self.tls_certificate, "This viewer's TLS certificate"))
         form.addRow("TLS private key", _with_chooser(self.tls_key, "This viewer's TLS private key"))
-        form.addRow(QLabel("<small>C-GET needs nothing from the PACS but this viewer's AE title. C-MOVE also needs "
-                           "the PACS to know this computer and port (not over TLS). Over TLS the PACS's certificate is "
-                           "checked against its trusted CA; this viewer's certificate is offered to a PACS that asks "
-                           "for one. A DICOMweb password is kept in this computer's "
-                           "password store, never in the settings file, and sent only over https.</small>"))
+        note = QLabel("<small>C-GET needs nothing from the PACS but this viewer's AE title. C-MOVE also needs the PACS "
+                      "to know this computer and port (not over TLS). Over TLS the PACS's certificate is checked "
+                      "against its trusted CA; this viewer's certificate is offered to a PACS that asks for one. A "
+                      "DICOMweb password is kept in this computer's password store, never in the settings file, and "
+                      "sent only over https.</small>")
+        note.setWordWrap(True)
+        form.addRow(note)
         return box
 
     def settings(self) -> PacsSettings:
@@ -126,27 +131,35 @@ class PacsNodesDialog(QDialog):
                 forget_password(node)
         super().accept()
 
+    def _switch(self, row: int) -> None:
+        """Another node picked in the list: the form's unsaved edits are applied first (nothing typed is lost); an
+        edit that is not valid keeps its node selected, with the reason shown."""
+        if self._form_changed():
+            target = self._settings.nodes[row].name if 0 <= row < len(self._settings.nodes) else None
+            if not self._apply(then_show=target):
+                with quietly(self.nodes):
+                    self.nodes.setCurrentRow(self._shown)
+            return
+        self._show_node(row)
+
     def _show_node(self, row: int) -> None:
-        if 0 <= row < len(self._settings.nodes):
-            node = self._settings.nodes[row]
-            self.name.setText(node.name)
-            self.ae_title.setText(node.ae_title)
-            self.host.setText(node.host)
-            self.port.setValue(max(node.port, 1))
-            self.url.setText(node.dicomweb_url)
-            self.username.setText(node.username)
-            self.tls.setChecked(node.tls)
-            self.tls_ca.setText(node.tls_ca)
-            self.password.clear()
-            self.password.setPlaceholderText("unchanged" if node.username else "")
+        """Fill the form with the node at ``row``, or empty it for a new node (row -1)."""
+        self._shown = row if 0 <= row < len(self._settings.nodes) else -1
+        node = self._settings.nodes[self._shown] if self._shown >= 0 else PacsNode("", "", "", 104)
+        for field, text in ((self.name, node.name), (self.ae_title, node.ae_title), (self.host, node.host),
+                            (self.url, node.dicomweb_url), (self.username, node.username), (self.tls_ca, node.tls_ca)):
+            field.setText(text)
+        self.port.setValue(max(node.port, 1))
+        self.tls.setChecked(node.tls)
+        self.password.clear()
+        self.password.setPlaceholderText("unchanged" if node.username else "")
 
     def _new(self) -> None:
-        self.nodes.clearSelection()
-        self.nodes.setCurrentRow(-1)
-        for field in (self.name, self.ae_title, self.host, self.url, self.username, self.password, self.tls_ca):
-            field.clear()
-        self.tls.setChecked(False)
-        self.port.setValue(104)
+        if self._form_changed() and not self._apply():
+            return
+        with quietly(self.nodes):
+            self.nodes.setCurrentRow(-1)
+        self._show_node(-1)
         self.name.setFocus()
 
     def _form_node(self) -> PacsNode:
@@ -155,13 +168,12 @@ class PacsNodesDialog(QDialog):
 
     def _form_changed(self) -> bool:
         """The form holds a node that is not saved in the list (typed in, but "Apply to node" not pressed)."""
-        row = self.nodes.currentRow()
-        if 0 <= row < len(self._settings.nodes):
-            return self._form_node() != self._settings.nodes[row] or bool(self.password.text())
+        if self._shown >= 0:
+            return self._form_node() != self._settings.nodes[self._shown] or bool(self.password.text())
         return bool(self.name.text().strip() or self.host.text().strip() or self.url.text().strip())
 
-    def _apply(self) -> bool:
-        """Add the form as a node, or change the selected one; False (and why, shown) when it is not valid."""
+    def _apply(self, then_show: str | None = None) -> bool:
+        """Add the form as a node, or change the one it shows; False (and why, shown) when it is not valid."""
         node = self._form_node()
         problems = node.problems()
         if problems:
@@ -172,26 +184,25 @@ class PacsNodesDialog(QDialog):
             return False
         if self.password.text():
             self._passwords[(node.dicomweb_url, node.username)] = self.password.text()
-        row = self.nodes.currentRow()
-        replacing = self._settings.nodes[row].name if 0 <= row < len(self._settings.nodes) else None
+        replacing = self._settings.nodes[self._shown].name if self._shown >= 0 else None
         self._settings = self._settings.with_node(node, replacing)
-        self._refill(node.name)
+        self._refill(then_show or node.name)
         return True
 
     def _remove(self) -> None:
-        row = self.nodes.currentRow()
-        if 0 <= row < len(self._settings.nodes):
-            self._settings = self._settings.without_node(self._settings.nodes[row].name)
-            self._refill(None)
-            self._new()  # an empty form: Save must not add the removed node back from it
+        if self._shown >= 0:
+            self._settings = self._settings.without_node(self._settings.nodes[self._shown].name)
+            self._refill(None)  # an empty form: Save must not add the removed node back from it
 
     def _refill(self, current: str | None) -> None:
         self.problems.clear()
-        self.nodes.clear()
         names = [node.name for node in self._settings.nodes]
-        self.nodes.addItems(names)
-        if current in names:
-            self.nodes.setCurrentRow(names.index(current))
+        row = names.index(current) if current in names else -1
+        with quietly(self.nodes):
+            self.nodes.clear()
+            self.nodes.addItems(names)
+            self.nodes.setCurrentRow(row)
+        self._show_node(row)
 
 
 def _with_chooser(field: QLineEdit, title: str) -> QWidget:

@@ -453,9 +453,8 @@ def test_a_password_never_travels_unencrypted_and_needs_a_password_store(tmp_pat
     plain = PacsNode("Remote", "", "", 0, "http://pacs.example.org/dicom-web", username="radiologist")
     with pytest.raises(PacsError) as error:
         echo(plain, PacsSettings())
-    assert str(error.value) == ("Remote (DICOMweb at http://pacs.example.org/dicom-web): a password is only sent over "
-                                "https (this address is http://, which would send it unencrypted): ask for the server's "
-                                "https address")
+    assert str(error.value) == ("Remote (DICOMweb at http://pacs.example.org/dicom-web): a login needs the server's https "
+                                "address (over http:// the password would travel unencrypted)")
     previous = keyring.get_keyring()
     keyring.set_keyring(fail.Keyring())
     try:

@@ -20,6 +20,9 @@ REJECTION_REASONS = {  # (source, reason) of an A-ASSOCIATE-RJ (PS3.8 9.3.4) -> 
     (3, 2): "it has reached its limit of connections: try again later",
 }
 
+# TLS alerts of a PACS that wants a certificate from this viewer, or does not trust the one it was given
+REFUSED_CERTIFICATE_ALERTS = ("CERTIFICATE_REQUIRED", "HANDSHAKE_FAILURE", "UNKNOWN_CA", "BAD_CERTIFICATE")
+
 
 def _close_even_when_shutdown_fails(self) -> None:
     """pynetdicom 3.0's AssociationSocket._shutdown_socket skips close() when shutdown() raises, which it does for a
@@ -161,7 +164,7 @@ def _tls_problem(node: PacsNode, settings: PacsSettings) -> str | None:
         return (f"its TLS certificate is not trusted ({err.verify_message}): give the node the certificate of the "
                 "authority that signed it")
     except ssl.SSLError as err:
-        if "CERTIFICATE_REQUIRED" in str(err) or "HANDSHAKE_FAILURE" in str(err) or "UNKNOWN_CA" in str(err):
+        if any(alert in str(err) for alert in REFUSED_CERTIFICATE_ALERTS):
             return ("it refused this viewer's TLS certificate or asks for one: set this viewer's certificate in "
                     "Nodes... and have the PACS trust it")
         return f"the TLS connection failed ({err.reason or err})"

@@ -8,9 +8,7 @@ is never sent to a server it was not entered for.
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from viewer.pacs.nodes import LOOPBACK, PacsError, PacsNode
+from viewer.pacs.nodes import PacsError, PacsNode
 
 SERVICE = "SaDNN Viewer DICOMweb"
 
@@ -63,14 +61,13 @@ def password_for(node: PacsNode) -> str | None:
 
 
 def basic_auth(node: PacsNode) -> tuple[str, str] | None:
-    """(user, password) to send to a DICOMweb node with a user name, None for one without; PacsError when the
-    password is missing, or when it would travel unencrypted (http to another computer)."""
+    """(user, password) to send to a DICOMweb node with a user name, None for one without; PacsError when the node's
+    settings forbid a login (a password never travels unencrypted) or no password is saved."""
     if not node.username:
         return None
-    parts = urlsplit(node.dicomweb_url.strip())
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK:
-        raise PacsError(f"{node.describe()}: a password is only sent over https (this address is {parts.scheme}://, "
-                        "which would send it unencrypted): ask for the server's https address")
+    problems = node.problems()
+    if problems:
+        raise PacsError(f"{node.describe()}: {problems[0]}")
     secret = password_for(node)
     if secret is None:
         raise PacsError(f"{node.describe()}: no password is saved for the user {node.username!r}: enter it in Nodes...")

@@ -16,7 +16,7 @@ from engine.runtime.atomic import write_atomic
 from engine.runtime.errors import EngineError
 
 SETTINGS_FILE = "pacs.json"
-LOOPBACK = ("localhost", "127.0.0.1", "::1")  # hosts a DICOMweb password may be sent to over plain http
+LOOPBACK = ("localhost", "127.0.0.1", "::1")  # the hosts a DICOMweb password may travel to over plain http
 AE_TITLE = re.compile(r"^[\x20-\x5b\x5d-\x7e]{1,16}$")  # PS3.5 AE VR: 16 printable characters, no backslash
 
 

@@ -319,6 +319,21 @@ def test_the_cache_refuses_an_instance_whose_uids_would_leave_it(tmp_path):
         SeriesCache(tmp_path, "..", "1.2")
 
 
+def test_a_damaged_complete_marker_never_makes_a_series_complete(tmp_path):
+    from viewer.pacs.cache import COMPLETE, retrieved_from
+
+    cache = SeriesCache(tmp_path, "1.2.3", "1.2.3.4")
+    dataset = pydicom.dcmread(pydicom_data_file(CR))
+    dataset.StudyInstanceUID, dataset.SeriesInstanceUID, dataset.SOPInstanceUID = "1.2.3", "1.2.3.4", "1.2.3.4.5"
+    cache.store(dataset)
+    cache.mark_complete({"1.2.3.4.5"}, "Test PACS")
+    assert cache.is_complete() and retrieved_from(cache.folder) == "series retrieved from Test PACS"
+    for damaged in ("{ not json", "[]", '{"instances": 5, "node": 7}', '{"instances": [], "node": ""}', '{"node": "X"}'):
+        (cache.folder / COMPLETE).write_text(damaged)
+        assert not cache.is_complete(), damaged
+        assert retrieved_from(cache.folder) == ("series retrieved from X" if damaged == '{"node": "X"}' else None), damaged
+
+
 def test_c_move_to_a_busy_port_is_refused_with_a_message(pacs, sample_ct, tmp_path):
     study_uid, series_uid = ct_uids(sample_ct)
     with socket.socket() as busy:

@@ -40,13 +40,19 @@ def checked_uid(uid: object, what: str) -> str:
     return text
 
 
-def retrieved_from(folder: Path) -> str | None:
-    """'series retrieved from <node>' for a complete series folder of the cache (whose name is only a UID), else
-    None."""
+def _marker(folder: Path) -> dict:
+    """The complete-marker of a series folder; {} when there is none or it cannot be read."""
     try:
-        node = json.loads((Path(folder) / COMPLETE).read_text(encoding="utf-8"))["node"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
+        marker = json.loads((Path(folder) / COMPLETE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return marker if isinstance(marker, dict) else {}
+
+
+def retrieved_from(folder: Path) -> str | None:
+    """'series retrieved from <node>' for a series folder of the cache (whose name is only a UID) that names its
+    PACS in its marker, else None: a name for the reader, not a check that the series is complete."""
+    node = _marker(folder).get("node")
     return f"series retrieved from {node}" if isinstance(node, str) and node else None
 
 
@@ -87,8 +93,8 @@ class SeriesCache:
     def is_complete(self) -> bool:
         """The marker is there and every instance it lists is on disk."""
         try:
-            listed = set(json.loads((self.folder / COMPLETE).read_text(encoding="utf-8"))["instances"])
-        except (OSError, ValueError, KeyError, TypeError):
+            listed = set(_marker(self.folder).get("instances") or ())
+        except TypeError:  # not a list of UIDs
             return False
         return bool(listed) and listed <= self.present()
 

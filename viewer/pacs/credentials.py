@@ -32,10 +32,9 @@ def save_password(node: PacsNode, password: str) -> None:
     """Keep ``password`` for the node's user at its address; PacsError when there is no password store."""
     if not node.username:
         raise PacsError(f"{node.name}: a password needs a user name")
+    store = _store()
     try:
-        _store().set_password(SERVICE, _account(node), password)
-    except PacsError:
-        raise
+        store.set_password(SERVICE, _account(node), password)
     except Exception as err:  # keyring.errors.PasswordSetError, a locked store, a refused permission
         raise PacsError(f"the password for {node.name} was not saved: the password store refused it ({err})") from err
 
@@ -52,10 +51,9 @@ def forget_password(node: PacsNode) -> None:
 
 def password_for(node: PacsNode) -> str | None:
     """The saved password of the node's user at its address, None when none was saved."""
+    store = _store()
     try:
-        return _store().get_password(SERVICE, _account(node))
-    except PacsError:
-        raise
+        return store.get_password(SERVICE, _account(node))
     except Exception as err:  # a locked or unreachable store
         raise PacsError(f"the password for {node.name} cannot be read from the password store ({err})") from err
 

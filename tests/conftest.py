@@ -50,7 +50,7 @@ def private_sessions(tmp_path, monkeypatch):
 
 
 # What the engine says when the fused graph runs through the operator library built from this source.
-OPERATORS_RAN = "SaDNN operators 1.1.0 (AVX2)"
+OPERATORS_RAN = "SaDNN operators 1.2.0 (AVX2)"
 
 
 def data_path(*parts: str) -> Path:

@@ -54,7 +54,7 @@ def block_graph(block: AttentionBlock, fold: bool, writer: type[GraphWriter] = G
 def test_the_library_is_built_and_usable_here():
     found = operators.status()
     assert found.usable, found.reason
-    assert found.version == "1.1.0" and len(found.sha256) == 64 and found.reason == OPERATORS_RAN
+    assert found.version == "1.2.0" and len(found.sha256) == 64 and found.reason == OPERATORS_RAN
 
 
 def test_a_missing_library_is_said_and_registration_refused(tmp_path, monkeypatch):
@@ -85,6 +85,38 @@ def test_one_block_matches_the_torch_layer(c_in, c_out, height, width, fold, por
     np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
 
 
+@pytest.mark.parametrize("c_in, c_out, heads", [(1, 64, 8), (13, 48, 4), (64, 16, 8), (3, 32, 4), (40, 64, 8)])
+@pytest.mark.parametrize("scaled", [False, True])
+@pytest.mark.parametrize("fold", [False, True])
+@pytest.mark.parametrize("portable", [False, True], ids=["operator", "portable"])
+def test_multi_head_blocks_match_the_torch_layer(c_in, c_out, heads, scaled, fold, portable):
+    """Several heads (per-head channels 2 to 12: vector blocks and tails), scaled or not, folded or not."""
+    torch.manual_seed(c_in * heads + c_out)
+    block = trained_like(AttentionBlock(c_in, c_out, heads=heads, scaled=scaled))
+    x = torch.randn(2, c_in, 7, 10)
+    with torch.no_grad():
+        expected = block(x).numpy()
+    graph = block_graph(block, fold, PortableGraphWriter if portable else GraphWriter)
+    (actual,) = (plain_session if portable else session)(graph).run(None, {"input": x.numpy()})
+    np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5 * np.abs(expected).max())
+
+
+def test_heads_change_the_result_so_the_comparison_can_fail():
+    """Eight heads over the same projection are not one head: an operator that lost its heads would fail above."""
+    torch.manual_seed(2)
+    many = trained_like(AttentionBlock(16, 32, heads=8))
+    one = trained_like(AttentionBlock(16, 32))
+    with torch.no_grad():
+        for block in (many, one):
+            block[0].rel_rows.zero_(), block[0].rel_cols.zero_()
+        one[0].qkv.weight.copy_(many[0].qkv.weight)
+    x = torch.randn(1, 16, 6, 6)
+    (actual,) = session(block_graph(many, False)).run(None, {"input": x.numpy()})
+    with torch.no_grad():
+        np.testing.assert_allclose(actual, many(x).numpy(), rtol=1e-5, atol=1e-5)
+        assert np.abs(actual - one(x).numpy()).max() > 1e-2
+
+
 def test_one_block_on_a_real_ct_slice(ct_volume):
     from engine.runtime.preprocess import prepare_ct_slices
     from tests.cards import segmentation_card
@@ -108,11 +140,15 @@ def test_a_nan_pixel_makes_exactly_its_3x3_window_nan_and_leaves_the_rest_exact(
     x[0, 1, 3, 4] = float("nan")
     window = np.zeros((7, 9), bool)
     window[2:5, 3:6] = True
-    for fold in (True, False):
-        (actual,) = session(block_graph(block, fold)).run(None, {"input": x.numpy()})
-        assert np.isnan(actual[0][:, window]).all() and not np.isnan(actual[0][:, ~window]).any()
-        np.testing.assert_allclose(actual[0][:, ~window], expected[0][:, ~window], rtol=1e-5,
-                                   atol=1e-5 * np.abs(expected).max())
+    many = trained_like(AttentionBlock(3, 24, heads=4, scaled=True))
+    with torch.no_grad():
+        expected_many = many(torch.nan_to_num(x, nan=0.0)).numpy()
+    for block, reference in ((block, expected), (many, expected_many)):
+        for fold in (True, False):
+            (actual,) = session(block_graph(block, fold)).run(None, {"input": x.numpy()})
+            assert np.isnan(actual[0][:, window]).all() and not np.isnan(actual[0][:, ~window]).any()
+            np.testing.assert_allclose(actual[0][:, ~window], reference[0][:, ~window], rtol=1e-5,
+                                       atol=1e-5 * np.abs(reference).max())
 
 
 def test_pooling_and_unpooling_match_torch_including_ties():
@@ -162,6 +198,18 @@ def test_whole_models_match_torch_fused_and_portable():
     assert np.abs(portable - expected).max() <= 1e-4 * np.abs(expected).max()
 
 
+def test_whole_multi_head_scaled_seg_matches_torch_fused_and_portable():
+    torch.manual_seed(4)
+    seg = trained_like(create_model("sadnn_seg", heads=8, scaled=True))
+    x = torch.randn(1, 1, 48, 64)
+    with torch.no_grad():
+        expected = seg(x).numpy()
+    (fused,) = session(fused_sadnn_seg(seg, None)).run(None, {"input": x.numpy()})
+    (portable,) = plain_session(fused_sadnn_seg(seg, None, PortableGraphWriter)).run(None, {"input": x.numpy()})
+    for actual in (fused, portable):
+        assert np.abs(actual - expected).max() <= 1e-4 * np.abs(expected).max()
+
+
 def test_folding_saves_macs_where_the_input_is_narrower():
     narrow, wide = AttentionBlock(64, 128).eval(), AttentionBlock(512, 256).eval()
     assert fuse_attention_block(narrow).folded and not fuse_attention_block(wide).folded
@@ -180,6 +228,14 @@ def test_a_wrong_projection_width_is_a_clear_error_not_a_crash():
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid(operators.DOMAIN, 1)])
     with pytest.raises(InvalidArgument, match="LocalAttention3x3: proj has 10 channels; expected 29"):  # 8 + 8 + 4 + 9
         session(model).run(None, {"p": np.zeros((1, 4, 4, 10), np.float32)})
+    node = model.graph.node[0]
+    node.attribute.append(helper.make_attribute("heads", 2))  # 9 position logits per head: 8 + 8 + 4 + 18
+    with pytest.raises(InvalidArgument, match="LocalAttention3x3: proj has 29 channels; expected 38"):
+        session(model).run(None, {"p": np.zeros((1, 4, 4, 29), np.float32)})
+    del node.attribute[-1]
+    node.attribute.append(helper.make_attribute("heads", 3))
+    with pytest.raises(Exception, match="key_channels 8 do not split into 3 heads"):
+        session(model).run(None, {"p": np.zeros((1, 4, 4, 29), np.float32)})
 
 
 def test_int8_fused_seg_agrees_with_fp32_on_real_ct_slices(ct_volume):
@@ -218,7 +274,7 @@ def test_bundles_carry_the_fused_graphs_and_inference_uses_them(cls_bundle, ches
 
     assert cls_bundle.has_fused
     fused = cls_bundle.card.quantisation["fused"]
-    assert fused["operators"]["version"] == "1.1.0" and fused["operators"]["library_sha256"] == operators.status().sha256
+    assert fused["operators"]["version"] == "1.2.0" and fused["operators"]["library_sha256"] == operators.status().sha256
     fast, portable = Classifier(cls_bundle, "fp32"), Classifier(cls_bundle, "fp32")
     assert fast.graph == OPERATORS_RAN
     from engine.runtime.inference import OnnxModel

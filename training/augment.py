@@ -61,3 +61,27 @@ def random_crops(images: torch.Tensor, masks: torch.Tensor, side: int, generator
         patches.append(image[:, top : top + side, left : left + side])
         labels.append(mask[top : top + side, left : left + side])
     return torch.stack(patches), torch.stack(labels)
+
+
+def scanner_jitter(images: torch.Tensor, generator: torch.Generator, level: float = 0.15, contrast: float = 0.25,
+                   gamma: float = 0.4, blur: float = 0.5) -> torch.Tensor:
+    """What another scanner, protocol or kernel does to windowed CT inputs (N, 1, H, W) in [0, 1]: a HU level
+    shift of up to ``level`` window units (0.15 = 60 HU of a 400 HU window) and a contrast change of up to
+    ``contrast``, both about the window's centre; a gamma curve of exponent exp(+-``gamma``); and, for a ``blur``
+    share of images, a smoothing as a softer kernel or thicker slices give (down- and up-sampling by 1.25-2x).
+    The result is clipped to [0, 1] again, as the window clips a real scan."""
+    n = images.shape[0]
+
+    def uniform(spread: float) -> torch.Tensor:
+        return (torch.rand(n, 1, 1, 1, generator=generator) * 2 - 1) * spread
+
+    images = (images - 0.5) * (1 + uniform(contrast)) + 0.5 + uniform(level)
+    images = images.clamp(0, 1) ** torch.exp(uniform(gamma))
+    soft = torch.rand(n, generator=generator) < blur
+    if soft.any():
+        factor = 1.25 + 0.75 * float(torch.rand(1, generator=generator))
+        side = images.shape[-2:]
+        small = F.interpolate(images[soft], scale_factor=1 / factor, mode="bilinear", antialias=True, align_corners=False)
+        images = images.clone()
+        images[soft] = F.interpolate(small, size=side, mode="bilinear", align_corners=False)
+    return images.clamp(0, 1)

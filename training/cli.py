@@ -52,6 +52,11 @@ def build_parser() -> argparse.ArgumentParser:
     quantise.add_argument("--lopo", type=Path, help="a lopo.json from engine-train lopo: its summary goes into the card")
     quantise.add_argument("--min-mask-dice", type=float, default=0.9, help="refuse int8 below this Dice vs fp32 (segmentation)")
     _add_key_option(quantise)
+    stats = commands.add_parser("attention-stats", help="entropy and logit spread of every attention layer on held-out "
+                                "slices, at initialisation and as trained")
+    stats.add_argument("--run", type=Path, required=True, help="a SaDNN training run folder")
+    stats.add_argument("--slices", type=int, default=12, help="held-out slices with liver to measure on")
+    stats.add_argument("--json", type=Path, help="also write the statistics here")
     _add_signing(commands)
     for command in commands.choices.values():
         command.formatter_class = HelpWithDefaults
@@ -116,6 +121,14 @@ def _add_training_options(command) -> None:
     command.add_argument("--crop", type=int, help="segmentation: train on random patches of this side (e.g. 128), "
                          "half of them centred on liver; held-out evaluation stays on whole slices")
     command.add_argument("--architecture", default="", help="registry name (default sadnn_cls / sadnn_seg)")
+    command.add_argument("--heads", type=int, default=1, help="SaDNN: attention heads per layer (the paper: 1)")
+    command.add_argument("--scaled-attention", action="store_true",
+                         help="SaDNN: divide the attention logits by sqrt(channels per head) (the paper does not)")
+    command.add_argument("--embedding-std", type=float, default=1.0,
+                         help="SaDNN: initial standard deviation of the relative position embeddings (the paper: 1)")
+    command.add_argument("--scanner-augment", action="store_true",
+                         help="segmentation: also vary HU level and contrast, gamma and sharpness (other scanners, "
+                              "kernels and slice thicknesses)")
     command.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
     command.add_argument("--epochs", type=int, default=10, help="passes over the training split")
     command.add_argument("--batch-size", type=int, default=8, help="images (or patches) per optimiser step")
@@ -202,7 +215,8 @@ def _config(args):
                                               "augment", "amp_bf16", "amp_fp16", "channels_last", "optim_8bit",
                                               "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every",
                                               "pixel_spacing_mm", "crop", "device", "workers", "cache", "patience",
-                                              "val_cases")}
+                                              "val_cases", "heads", "scaled_attention", "embedding_std",
+                                              "scanner_augment")}
     return TrainConfig(data=[str(root) for root in args.data], test_cases=getattr(args, "test_cases", []), **options)
 
 
@@ -277,6 +291,16 @@ def _signing_key(args):
     return load_or_create_signing_key(path, args.signer or f"{getpass.getuser()}@{socket.gethostname()}")
 
 
+def _attention_stats(args) -> int:
+    from training.attention_stats import run_statistics, table
+
+    statistics = run_statistics(args.run, args.slices)
+    if args.json:
+        args.json.write_text(json.dumps(statistics, indent=2))
+    print(table(statistics))
+    return 0
+
+
 def _keygen(args) -> int:
     from engine.runtime.signing import SigningKey
 
@@ -306,7 +330,7 @@ def _trust(args) -> int:
 
 ALIASES = {"quantize": "quantise"}
 COMMANDS = {"report": _report, "prepare-demo-ct": _prepare_demo, "train": _train, "lopo": _lopo, "evaluate": _evaluate,
-            "quantise": _quantise, "keygen": _keygen, "sign": _sign, "trust": _trust}
+            "quantise": _quantise, "attention-stats": _attention_stats, "keygen": _keygen, "sign": _sign, "trust": _trust}
 
 
 if __name__ == "__main__":

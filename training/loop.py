@@ -28,7 +28,7 @@ from torch import nn
 from engine.runtime.atomic import write_atomic
 from engine.runtime.energy import EnergyMeter
 from engine.modelling.models import create_model
-from training.augment import augment, random_crops
+from training.augment import augment, random_crops, scanner_jitter
 from training.datasets import Split, cache_location, seed_worker
 from training.errors import DatasetError
 from training.placement import Placement, leave, place
@@ -77,6 +77,10 @@ class TrainConfig:
     val_cases: list[str] = field(default_factory=list)  # validation cases by name, taken out of training (segmentation)
     pixel_spacing_mm: float | None = None  # segmentation: spacing-aware input (None: resize the whole slice)
     crop: int | None = None  # segmentation: train on random crops of this side (patches), evaluate on whole slices
+    heads: int = 1  # attention heads of a SaDNN (the paper: 1)
+    scaled_attention: bool = False  # SaDNN logits divided by sqrt(d_head) (the paper: unscaled)
+    embedding_std: float = 1.0  # SaDNN relative position embeddings' initial standard deviation (the paper: 1)
+    scanner_augment: bool = False  # segmentation: also vary HU level and contrast, gamma and sharpness, as scanners do
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -106,6 +110,11 @@ class TrainConfig:
             raise DatasetError(f"{', '.join(overlap)} cannot be both a test case and a validation case")
         if self.patience is not None and self.patience < 1:
             raise DatasetError(f"--patience must be at least 1, got {self.patience}")
+        if self.attention_options() and not self.architecture.startswith("sadnn"):
+            raise DatasetError(f"--heads, --scaled-attention and --embedding-std are for SaDNN models, not "
+                               f"{self.architecture}")
+        if self.scanner_augment and (self.task != "segmentation" or not self.augment):
+            raise DatasetError("--scanner-augment is for segmentation with augmentation on")
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (1-based)."""
@@ -113,8 +122,15 @@ class TrainConfig:
             return self.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / self.epochs))
         return self.lr
 
+    def attention_options(self) -> dict:
+        """The SaDNN attention options that differ from the paper's layer."""
+        options = {"heads": self.heads, "scaled": self.scaled_attention, "embedding_std": self.embedding_std}
+        paper = {"heads": 1, "scaled": False, "embedding_std": 1.0}
+        return {name: value for name, value in options.items() if value != paper[name]}
+
     def model_args(self) -> dict:
-        return {"img_size": self.image_size} if self.architecture == "sadnn_cls" and self.image_size != 512 else {}
+        size = {"img_size": self.image_size} if self.architecture == "sadnn_cls" and self.image_size != 512 else {}
+        return size | self.attention_options()
 
 
 def make_task(config: TrainConfig, train: Split | None = None) -> Task:
@@ -350,6 +366,8 @@ def _one_epoch(config, task, model, optimiser, data: Split, generator, epoch: in
         if config.augment:
             if task.name == "segmentation":
                 inputs, targets = augment(inputs, jitter, targets, **CT_AUGMENTATION)
+                if config.scanner_augment:
+                    inputs = scanner_jitter(inputs, jitter)
             else:
                 inputs = augment(inputs, jitter)
         if config.crop:

@@ -200,6 +200,8 @@ def _augmentation(config: TrainConfig, task: Task) -> str:
 
     text = (f"rotation up to {CT_AUGMENTATION['degrees']:g} degrees, scale up to {CT_AUGMENTATION['scale']:.0%}, "
             f"brightness/contrast, Gaussian noise up to {CT_AUGMENTATION['noise_std']:g} (window units)")
+    if config.scanner_augment:
+        text += "; scanner variation (HU level +-60 HU, contrast +-25%, gamma, kernel/slice-thickness blur)"
     return text + (f"; random {config.crop}x{config.crop} patches, half centred on liver" if config.crop else "")
 
 

@@ -1,12 +1,13 @@
 """SaDNN models as all-NHWC ONNX graphs over the ``ai.sadnn`` operators (engine.runtime.operators).
 
 Each attention block (local self-attention -> BatchNorm -> ReLU) becomes one MatMul, the projection of
-every pixel to [q | k | v | 9 position logits], and one ``LocalAttention3x3`` node:
+every pixel to [q | k | v | 9 position logits per head], and one ``LocalAttention3x3`` node:
 
-* the position embeddings are folded into the projection (q . r_d is linear in x: 9 extra rows);
-* BatchNorm is folded into V and the bias (the attention weights sum to 1, so BN commutes with them);
-* where C_in < 2 C_out, q . k is computed as (W_k^T W_q x) . x (``LocalAttention3x3Folded``): C_in
-  rows replace 2 C_out, the keys are the block's input itself.
+* the position embeddings are folded into the projection (q . r_d is linear in x: 9 extra rows a head);
+* a logit scale (``scaled`` layers) is folded into the query rows, so it costs nothing;
+* BatchNorm is folded into V and the bias (each head's attention weights sum to 1, so BN commutes with them);
+* where heads x C_in < 2 C_out, q_h . k_h is computed as (W_k,h^T W_q,h x) . x (``LocalAttention3x3Folded``):
+  heads x C_in rows replace 2 C_out, the keys are the block's input itself.
 
 Max pooling keeps the position of each maximum in its 2x2 window, and unpooling is fused with the
 skip concatenation of the decoder. The graph takes and returns NCHW like the exported torch model,
@@ -31,10 +32,11 @@ OPSET = 17
 class FusedAttention:
     """One attention block as a projection (rows, C_in) and the operator that consumes it."""
 
-    weight: np.ndarray  # (rows, C_in): [q | k | v | pos] or, folded, [W_k^T W_q | v | pos]
+    weight: np.ndarray  # (rows, C_in): [q | k | v | pos] or, folded, [W_k,h^T W_q,h per head | v | pos]
     bias: np.ndarray  # (C_out,): BN shift after folding its scale into v
     folded: bool
-    key_channels: int  # q and k channels (C_out), or C_in when folded
+    key_channels: int  # q (and k) channels over all heads: C_out, or heads x C_in when folded
+    heads: int = 1
 
     @property
     def macs_per_pixel(self) -> int:
@@ -44,23 +46,27 @@ class FusedAttention:
 
 
 def fuse_attention_block(block: AttentionBlock, fold: bool | None = None) -> FusedAttention:
-    """The projection and bias of an eval-mode attention block (``fold``: None picks C_in < 2 C_out)."""
+    """The projection and bias of an eval-mode attention block (``fold``: None picks heads x C_in < 2 C_out)."""
     attention, norm = block[0], block[1]
-    if attention.heads != 1 or attention.kernel_size != 3:
-        raise ValueError("the fused operator covers 3x3 windows with one head")
+    if attention.kernel_size != 3:
+        raise ValueError("the fused operator covers 3x3 windows")
     weight = attention.qkv.weight.detach().double().cpu().numpy()
-    c_out, c_in = attention.out_channels, attention.in_channels
-    w_q, w_k, w_v = weight[:c_out], weight[c_out : 2 * c_out], weight[2 * c_out :]
-    half = c_out // 2
-    rows = attention.rel_rows.detach().double().cpu().numpy()[0]
-    cols = attention.rel_cols.detach().double().cpu().numpy()[0]
-    position = np.stack([w_q[:half].T @ rows[:, a] + w_q[half:].T @ cols[:, b] for a in range(3) for b in range(3)])
+    c_out, c_in, heads = attention.out_channels, attention.in_channels, attention.heads
+    w_q, w_k, w_v = weight[:c_out] * attention.logit_scale, weight[c_out : 2 * c_out], weight[2 * c_out :]
+    per_head, half = c_out // heads, c_out // heads // 2
+    rows = attention.rel_rows.detach().double().cpu().numpy()
+    cols = attention.rel_cols.detach().double().cpu().numpy()
+    queries = [w_q[h * per_head : (h + 1) * per_head] for h in range(heads)]
+    keys = [w_k[h * per_head : (h + 1) * per_head] for h in range(heads)]
+    position = np.stack([q[:half].T @ rows[h][:, a] + q[half:].T @ cols[h][:, b]
+                         for h, q in enumerate(queries) for a in range(3) for b in range(3)])
     scale = (norm.weight / torch.sqrt(norm.running_var + norm.eps)).detach().double().cpu().numpy()
     shift = norm.bias.detach().double().cpu().numpy() - scale * norm.running_mean.detach().double().cpu().numpy()
-    folded = c_in < 2 * c_out if fold is None else fold
-    parts = [w_k.T @ w_q, scale[:, None] * w_v, position] if folded else [w_q, w_k, scale[:, None] * w_v, position]
+    folded = heads * c_in < 2 * c_out if fold is None else fold
+    query_key = [k.T @ q for q, k in zip(queries, keys)] if folded else [w_q, w_k]
+    parts = [*query_key, scale[:, None] * w_v, position]
     return FusedAttention(np.concatenate(parts).astype(np.float32), shift.astype(np.float32), folded,
-                          c_in if folded else c_out)
+                          heads * c_in if folded else c_out, heads)
 
 
 class GraphWriter:
@@ -98,9 +104,11 @@ class GraphWriter:
 
     def attention_core(self, x: str, projection: str, fused: FusedAttention) -> str:
         bias = self.constant("bias", fused.bias)
+        heads = {"heads": fused.heads} if fused.heads != 1 else {}  # a one-head node stays readable by 1.1 operators
         if fused.folded:
-            return self.node("LocalAttention3x3Folded", [projection, x, bias], domain=DOMAIN)[0]
-        return self.node("LocalAttention3x3", [projection, bias], domain=DOMAIN, key_channels=fused.key_channels)[0]
+            return self.node("LocalAttention3x3Folded", [projection, x, bias], domain=DOMAIN, **heads)[0]
+        return self.node("LocalAttention3x3", [projection, bias], domain=DOMAIN, key_channels=fused.key_channels,
+                         **heads)[0]
 
     def pool(self, x: str) -> tuple[str, str]:
         pooled, where = self.node("MaxPool2x2", [x], outputs=2, domain=DOMAIN)
@@ -123,27 +131,33 @@ class PortableGraphWriter(GraphWriter):
     def attention_core(self, x: str, projection: str, fused: FusedAttention) -> str:
         from onnx import numpy_helper
 
-        keys_width, values_width = fused.key_channels, len(fused.bias)
+        keys_width, values_width, heads = fused.key_channels, len(fused.bias), fused.heads
         if fused.folded:
-            query, value, position = self._split(projection, [keys_width, values_width, 9])
-            key = x
+            query, value, position = self._split(projection, [keys_width, values_width, 9 * heads])
+            key = x  # shared by every head: (N, H, W, 1, C_in) against the heads' (N, H, W, heads, C_in)
         else:
-            query, key, value, position = self._split(projection, [keys_width, keys_width, values_width, 9])
+            query, key, value, position = self._split(projection, [keys_width, keys_width, values_width, 9 * heads])
         (pixels,) = self.node("Concat", [self.node("Shape", [x], start=0, end=3)[0], self.constant("one", np.ones(1, np.int64))], axis=0)
         (ones,) = self.node("ConstantOfShape", [pixels], value=numpy_helper.from_array(np.ones(1, np.float32)))
-        keys, values, inside = (self._shifted(name) for name in (key, value, ones))
-        logits = [self.node("ReduceSum", [self.node("Mul", [query, k])[0], self.constant("axis", np.array([-1]))],
-                            keepdims=1)[0] for k in keys]
-        (logits,) = self.node("Concat", logits, axis=-1)
-        (valid,) = self.node("Concat", inside, axis=-1)
+        keys = [self._per_head(k, 1 if fused.folded else heads) for k in self._shifted(key)]
+        values, inside = self._shifted(value), self._shifted(ones)
+        query, axis = self._per_head(query, heads), self.constant("axis", np.array([-1]))
+        logits = [self.node("ReduceSum", [self.node("Mul", [query, k])[0], axis], keepdims=1)[0] for k in keys]
+        (logits,) = self.node("Concat", logits, axis=-1)  # (N, H, W, heads, 9)
+        (valid,) = self.node("Unsqueeze", [self.node("Concat", inside, axis=-1)[0], self.constant("axis", np.array([3]))])
         (excluded,) = self.node("Mul", [self.node("Sub", [self.constant("one", np.ones(1, np.float32)), valid])[0],
                                         self.constant("excluded", np.array([self.EXCLUDED], np.float32))])
-        (logits,) = self.node("Sum", [logits, position, excluded])
+        (logits,) = self.node("Sum", [logits, self._per_head(position, heads), excluded])
         (weights,) = self.node("Softmax", [logits], axis=-1)
         weight_of = self._split(weights, [1] * 9)
-        terms = [self.node("Mul", [w, v])[0] for w, v in zip(weight_of, values)]
-        (out,) = self.node("Sum", [*terms, self.constant("bias", fused.bias)])
+        terms = [self.node("Mul", [w, self._per_head(v, heads)])[0] for w, v in zip(weight_of, values)]
+        (out,) = self.node("Reshape", [self.node("Sum", terms)[0], self.constant("shape", np.array([0, 0, 0, -1], np.int64))])
+        (out,) = self.node("Add", [out, self.constant("bias", fused.bias)])
         return self.node("Relu", [out])[0]
+
+    def _per_head(self, x: str, heads: int) -> str:
+        """(N, H, W, heads * D) viewed as (N, H, W, heads, D)."""
+        return self.node("Reshape", [x, self.constant("heads", np.array([0, 0, 0, heads, -1], np.int64))])[0]
 
     def _split(self, x: str, widths: list[int]) -> list[str]:
         return self.node("Split", [x, self.constant("widths", np.array(widths, np.int64))], outputs=len(widths), axis=-1)
@@ -259,7 +273,7 @@ def fused_profile(model: nn.Module, size: int) -> dict:
     for block, (height, width) in sides.items():
         fused = fuse_attention_block(block)
         projection += height * width * fused.weight.size
-        core += height * width * 9 * (fused.key_channels + len(fused.bias))
+        core += height * width * 9 * (fused.key_channels + len(fused.bias))  # q_h . k_h and a . v over every head
     for layer in model.modules():
         if isinstance(layer, nn.Linear):
             head += layer.in_features * layer.out_features

@@ -8,11 +8,11 @@ from engine.modelling.layers.local_attention import LocalSelfAttention2d
 
 
 class AttentionBlock(nn.Sequential):
-    """Local self-attention -> BatchNorm -> ReLU (a SaDNN block)."""
+    """Local self-attention -> BatchNorm -> ReLU (a SaDNN block); ``attention`` options go to the layer."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, heads: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, **attention):
         super().__init__(
-            LocalSelfAttention2d(in_channels, out_channels, kernel_size, heads),
+            LocalSelfAttention2d(in_channels, out_channels, kernel_size, **attention),
             nn.BatchNorm2d(out_channels),
             nn.ReLU(inplace=True),
         )
@@ -29,10 +29,13 @@ class ConvBlock(nn.Sequential):
         )
 
 
-def make_block(kind: str, in_channels: int, out_channels: int) -> nn.Module:
-    """Build an ``"attention"`` or ``"conv"`` block, so one topology serves both families."""
+def make_block(kind: str, in_channels: int, out_channels: int, **attention) -> nn.Module:
+    """Build an ``"attention"`` block (``attention``: the layer's options, e.g. heads) or a ``"conv"`` block, so one
+    topology serves both families."""
     if kind == "attention":
-        return AttentionBlock(in_channels, out_channels)
+        return AttentionBlock(in_channels, out_channels, **attention)
     if kind == "conv":
+        if attention:
+            raise ValueError(f"a conv block takes no attention options, got {sorted(attention)}")
         return ConvBlock(in_channels, out_channels)
     raise ValueError(f"unknown block kind {kind!r}; expected 'attention' or 'conv'")

@@ -22,7 +22,9 @@ Differences from the public reference code, on purpose:
 * Window positions outside the image are excluded from the softmax (the reference lets the
   zero-padded keys take part, which pulls border pixels towards zero).
 * q, k and v come from one fused 1x1 convolution: one GEMM instead of three, same parameters.
-  Like the reference, logits are not scaled by 1/sqrt(d).
+* ``scaled=True`` divides the logits by sqrt(d_head), as Ramachandran et al. and the Transformer do; the
+  reference (and ``scaled=False``, the paper's layer) leaves them unscaled, which at Kaiming initialisation gives
+  logits with a spread of the order of 10 and a near one-hot softmax.
 """
 
 from __future__ import annotations
@@ -42,9 +44,12 @@ class LocalSelfAttention2d(nn.Module):
         out_channels: output channels; a multiple of ``2 * heads``.
         kernel_size: odd window size k, at most ``2 * BLOCK + 1``.
         heads: attention heads; each head gets ``out_channels / heads`` channels.
+        scaled: divide the logits by sqrt(out_channels / heads).
+        embedding_std: standard deviation of the relative position embeddings at initialisation.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, heads: int = 1):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, heads: int = 1,
+                 scaled: bool = False, embedding_std: float = 1.0):
         super().__init__()
         if kernel_size % 2 != 1 or kernel_size > 2 * BLOCK + 1:
             raise ValueError(f"kernel_size must be odd and at most {2 * BLOCK + 1}, got {kernel_size}")
@@ -54,6 +59,9 @@ class LocalSelfAttention2d(nn.Module):
         self.out_channels = out_channels
         self.kernel_size = kernel_size
         self.heads = heads
+        self.scaled = scaled
+        self.embedding_std = embedding_std
+        self.logit_scale = (out_channels // heads) ** -0.5 if scaled else 1.0
         half = out_channels // heads // 2
         self.qkv = nn.Linear(in_channels, 3 * out_channels, bias=False)  # a 1x1 conv on channels-last maps
         self.rel_rows = nn.Parameter(torch.empty(heads, half, kernel_size))
@@ -64,24 +72,47 @@ class LocalSelfAttention2d(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Kaiming-normal (fan_out) projections and unit-normal embeddings, as in the paper."""
+        """Kaiming-normal (fan_out) projections and normal embeddings (unit standard deviation in the paper)."""
         nn.init.kaiming_normal_(self.qkv.weight, mode="fan_out", nonlinearity="relu")
-        nn.init.normal_(self.rel_rows, 0.0, 1.0)
-        nn.init.normal_(self.rel_cols, 0.0, 1.0)
+        nn.init.normal_(self.rel_rows, 0.0, self.embedding_std)
+        nn.init.normal_(self.rel_cols, 0.0, self.embedding_std)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        batch, _, height, width = x.shape
+        height, width = x.shape[-2:]
+        logits, allowed, values = self._window_logits(x)
+        attention = torch.softmax(logits.masked_fill(~allowed, torch.finfo(logits.dtype).min), dim=-1)
+        out = self._unblock(attention @ values, height + -height % BLOCK, width + -width % BLOCK)
+        return out[:, :height, :width].permute(0, 3, 1, 2)
+
+    @torch.no_grad()
+    def window_statistics(self, x: torch.Tensor) -> dict[str, float]:
+        """How peaked the attention is on ``x`` (sides a multiple of ``BLOCK``): the mean softmax entropy over the
+        window in nats (ln 9 = 2.197 is uniform over a 3x3 window, 0 is one-hot) and the mean standard deviation of
+        a query's logits over its window."""
+        if x.shape[-1] % BLOCK or x.shape[-2] % BLOCK:
+            raise ValueError(f"window_statistics needs sides that are multiples of {BLOCK}, got {tuple(x.shape[-2:])}")
+        logits, allowed, _ = self._window_logits(x)
+        allowed = allowed.expand_as(logits)
+        attention = torch.softmax(logits.masked_fill(~allowed, float("-inf")), dim=-1)
+        entropy = -(attention * torch.log(attention.clamp_min(1e-30))).sum(-1)
+        count = allowed.sum(-1)
+        mean = logits.masked_fill(~allowed, 0).sum(-1) / count
+        spread = ((logits - mean[..., None]).square().masked_fill(~allowed, 0).sum(-1) / count).sqrt()
+        return {"entropy": float(entropy.mean()), "logit_std": float(spread.mean()),
+                "max_weight": float(attention.amax(-1).mean())}
+
+    def _window_logits(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Logits (B, heads, blocks, b*b, (b+2p)^2), which of them lie in a query's window inside the image, and
+        the values per halo block."""
+        _, _, height, width = x.shape
         pad_h, pad_w = -height % BLOCK, -width % BLOCK
         x = F.pad(x.permute(0, 2, 3, 1), (0, 0, 0, pad_w, 0, pad_h))  # channels-last, whole blocks
         q, k, v = self.qkv(x).split(self.out_channels, dim=-1)
-        q = self._query_blocks(q)
+        q = self._query_blocks(q * self.logit_scale if self.scaled else q)  # both logit terms are linear in q
         keys, values = self._halo_blocks(k), self._halo_blocks(v)
         inside = self._halo_blocks(F.pad(x.new_ones(1, height, width, self.heads), (0, 0, 0, pad_w, 0, pad_h)))
         logits = q @ keys.transpose(-1, -2) + self._position_logits(q)
-        allowed = self.window & (inside.transpose(-1, -2) > 0)
-        attention = torch.softmax(logits.masked_fill(~allowed, torch.finfo(logits.dtype).min), dim=-1)
-        out = self._unblock(attention @ values, height + pad_h, width + pad_w)
-        return out[:, :height, :width].permute(0, 3, 1, 2)
+        return logits, self.window & (inside.transpose(-1, -2) > 0), values
 
     def _query_blocks(self, t: torch.Tensor) -> torch.Tensor:
         """(B, H, W, heads*D) -> (B, heads, H/b * W/b, b*b, D)."""
@@ -122,7 +153,8 @@ class LocalSelfAttention2d(nn.Module):
         return t.permute(0, 2, 4, 3, 5, 1, 6).reshape(batch, height, width, heads * dim)
 
     def extra_repr(self) -> str:
-        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, heads={self.heads}"
+        return (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, heads={self.heads}, "
+                f"scaled={self.scaled}")
 
 
 def _halo_offsets(kernel_size: int) -> tuple[torch.Tensor, torch.Tensor]:

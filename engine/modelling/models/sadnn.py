@@ -22,16 +22,17 @@ class SaDNNClassifier(nn.Module):
         num_classes: output logits (14 NIH ChestX-ray14 findings).
         in_chans: input channels (1, grey-scale).
         img_size: square input side; must be divisible by 64.
+        attention: the attention layers' options (heads, scaled, embedding_std).
     """
 
-    def __init__(self, num_classes: int = 14, in_chans: int = 1, img_size: int = 512):
+    def __init__(self, num_classes: int = 14, in_chans: int = 1, img_size: int = 512, **attention):
         super().__init__()
         if img_size % 64:
             raise ValueError(f"img_size must be divisible by 64, got {img_size}")
         layers: list[nn.Module] = []
         channels = in_chans
         for number, width in enumerate(CLS_WIDTHS, start=1):
-            layers.append(AttentionBlock(channels, width))
+            layers.append(AttentionBlock(channels, width, **attention))
             if number in CLS_POOL_AFTER:
                 layers.append(nn.MaxPool2d(2))
             channels = width
@@ -53,6 +54,7 @@ class SaDNNClassifier(nn.Module):
 
 
 @register_model
-def sadnn_cls(num_classes: int = 14, in_chans: int = 1, img_size: int = 512) -> SaDNNClassifier:
-    """SaDNN-cls, 1x512x512 -> 14 logits, 4.56 M parameters."""
-    return SaDNNClassifier(num_classes, in_chans, img_size)
+def sadnn_cls(num_classes: int = 14, in_chans: int = 1, img_size: int = 512, heads: int = 1, scaled: bool = False,
+              embedding_std: float = 1.0) -> SaDNNClassifier:
+    """SaDNN-cls, 1x512x512 -> 14 logits, 4.56 M parameters (the paper's layer: one head, unscaled logits)."""
+    return SaDNNClassifier(num_classes, in_chans, img_size, heads=heads, scaled=scaled, embedding_std=embedding_std)

@@ -17,13 +17,15 @@ from engine.modelling.models.registry import register_model
 
 
 class SUMNet(nn.Module):
-    """SUMNet with ``block="conv"`` (the baseline) or ``block="attention"`` (SaDNN-seg)."""
+    """SUMNet with ``block="conv"`` (the baseline) or ``block="attention"`` (SaDNN-seg; ``attention``: the layers'
+    options, e.g. ``heads=8, scaled=True``)."""
 
-    def __init__(self, block: str = "conv", in_chans: int = 1, num_classes: int = 2, dropout: float = 0.25):
+    def __init__(self, block: str = "conv", in_chans: int = 1, num_classes: int = 2, dropout: float = 0.25,
+                 **attention):
         super().__init__()
 
         def b(cin: int, cout: int) -> nn.Module:
-            return make_block(block, cin, cout)
+            return make_block(block, cin, cout, **attention)
 
         self.enc1, self.enc2 = b(in_chans, 64), b(64, 128)
         self.enc3a, self.enc3b = b(128, 256), b(256, 256)
@@ -56,9 +58,11 @@ class SUMNet(nn.Module):
 
 
 @register_model
-def sadnn_seg(in_chans: int = 1, num_classes: int = 2) -> SUMNet:
-    """SaDNN-seg: SUMNet with every 3x3 conv replaced by local self-attention, 7.95 M parameters."""
-    return SUMNet("attention", in_chans, num_classes)
+def sadnn_seg(in_chans: int = 1, num_classes: int = 2, heads: int = 1, scaled: bool = False,
+              embedding_std: float = 1.0) -> SUMNet:
+    """SaDNN-seg: SUMNet with every 3x3 conv replaced by local self-attention, 7.95 M parameters (the paper's layer:
+    one head, unscaled logits; see ``LocalSelfAttention2d`` for the options)."""
+    return SUMNet("attention", in_chans, num_classes, heads=heads, scaled=scaled, embedding_std=embedding_std)
 
 
 @register_model

@@ -1,12 +1,15 @@
 // SaDNN operators for ONNX Runtime (domain "ai.sadnn", version 1), all NHWC, float32, AVX2 + FMA.
 //
 //   LocalAttention3x3(proj, bias) -> y
-//       proj [N,H,W, 2*Dk + Dv + 9] = [q | k | v | 9 position logits] from one projection;
-//       y[n,i,j,:] = relu(sum_d softmax_d(q . k_d + pos_d) v_d + bias) over the 3x3 window d,
-//       window positions outside the image excluded from the softmax.  Attribute key_channels = Dk.
+//       proj [N,H,W, 2*Dk + Dv + 9*heads] = [q | k | v | 9 position logits per head] from one projection;
+//       per head h (channels h*Dk/heads.. of q and k, h*Dv/heads.. of v and y, logits 9h..9h+8):
+//       y_h[n,i,j,:] = relu(sum_d softmax_d(q_h . k_h,d + pos_h,d) v_h,d + bias_h) over the 3x3 window d,
+//       window positions outside the image excluded from the softmax.  Attributes key_channels = Dk,
+//       heads (default 1).  Any logit scale is folded into q by the exporter.
 //   LocalAttention3x3Folded(proj, keys, bias) -> y
-//       proj [N,H,W, Cin + Dv + 9] = [W_k^T W_q x | v | pos], keys = x [N,H,W,Cin]: the same result with
-//       q . k computed as (W_k^T W_q x) . x (fewer MACs where Cin < 2 Dk).
+//       proj [N,H,W, heads*Cin + Dv + 9*heads] = [W_k,h^T W_q,h x per head | v | pos], keys = x [N,H,W,Cin]:
+//       the same result with q_h . k_h computed as (W_k,h^T W_q,h x) . x (fewer MACs where heads*Cin < 2 Dk).
+//       Attribute heads (default 1).
 //   MaxPool2x2(x) -> (y, where)        where = position in the 2x2 window (0..3, row-major), uint8
 //   MaxUnpool2x2Concat(y, where, skip) -> [unpool(y) | skip] along channels
 //
@@ -41,7 +44,7 @@
 namespace {
 
 constexpr const char* kDomain = "ai.sadnn";
-constexpr const char* kVersion = "1.1.0";
+constexpr const char* kVersion = "1.2.0";
 
 const OrtApi* g_api = nullptr;
 
@@ -182,10 +185,39 @@ struct AttentionJob {
   const float* bias;
   float* out;
   int64_t height, width, proj_stride, key_stride, qk, dv, v_offset, pos_offset;
+  int64_t heads;       // qk and dv are per head; head h's query starts at h*qk, its values and output at h*dv
+  int64_t key_step;    // offset of head h's keys: h*key_step (qk unfolded, 0 folded: every head reads all of x)
 };
 
-// One output pixel: the 9 logits (8 in a vector, the 9th alone), a masked softmax, then the weighted sum of
-// the values with bias and ReLU, accumulated in registers one 8-channel block at a time.
+// One head of one output pixel: the 9 logits (8 in a vector, the 9th alone), a masked softmax, then the
+// weighted sum of the head's values with bias and ReLU, accumulated in registers one 8-channel block at a time.
+void AttentionHead(const AttentionJob& job, const float* q, const float* pos, const float* const* keys,
+                   const float* const* values, const float* valid, const float* bias, float* y) {
+  const __m256 logits = _mm256_add_ps(_mm256_add_ps(Dots8(q, keys, job.qk), _mm256_loadu_ps(pos)), _mm256_load_ps(valid));
+  const float last = Dot(q, keys[8], job.qk) + pos[8] + valid[8];
+  const float largest = std::max(HorizontalMax(logits), last);  // the centre is always inside: finite
+  alignas(32) float weight[9];
+  const __m256 e = Exp(_mm256_sub_ps(logits, _mm256_set1_ps(largest)));
+  weight[8] = std::exp(last - largest);
+  const float inverse = 1.0f / (HorizontalSum(e) + weight[8]);
+  _mm256_store_ps(weight, _mm256_mul_ps(e, _mm256_set1_ps(inverse)));
+  weight[8] *= inverse;
+  const __m256 zero = _mm256_setzero_ps();
+  int64_t c = 0;
+  for (; c + 8 <= job.dv; c += 8) {
+    __m256 acc = _mm256_loadu_ps(bias + c);
+    for (int d = 0; d < 9; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(weight[d]), _mm256_loadu_ps(values[d] + c), acc);
+    _mm256_storeu_ps(y + c, _mm256_max_ps(zero, acc));
+  }
+  if (c < job.dv) {
+    const __m256i mask = TailMask(job.dv - c);
+    __m256 acc = _mm256_maskload_ps(bias + c, mask);
+    for (int d = 0; d < 9; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(weight[d]), _mm256_maskload_ps(values[d] + c, mask), acc);
+    _mm256_maskstore_ps(y + c, mask, _mm256_max_ps(zero, acc));
+  }
+}
+
+// One output pixel: its 3x3 window (positions outside the image masked), then every head over it.
 void AttentionPixel(const AttentionJob& job, int64_t n, int64_t i, int64_t j) {
   const int64_t plane = job.height * job.width, pixel = n * plane + i * job.width + j;
   const float* p = job.proj + pixel * job.proj_stride;
@@ -200,28 +232,13 @@ void AttentionPixel(const AttentionJob& job, int64_t n, int64_t i, int64_t j) {
     values[d] = job.proj + other * job.proj_stride + job.v_offset;
     valid[d] = inside ? 0.0f : -std::numeric_limits<float>::infinity();
   }
-  const __m256 logits = _mm256_add_ps(_mm256_add_ps(Dots8(p, keys, job.qk), _mm256_loadu_ps(p + job.pos_offset)), _mm256_load_ps(valid));
-  const float last = Dot(p, keys[8], job.qk) + p[job.pos_offset + 8] + valid[8];
-  const float largest = std::max(HorizontalMax(logits), last);  // the centre is always inside: finite
-  alignas(32) float weight[9];
-  const __m256 e = Exp(_mm256_sub_ps(logits, _mm256_set1_ps(largest)));
-  weight[8] = std::exp(last - largest);
-  const float inverse = 1.0f / (HorizontalSum(e) + weight[8]);
-  _mm256_store_ps(weight, _mm256_mul_ps(e, _mm256_set1_ps(inverse)));
-  weight[8] *= inverse;
-  float* y = job.out + pixel * job.dv;
-  const __m256 zero = _mm256_setzero_ps();
-  int64_t c = 0;
-  for (; c + 8 <= job.dv; c += 8) {
-    __m256 acc = _mm256_loadu_ps(job.bias + c);
-    for (int d = 0; d < 9; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(weight[d]), _mm256_loadu_ps(values[d] + c), acc);
-    _mm256_storeu_ps(y + c, _mm256_max_ps(zero, acc));
-  }
-  if (c < job.dv) {
-    const __m256i mask = TailMask(job.dv - c);
-    __m256 acc = _mm256_maskload_ps(job.bias + c, mask);
-    for (int d = 0; d < 9; ++d) acc = _mm256_fmadd_ps(_mm256_set1_ps(weight[d]), _mm256_maskload_ps(values[d] + c, mask), acc);
-    _mm256_maskstore_ps(y + c, mask, _mm256_max_ps(zero, acc));
+  float* y = job.out + pixel * job.dv * job.heads;
+  for (int64_t h = 0; h < job.heads; ++h) {
+    const float* head_keys[9];
+    const float* head_values[9];
+    for (int d = 0; d < 9; ++d) head_keys[d] = keys[d] + h * job.key_step, head_values[d] = values[d] + h * job.dv;
+    AttentionHead(job, p + h * job.qk, p + job.pos_offset + 9 * h, head_keys, head_values, valid, job.bias + h * job.dv,
+                  y + h * job.dv);
   }
 }
 
@@ -232,38 +249,47 @@ void AttentionRow(void* data, size_t row_index) {
 }
 
 struct AttentionKernel {
-  AttentionKernel(bool folded, int64_t key_channels) : folded_(folded), key_channels_(key_channels) {}
+  AttentionKernel(bool folded, int64_t key_channels, int64_t heads)
+      : folded_(folded), key_channels_(key_channels), heads_(heads) {}
 
   OrtStatusPtr ComputeV2(OrtKernelContext* raw) {
     return Guarded([&]() -> OrtStatus* {
       Ort::KernelContext context(raw);
+      const char* name = folded_ ? "LocalAttention3x3Folded" : "LocalAttention3x3";
       const Ort::ConstValue proj = context.GetInput(0);
       const Ort::ConstValue keys = folded_ ? context.GetInput(1) : proj;
       const Ort::ConstValue bias = context.GetInput(folded_ ? 2 : 1);
       const auto shape = ShapeOf(proj), key_shape = ShapeOf(keys), bias_shape = ShapeOf(bias);
-      if (shape.size() != 4 || bias_shape.size() != 1) return Error("LocalAttention3x3: proj must be NHWC and bias 1-D, got " + Shape(shape) + " and " + Shape(bias_shape));
+      if (shape.size() != 4 || bias_shape.size() != 1) return Error(std::string(name) + ": proj must be NHWC and bias 1-D, got " + Shape(shape) + " and " + Shape(bias_shape));
       const int64_t dv = bias_shape[0];
+      if (dv % heads_) return Error(std::string(name) + ": " + std::to_string(dv) + " output channels do not split into " + std::to_string(heads_) + " heads");
       AttentionJob job{};
       job.height = shape[1];
       job.width = shape[2];
       job.proj_stride = shape[3];
-      job.dv = dv;
+      job.heads = heads_;
+      job.dv = dv / heads_;
+      int64_t queries = 0;  // channels of q (every head's) at the start of proj
       if (folded_) {
         if (key_shape.size() != 4 || key_shape[0] != shape[0] || key_shape[1] != shape[1] || key_shape[2] != shape[2])
           return Error("LocalAttention3x3Folded: keys " + Shape(key_shape) + " do not match proj " + Shape(shape));
         job.qk = key_shape[3];
         job.key_stride = key_shape[3];
-        job.v_offset = job.qk;
+        job.key_step = 0;
+        queries = heads_ * job.qk;
+        job.v_offset = queries;
       } else {
-        job.qk = key_channels_;
+        job.qk = key_channels_ / heads_;
         job.key_stride = shape[3];
-        job.v_offset = 2 * job.qk;
+        job.key_step = job.qk;
+        queries = key_channels_;
+        job.v_offset = 2 * queries;
       }
       job.pos_offset = job.v_offset + dv;
-      if (job.pos_offset + 9 != shape[3])
-        return Error("LocalAttention3x3: proj has " + std::to_string(shape[3]) + " channels; expected " + std::to_string(job.pos_offset + 9));
+      if (job.pos_offset + 9 * heads_ != shape[3])
+        return Error(std::string(name) + ": proj has " + std::to_string(shape[3]) + " channels; expected " + std::to_string(job.pos_offset + 9 * heads_));
       job.proj = proj.GetTensorData<float>();
-      job.keys = folded_ ? keys.GetTensorData<float>() : job.proj + job.qk;
+      job.keys = folded_ ? keys.GetTensorData<float>() : job.proj + queries;
       job.bias = bias.GetTensorData<float>();
       Ort::UnownedValue out = context.GetOutput(0, {shape[0], shape[1], shape[2], dv});
       job.out = out.GetTensorMutableData<float>();
@@ -274,18 +300,33 @@ struct AttentionKernel {
   }
 
   bool folded_;
-  int64_t key_channels_;
+  int64_t key_channels_, heads_;
 };
+
+// An optional int64 attribute: its value, or ``fallback`` where the node does not set it (a wrongly typed value
+// also reads as unset; the channel count check then refuses the node, since it counts 9 logits per head).
+int64_t OptionalAttribute(const OrtApi& api, const OrtKernelInfo* info, const char* name, int64_t fallback) {
+  int64_t value = fallback;
+  if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, name, &value)) {
+    api.ReleaseStatus(status);
+    return fallback;
+  }
+  return value;
+}
 
 template <bool Folded>
 struct AttentionOp : Ort::CustomOpBase<AttentionOp<Folded>, AttentionKernel, true> {
   OrtStatusPtr CreateKernelV2(const OrtApi& api, const OrtKernelInfo* info, void** kernel) const {
+    const char* name = GetName();
     int64_t key_channels = 0;
+    const int64_t heads = OptionalAttribute(api, info, "heads", 1);
+    if (heads <= 0) return Error(std::string(name) + ": heads must be positive");
     if (!Folded) {
       if (OrtStatus* status = api.KernelInfoGetAttribute_int64(info, "key_channels", &key_channels)) return status;
       if (key_channels <= 0) return Error("LocalAttention3x3: key_channels must be positive");
+      if (key_channels % heads) return Error("LocalAttention3x3: key_channels " + std::to_string(key_channels) + " do not split into " + std::to_string(heads) + " heads");
     }
-    return NewKernel<AttentionKernel>(kernel, Folded, key_channels);
+    return NewKernel<AttentionKernel>(kernel, Folded, key_channels, heads);
   }
   const char* GetName() const { return Folded ? "LocalAttention3x3Folded" : "LocalAttention3x3"; }
   size_t GetInputTypeCount() const { return Folded ? 3 : 2; }

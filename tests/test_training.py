@@ -233,6 +233,9 @@ def test_leave_one_patient_out_seals_every_fold_resumes_and_feeds_the_card(msd_d
         card = json.loads((out / name / "bundle" / "card.json").read_text())
         assert config["test_cases"] == [name] and f"(test split: {name})" in card["training"]["held_out"]
         assert 0 <= row["dice_fp32"] <= 1 and 0 <= row["mask_dice_int8_vs_fp32"] <= 1
+        far = card["metrics"]["full"]["fp32"]["far_false_positives"][name]  # the fold's own case, in its own mm
+        assert row["far_fp_ml_fp32"] == pytest.approx(far["ml"]) and 0 <= row["far_fp_percent_int8"] <= 100
+    assert "far_fp_ml_fp32" in summary["over_folds"] and "far_fp_percent_fp32" in (out / "lopo.md").read_text()
     dice = [row["dice_fp32"] for row in summary["folds"].values()]
     assert summary["over_folds"]["dice_fp32"]["mean"] == pytest.approx(np.mean(dice))
     assert summary["over_folds"]["dice_fp32"]["std"] == pytest.approx(np.std(dice, ddof=1))

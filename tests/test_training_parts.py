@@ -261,3 +261,27 @@ def test_the_youden_threshold_equals_a_brute_force_search_with_ties():
         j = [(scores[truth] >= t).mean() + (scores[~truth] < t).mean() - 1 for t in candidates]
         expected = candidates[int(np.argmax(j))]
         assert youden_thresholds(scores[:, None], truth[:, None]) == (pytest.approx(expected),)
+
+
+def test_far_false_positives_count_what_lies_beyond_10_mm_in_millimetres():
+    from training.metrics import far_false_positives, segmentation_metrics
+
+    reference = np.zeros((10, 40, 40), bool)
+    reference[3:7, 10:20, 10:20] = True
+    near, far_blob = np.zeros_like(reference), np.zeros_like(reference)
+    near[3:7, 10:20, 21:24] = True  # 2-4 columns beyond the reference's edge: 4-8 mm at 2 mm pixels
+    far_blob[4:6, 30:34, 30:34] = True  # 11-14 rows and columns away: over 30 mm
+    predicted = reference | near | far_blob
+    result = far_false_positives(predicted, reference, (3.0, 2.0, 2.0))
+    assert result["ml"] == pytest.approx(32 * 12 / 1000)  # 32 voxels of 3 x 2 x 2 mm
+    assert result["fraction_of_prediction"] == pytest.approx(32 / predicted.sum())
+    # at 0.5 mm pixels the near blob (1-2 mm) and the far one (under 10 mm diagonally) are both within 10 mm
+    assert far_false_positives(predicted, reference, (1.0, 0.5, 0.5))["ml"] == 0
+    # with no reference at all every predicted voxel is far; nothing predicted is 0 % of nothing
+    assert far_false_positives(predicted, np.zeros_like(reference), (1, 1, 1))["fraction_of_prediction"] == 1.0
+    assert far_false_positives(np.zeros_like(reference), reference, (1, 1, 1)) == {"ml": 0.0, "fraction_of_prediction": 0.0}
+    # per case, after post-processing too (the largest component drops the far blob: 0 mL after, 0.384 mL before)
+    cases = ["a"] * 10
+    metrics = segmentation_metrics(predicted, reference, cases, ("largest_component_3d",), {"a": (3.0, 2.0, 2.0)})
+    assert metrics["far_false_positives"]["a"]["ml"] == 0
+    assert metrics["before_postprocessing"]["far_false_positives"]["a"]["ml"] == pytest.approx(0.384)

@@ -55,7 +55,8 @@ def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | N
             resume = (run / CONFIG).is_file()
             train(replace(config, test_cases=[name]), run, resume=resume, quiet=quiet)
             quantise_run(run, bundle, calibration=30, name=f"lopo-{name}", min_held_out=0.0, min_mask_dice=0.0, key=key)
-        folds[name] = _fold_row(json.loads((bundle / "card.json").read_text())["metrics"]["full"], COLUMNS)
+        evaluation = json.loads((bundle / "card.json").read_text())["metrics"]["full"]
+        folds[name] = _fold_row(evaluation, COLUMNS) | far_false_positive_row(evaluation)
         if config.weight_bits is not None:
             folds[name] |= _fold_row(_fixed_point_metrics(run, Path(folder) / name / FIXED_POINT), FIXED_POINT_COLUMNS)
         if not quiet:
@@ -76,6 +77,18 @@ def _fixed_point_metrics(run: Path, cache: Path) -> dict:
         metrics["model"] = f"W{config.weight_bits}/A{config.act_bits} fixed point, as trained"
         write_atomic(cache, json.dumps(metrics, indent=2, default=float).encode())
     return json.loads(cache.read_text())
+
+
+def far_false_positive_row(evaluation: dict) -> dict[str, float]:
+    """A fold's false positives farther than 10 mm from the reference, fp32 and int8: mL (summed over the held-out
+    cases) and percent of the predicted volume (their mean); none where the evaluation predates the measure."""
+    row = {}
+    for precision in ("fp32", "int8"):
+        far = evaluation[precision].get("far_false_positives")
+        if far:
+            row[f"far_fp_ml_{precision}"] = float(sum(case["ml"] for case in far.values()))
+            row[f"far_fp_percent_{precision}"] = 100 * float(np.mean([c["fraction_of_prediction"] for c in far.values()]))
+    return row
 
 
 def _fold_row(evaluation: dict, columns: dict[str, tuple[str, ...]]) -> dict[str, float]:

@@ -10,7 +10,7 @@ chosen by a stable hash of the case name so that each split gets at least one of
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -42,6 +42,7 @@ class LiverSlices:
     masks: np.ndarray
     cases: list[str]
     fingerprints: dict[str, str]  # case -> Volume.fingerprint of its CT
+    voxel_mm: dict[str, list[float]] = field(default_factory=dict)  # case -> (z, y, x) mm of the prepared masks
 
 
 def find_cases(roots: Sequence[Path]) -> list[Case]:
@@ -85,10 +86,11 @@ def split_cases(cases: Sequence[Case], split: str, test_cases: Sequence[str] = (
 
 def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = MARGIN) -> LiverSlices:
     """Slices containing liver, plus ``margin`` slices above and below, of every case."""
-    inputs, masks, names, fingerprints = [], [], [], {}
+    inputs, masks, names, fingerprints, voxels = [], [], [], {}, {}
     for case in cases:
         volume, liver = case.read()
         fingerprints[case.name] = volume.fingerprint
+        voxels[case.name] = prepared_voxel_mm(volume, contract)
         rows = np.flatnonzero(liver.any(axis=(1, 2)))
         if rows.size == 0:
             raise DatasetError(f"case {case.name} has no liver voxels (empty mask)")
@@ -96,4 +98,14 @@ def load_slices(cases: Sequence[Case], contract: InputContract, margin: int = MA
         inputs.append(prepare_ct_slices(volume.array[keep.start : keep.stop], contract, volume.pixel_spacing))
         masks.extend(prepare_mask(liver[z].astype(np.uint8), contract, volume.pixel_spacing) for z in keep)
         names.extend([case.name] * len(keep))
-    return LiverSlices(np.concatenate(inputs), np.stack(masks), names, fingerprints)
+    return LiverSlices(np.concatenate(inputs), np.stack(masks), names, fingerprints, voxels)
+
+
+def prepared_voxel_mm(volume, contract: InputContract) -> list[float]:
+    """The (z, y, x) voxel size in mm of a volume's slices once prepared for ``contract``: the contract's pixel
+    spacing, or the slice's field over the input size where slices are resized whole."""
+    dz, dy, dx = (float(s) for s in volume.spacing)
+    if contract.pixel_spacing_mm is not None:
+        return [dz, contract.pixel_spacing_mm, contract.pixel_spacing_mm]
+    rows, cols = volume.shape[1:]
+    return [dz, dy * rows / contract.size[0], dx * cols / contract.size[1]]

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-PREPARATION = 1  # bump when the preparation of inputs or targets changes: every shard is then rebuilt
+PREPARATION = 2  # bump when the preparation of inputs or targets changes: every shard is then rebuilt
 SHARD_BYTES = 64 * 2**20  # radiographs per shard: as many as fill this many bytes of inputs
 META = "meta.json"
 
@@ -39,6 +39,7 @@ class Prepared:
     targets: np.ndarray
     groups: list[str]
     studies: dict[str, str]
+    voxel_mm: dict[str, list[float]] = field(default_factory=dict)  # segmentation: case -> (z, y, x) mm of its targets
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Shard:
     def __init__(self, folder: Path):
         meta = json.loads((folder / META).read_text())
         self.name, self.groups, self.studies = meta["name"], meta["groups"], meta["studies"]
+        self.voxel_mm = meta.get("voxel_mm", {})
         self.inputs, self.targets = _Rows(folder / "inputs.npy"), _Rows(folder / "targets.npy")
 
     def __len__(self) -> int:
@@ -113,6 +115,7 @@ class Split(Dataset):
         self.description = description
         self.groups = [g for shard in self.shards for g in shard.groups][: self.size]
         self.studies = {name: digest for shard in self.shards for name, digest in shard.studies.items()}
+        self.voxel_mm = {case: size for shard in self.shards for case, size in shard.voxel_mm.items()}
 
     def __len__(self) -> int:
         return self.size
@@ -214,7 +217,8 @@ def _write_shard(folder: Path, source: ShardSource) -> None:
         np.save(partial / "inputs.npy", np.ascontiguousarray(prepared.inputs, dtype=np.float32))
         np.save(partial / "targets.npy", np.ascontiguousarray(prepared.targets))
         (partial / META).write_text(json.dumps({"name": source.name, "groups": prepared.groups,
-                                                "studies": prepared.studies, "preparation": PREPARATION}))
+                                                "studies": prepared.studies, "voxel_mm": prepared.voxel_mm,
+                                                "preparation": PREPARATION}))
         os.replace(partial, folder)
     except OSError:
         if (folder / META).is_file():  # another process prepared the same shard meanwhile

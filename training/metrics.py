@@ -125,32 +125,58 @@ def _class_metrics(scores: np.ndarray, truth: np.ndarray, threshold: float, grou
 
 
 def segmentation_metrics(predicted: np.ndarray, reference: np.ndarray, cases: list[str],
-                         postprocessing: Sequence[str] = ()) -> dict:
+                         postprocessing: Sequence[str] = (), voxel_mm: dict[str, Sequence[float]] | None = None) -> dict:
     """Dice per case (volume) and over all slices that hold liver in either mask; with ``postprocessing``
     (each case's consecutive slices as one volume) the headline numbers are after it, and the raw ones are
-    kept under ``before_postprocessing``."""
-    raw = _dice(predicted, reference, cases)
+    kept under ``before_postprocessing``. With each case's ``voxel_mm`` (z, y, x), also the false positives
+    farther than 10 mm from the reference (``far_false_positives``)."""
+    raw = _dice(predicted, reference, cases, voxel_mm)
     if not postprocessing:
         return raw
     cleaned = predicted.copy()
     for case in set(cases):
         rows = np.array([c == case for c in cases])
         cleaned[rows] = postprocess(predicted[rows], postprocessing).astype(bool)
-    after = _dice(cleaned, reference, cases)
+    after = _dice(cleaned, reference, cases, voxel_mm)
+    kept = ("mean_dice_per_volume", "dice_per_volume", "far_false_positives")
     return {**after, "postprocessing": list(postprocessing),
-            "before_postprocessing": {k: raw[k] for k in ("mean_dice_per_volume", "dice_per_volume")}}
+            "before_postprocessing": {k: raw[k] for k in kept if k in raw}}
 
 
-def _dice(predicted: np.ndarray, reference: np.ndarray, cases: list[str]) -> dict:
-    per_case = {}
+def _dice(predicted: np.ndarray, reference: np.ndarray, cases: list[str],
+          voxel_mm: dict[str, Sequence[float]] | None = None) -> dict:
+    per_case, far = {}, {}
     for case in sorted(set(cases)):
         rows = np.array([c == case for c in cases])
         per_case[case] = compare_masks(predicted[rows], reference[rows]).dice
+        if voxel_mm and case in voxel_mm:
+            far[case] = far_false_positives(predicted[rows], reference[rows], voxel_mm[case])
     comparison = compare_masks(predicted, reference)
     slices = comparison.dice_per_slice[~np.isnan(comparison.dice_per_slice)]
-    return {
+    result = {
         "mean_dice_per_volume": float(np.mean(list(per_case.values()))),
         "mean_dice_per_slice": float(slices.mean()) if slices.size else float("nan"),
         "dice_per_volume": per_case,
         "slices": int(len(cases)),
     }
+    return result | ({"far_false_positives": far} if far else {})
+
+
+FAR_MM = 10.0
+
+
+def far_false_positives(predicted: np.ndarray, reference: np.ndarray, voxel_mm: Sequence[float],
+                        distance_mm: float = FAR_MM) -> dict[str, float]:
+    """Predicted voxels farther than ``distance_mm`` from every reference voxel (Euclidean, in mm, over the case's
+    consecutive slices as one volume): their volume in mL and their share of the predicted volume. These are the
+    errors a reader sees first (another organ called liver), unlike a rim a voxel too wide."""
+    from scipy.ndimage import distance_transform_edt
+
+    predicted, reference = np.asarray(predicted, bool), np.asarray(reference, bool)
+    voxel_ml = float(np.prod(voxel_mm)) / 1000.0
+    if not reference.any():
+        far = predicted
+    else:
+        far = predicted & (distance_transform_edt(~reference, sampling=voxel_mm) > distance_mm)
+    total = int(predicted.sum())
+    return {"ml": int(far.sum()) * voxel_ml, "fraction_of_prediction": int(far.sum()) / total if total else 0.0}

@@ -115,7 +115,7 @@ def segmentation_task(size: int, pixel_spacing_mm: float | None = None) -> Task:
 
     def metrics(masks: np.ndarray, data: Split, thresholds: tuple[float, ...] | None = None,
                 postprocessing: Sequence[str] = ()) -> dict:
-        return segmentation_metrics(masks, data.labels(), data.groups, postprocessing)
+        return segmentation_metrics(masks, data.labels(), data.groups, postprocessing, data.voxel_mm)
 
     return Task("segmentation", contract, LIVER, load, loss, _liver_masks, metrics, "mean_dice_per_volume")
 
@@ -128,7 +128,7 @@ def _liver_masks(outputs: np.ndarray) -> np.ndarray:
 def _case_shard(case: data_liver.Case, contract: InputContract) -> ShardSource:
     def prepare() -> Prepared:
         slices = data_liver.load_slices([case], contract)
-        return Prepared(slices.inputs, slices.masks, slices.cases, slices.fingerprints)
+        return Prepared(slices.inputs, slices.masks, slices.cases, slices.fingerprints, slices.voxel_mm)
 
     return ShardSource(f"case {case.name}", case.sources(), f"{contract!r}\nmargin {data_liver.MARGIN}\n{case.name}",
                        prepare)

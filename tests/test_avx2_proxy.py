@@ -38,8 +38,19 @@ print(json.dumps({"avx512": bool(cpu.get("AVX512F")), "vnni": bool(cpu.get("AVX5
 """
 
 
-def run(folder: Path, name: str, proxy: bool) -> dict:
-    command = ([QEMU, "-cpu", "Haswell"] if proxy else []) + [sys.executable, "-c", CHILD, str(folder), name]
+BLOCKS_CHILD = """
+import sys
+import numpy as np
+from engine.runtime.inference import OnnxModel
+folder, count = sys.argv[1], int(sys.argv[2])
+for i in range(count):
+    np.save(f"{folder}/out_{i}.npy", OnnxModel(f"{folder}/block_{i}.onnx", threads=2, sadnn_ops=True)(np.load(f"{folder}/x_{i}.npy")))
+print("{}")
+"""
+
+
+def run(folder: Path, name: str, proxy: bool, child: str = CHILD) -> dict:
+    command = ([QEMU, "-cpu", "Haswell"] if proxy else []) + [sys.executable, "-c", child, str(folder), name]
     child = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert child.returncode == 0, child.stderr[-2000:]
     return json.loads(child.stdout.strip().splitlines()[-1])
@@ -83,3 +94,25 @@ def test_int8_agrees_with_fp32_natively_and_on_avx2_only(ct_volume, tmp_path):
     # scale). That they differ at all proves the proxy took the AVX2 path.
     if native["vnni"]:
         assert np.abs(outputs["int8_8bit_proxy"] - outputs["int8_8bit_native"]).max() > 0
+
+
+def test_multi_head_attention_blocks_match_torch_on_avx2_only(tmp_path):
+    """The operator's AVX2 kernels for 1, 4 and 8 heads (per-head channels with and without a vector tail, folded
+    and not, scaled) under the proxy, against the torch layer."""
+    from engine.modelling.layers.blocks import AttentionBlock
+    from tests.test_operators import block_graph, trained_like
+
+    cases = [(13, 48, 4, False), (1, 64, 8, None), (40, 64, 8, False), (24, 16, 1, False), (3, 32, 4, True)]
+    expected = []
+    for i, (c_in, c_out, heads, fold) in enumerate(cases):
+        torch.manual_seed(i)
+        block = trained_like(AttentionBlock(c_in, c_out, heads=heads, scaled=heads > 1))
+        x = torch.randn(1, c_in, 5, 11)
+        with torch.no_grad():
+            expected.append(block(x).numpy())
+        (tmp_path / f"block_{i}.onnx").write_bytes(block_graph(block, fold).SerializeToString())
+        np.save(tmp_path / f"x_{i}.npy", x.numpy())
+    run(tmp_path, str(len(cases)), True, BLOCKS_CHILD)
+    for i, reference in enumerate(expected):
+        np.testing.assert_allclose(np.load(tmp_path / f"out_{i}.npy"), reference, rtol=1e-5,
+                                   atol=1e-5 * np.abs(reference).max(), err_msg=str(cases[i]))

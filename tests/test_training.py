@@ -295,3 +295,42 @@ def test_every_option_of_every_command_has_help_and_shows_its_default():
             if shown and not action.required:
                 assert "default" in action.help or f"(default: {action.default})" in " ".join(text.split()), \
                     f"engine-train {name} {action.option_strings}: default {action.default!r} not shown"
+
+
+def test_a_multi_head_sadnn_distilled_from_a_teacher_seals_and_records_both(msd_demo, tmp_path):
+    """Heads, logit scale and a teacher go from the command line into the run, the bundle's model arguments (its
+    fused graphs are rebuilt from them) and the card; a teacher that saw the held-out case is refused."""
+    common = ["--task", "segmentation", "--data", str(msd_demo), "--image-size", "64", "--pixel-spacing-mm", "6",
+              "--epochs", "1", "--quiet"]
+    teacher = tmp_path / "teacher"
+    assert engine_train("train", *common, "--architecture", "unet_small", "--test-case", "liver_0",
+                        "--run", str(teacher)).returncode == 0
+    refused = engine_train("train", *common, "--test-case", "liver_1", "--teacher", str(teacher), "--run", str(tmp_path / "x"))
+    assert refused.returncode == 2 and f"the teacher {teacher} trained on liver_1, which this run holds out" in refused.stderr
+    wrong = engine_train("train", *common, "--architecture", "unet_small", "--heads", "4", "--run", str(tmp_path / "y"))
+    assert wrong.returncode == 2 and "--heads, --scaled-attention and --embedding-std are for SaDNN models" in wrong.stderr
+    run = tmp_path / "student"
+    result = engine_train("train", *common, "--test-case", "liver_0", "--heads", "4", "--scaled-attention",
+                          "--teacher", str(teacher), "--distill-weight", "0.5", "--run", str(run))
+    assert result.returncode == 0, result.stderr
+    result = engine_train("quantise", "--run", str(run), "--out", str(tmp_path / "bundle"), "--min-held-out", "0",
+                          "--min-mask-dice", "0", "--calibration", "4")
+    assert result.returncode == 0, result.stderr
+    from engine.runtime.bundle import load_bundle
+
+    card = load_bundle(tmp_path / "bundle").card
+    assert card.model_args == {"heads": 4, "scaled": True}
+    assert card.training["distillation"] == ("also learns the softened outputs of a unet_small trained on the same "
+                                             "cases (temperature 2, weight 0.5)")
+    assert 0 <= card.metrics["full"]["agreement"]["mask_dice_int8_vs_fp32"] <= 1
+
+
+def test_distillation_loss_is_zero_only_where_student_and_teacher_agree():
+    from training.loop import distillation_loss
+
+    teacher = torch.randn(2, 2, 5, 5)
+    student = teacher.clone().requires_grad_(True)
+    assert distillation_loss(student, teacher).item() == pytest.approx(0, abs=1e-6)
+    other = distillation_loss(student, -teacher)
+    other.backward()
+    assert other.item() > 0.1 and student.grad.abs().sum() > 0

@@ -129,6 +129,9 @@ def _add_training_options(command) -> None:
     command.add_argument("--scanner-augment", action="store_true",
                          help="segmentation: also vary HU level and contrast, gamma and sharpness (other scanners, "
                               "kernels and slice thicknesses)")
+    command.add_argument("--teacher", default="", help="segmentation: a finished run (e.g. a SUMNet or UNet-small "
+                         "trained on the same split) whose softened outputs the model also learns (distillation)")
+    command.add_argument("--distill-weight", type=float, default=1.0, help="weight of the distillation term")
     command.add_argument("--image-size", type=int, default=0, help="network input side (default 512 cls, 256 seg)")
     command.add_argument("--epochs", type=int, default=10, help="passes over the training split")
     command.add_argument("--batch-size", type=int, default=8, help="images (or patches) per optimiser step")
@@ -216,7 +219,7 @@ def _config(args):
                                               "half_weights", "weight_bits", "act_bits", "limit", "threads", "eval_every",
                                               "pixel_spacing_mm", "crop", "device", "workers", "cache", "patience",
                                               "val_cases", "heads", "scaled_attention", "embedding_std",
-                                              "scanner_augment")}
+                                              "scanner_augment", "teacher", "distill_weight")}
     return TrainConfig(data=[str(root) for root in args.data], test_cases=getattr(args, "test_cases", []), **options)
 
 

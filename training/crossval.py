@@ -53,7 +53,8 @@ def leave_one_patient_out(config: TrainConfig, folder: Path, key: SigningKey | N
         run, bundle = Path(folder) / name / "run", Path(folder) / name / "bundle"
         if not (bundle / "card.json").is_file():
             resume = (run / CONFIG).is_file()
-            train(replace(config, test_cases=[name]), run, resume=resume, quiet=quiet)
+            train(replace(config, test_cases=[name], teacher=fold_teacher(config.teacher, name)), run, resume=resume,
+                  quiet=quiet)
             quantise_run(run, bundle, calibration=30, name=f"lopo-{name}", min_held_out=0.0, min_mask_dice=0.0, key=key)
         evaluation = json.loads((bundle / "card.json").read_text())["metrics"]["full"]
         folds[name] = _fold_row(evaluation, COLUMNS) | far_false_positive_row(evaluation)
@@ -77,6 +78,13 @@ def _fixed_point_metrics(run: Path, cache: Path) -> dict:
         metrics["model"] = f"W{config.weight_bits}/A{config.act_bits} fixed point, as trained"
         write_atomic(cache, json.dumps(metrics, indent=2, default=float).encode())
     return json.loads(cache.read_text())
+
+
+def fold_teacher(teacher: str, case: str) -> str:
+    """The teacher of the fold that holds out ``case``: the same fold of a lopo folder, or the one run named."""
+    if teacher and (Path(teacher) / case / "run" / CONFIG).is_file():
+        return str(Path(teacher) / case / "run")
+    return teacher
 
 
 def far_false_positive_row(evaluation: dict) -> dict[str, float]:

@@ -81,6 +81,8 @@ class TrainConfig:
     scaled_attention: bool = False  # SaDNN logits divided by sqrt(d_head) (the paper: unscaled)
     embedding_std: float = 1.0  # SaDNN relative position embeddings' initial standard deviation (the paper: 1)
     scanner_augment: bool = False  # segmentation: also vary HU level and contrast, gamma and sharpness, as scanners do
+    teacher: str = ""  # segmentation: a finished run whose softened outputs the model also learns (distillation)
+    distill_weight: float = 1.0  # weight of the distillation term beside the task loss
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -115,6 +117,8 @@ class TrainConfig:
                                f"{self.architecture}")
         if self.scanner_augment and (self.task != "segmentation" or not self.augment):
             raise DatasetError("--scanner-augment is for segmentation with augmentation on")
+        if self.teacher and self.task != "segmentation":
+            raise DatasetError("--teacher is for segmentation")
 
     def lr_at(self, epoch: int) -> float:
         """The learning rate of ``epoch`` (1-based)."""
@@ -245,6 +249,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, quiet: bool, placement:
     train_data, validation = _first_main(placement, lambda: _splits(config, quiet))
     task = make_task(config, train_data)
     model = build_model(config).to(placement.device)
+    teacher = load_teacher(config, placement.device) if config.teacher else None
     if config.channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimiser = make_optimiser(config, model)
@@ -262,7 +267,7 @@ def _train(config: TrainConfig, run: Path, resume: bool, quiet: bool, placement:
     trained = _distributed(model, placement)
     for epoch in range(start, config.epochs + 1):
         with EnergyMeter() as meter:
-            loss = _one_epoch(config, task, trained, optimiser, train_data, generator, epoch, quiet, placement)
+            loss = _one_epoch(config, task, trained, optimiser, train_data, generator, epoch, quiet, placement, teacher)
         due = validation is not None and (epoch % config.eval_every == 0 or epoch == config.epochs)
         metrics = _validate(model, validation, task, config, placement) if due else {}
         rows.append(_row(epoch, config.lr_at(epoch), loss, metrics.get(task.headline), meter.result))
@@ -341,8 +346,38 @@ def epoch_batches(config: TrainConfig, labels: np.ndarray | None, size: int, gen
     return [b.tolist() for b in batches]
 
 
+DISTILL_TEMPERATURE = 2.0
+
+
+def load_teacher(config: TrainConfig, device: torch.device) -> nn.Module:
+    """The teacher run's model (eval mode, frozen), refused where it saw a case that this run holds out or validates
+    on, or where it was trained on another input geometry."""
+    teacher_config, teacher = load_trained(Path(config.teacher))
+    unseen = set(teacher_config.test_cases) | set(teacher_config.val_cases)
+    seen = sorted((set(config.test_cases) | set(config.val_cases)) - unseen)
+    if not config.test_cases or seen:
+        raise DatasetError(f"the teacher {config.teacher} trained on {', '.join(seen) or 'an unnamed split'}, which "
+                           "this run holds out: train the teacher with the same --test-case and --val-case")
+    geometry = ("task", "image_size", "pixel_spacing_mm", "data")
+    if any(getattr(teacher_config, k) != getattr(config, k) for k in geometry):
+        raise DatasetError(f"the teacher {config.teacher} was trained on other data or input geometry "
+                           f"({', '.join(f'{k} {getattr(teacher_config, k)}' for k in geometry)})")
+    for parameter in teacher.parameters():
+        parameter.requires_grad_(False)
+    return teacher.to(device).eval()
+
+
+def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float = DISTILL_TEMPERATURE) -> torch.Tensor:
+    """KL(teacher || student) of the class maps softened by ``temperature``, per pixel, times temperature^2
+    (Hinton et al.), so that its gradient keeps its size whatever the temperature."""
+    log_student = torch.log_softmax(student.float() / temperature, dim=1)
+    log_teacher = torch.log_softmax(teacher.float() / temperature, dim=1)
+    kl = (log_teacher.exp() * (log_teacher - log_student)).sum(1).mean()
+    return kl * temperature**2
+
+
 def _one_epoch(config, task, model, optimiser, data: Split, generator, epoch: int, quiet: bool,
-               placement: Placement) -> float:
+               placement: Placement, teacher: nn.Module | None = None) -> float:
     from torch.utils.data import DataLoader
     from tqdm import tqdm
 
@@ -378,7 +413,12 @@ def _one_epoch(config, task, model, optimiser, data: Split, generator, epoch: in
         optimiser.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=config.amp_bf16 or config.amp_fp16):
             logits = model(inputs)
+            if teacher is not None:
+                with torch.no_grad():
+                    soft = teacher(inputs)
         loss = task.loss(logits.float(), targets)
+        if teacher is not None:
+            loss = loss + config.distill_weight * distillation_loss(logits, soft)
         scaler.scale(loss).backward()
         scaler.step(optimiser)
         scaler.update()

@@ -171,7 +171,7 @@ def _card(config: TrainConfig, task: Task, name, version, intended_use, calibrat
         "thresholds": ("per finding, Youden's J on the patient-wise validation split (95% specificity "
                        "on its negatives where it holds no positive)"
                        if task.name == "classification" else "0.5"),
-    }
+    } | _distillation(config)
     return ModelCard(
         name=name or f"{config.architecture}-demo", version=version, architecture=config.architecture, task=task.name,
         input=task.contract, labels=task.labels, thresholds=(0.5,) * len(task.labels), intended_use=intended_use,
@@ -203,6 +203,16 @@ def _augmentation(config: TrainConfig, task: Task) -> str:
     if config.scanner_augment:
         text += "; scanner variation (HU level +-60 HU, contrast +-25%, gamma, kernel/slice-thickness blur)"
     return text + (f"; random {config.crop}x{config.crop} patches, half centred on liver" if config.crop else "")
+
+
+def _distillation(config: TrainConfig) -> dict:
+    if not config.teacher:
+        return {}
+    from training.loop import DISTILL_TEMPERATURE, read_run_config
+
+    teacher = read_run_config(Path(config.teacher)).architecture
+    return {"distillation": f"also learns the softened outputs of a {teacher} trained on the same cases (temperature "
+                            f"{DISTILL_TEMPERATURE:g}, weight {config.distill_weight:g})"}
 
 
 def _operating_points(model, data: Split, config: TrainConfig) -> tuple[float, ...]:

@@ -334,3 +334,18 @@ def test_distillation_loss_is_zero_only_where_student_and_teacher_agree():
     other = distillation_loss(student, -teacher)
     other.backward()
     assert other.item() > 0.1 and student.grad.abs().sum() > 0
+
+
+def test_attention_stats_refuses_a_run_that_has_no_attention_layers(tmp_path):
+    from dataclasses import asdict
+
+    from training.loop import TrainConfig
+
+    run = tmp_path / "run"
+    run.mkdir()
+    config = TrainConfig(task="segmentation", data=[str(tmp_path)], architecture="unet_small")
+    (run / "config.json").write_text(json.dumps(asdict(config)))
+    result = engine_train("attention-stats", "--run", str(run))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (f"engine-train: error: {run} trained unet_small for segmentation: attention-stats "
+                                     "measures a SaDNN segmentation run")

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from engine.modelling.layers.local_attention import LocalSelfAttention2d
+from training.errors import DatasetError
 from training.loop import build_model, load_split, load_trained, make_task, read_run_config
 
 UNIFORM_ENTROPY = math.log(9)
@@ -48,13 +49,19 @@ def run_statistics(run: Path, slices: int = 12) -> dict:
     """The statistics of a run's model at initialisation (its seed) and as trained, on up to ``slices`` slices of
     its held-out test split that hold liver (evenly spaced)."""
     config = read_run_config(run)
+    if config.task != "segmentation" or not config.architecture.startswith("sadnn"):
+        raise DatasetError(f"{run} trained {config.architecture} for {config.task}: attention-stats measures a SaDNN "
+                           "segmentation run")
     data = load_split(config, make_task(config), "test")
-    with_liver = [i for i in range(len(data)) if data[i][1].any()]
-    chosen = [with_liver[int(i)] for i in np.linspace(0, len(with_liver) - 1, min(slices, len(with_liver)))]
+    with_liver = np.flatnonzero(data.labels().any(axis=(1, 2)))  # the targets only: one read, no input slice
+    if slices < 1 or not with_liver.size:
+        raise DatasetError(f"no held-out slice with liver to measure on ({run}, --slices {slices})")
+    chosen = with_liver[np.linspace(0, len(with_liver) - 1, min(slices, len(with_liver))).astype(int)]
     inputs = data.rows(chosen)[0].float()
     _, trained = load_trained(run)
     return {"run": str(run), "slices": len(chosen), "uniform_entropy": UNIFORM_ENTROPY,
-            "initialisation": layer_statistics(build_model(config), inputs, batch_statistics=True), "trained": layer_statistics(trained, inputs)}
+            "initialisation": layer_statistics(build_model(config), inputs, batch_statistics=True),
+            "trained": layer_statistics(trained, inputs)}
 
 
 def table(statistics: dict) -> str:
